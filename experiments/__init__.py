@@ -1,0 +1,1 @@
+"""A/B design, assignment, analysis, off-policy evaluation and reports."""

@@ -1,0 +1,1 @@
+"""Raw-feed validation, feature computation, the Feast repo and feature retrieval."""

@@ -1,0 +1,87 @@
+"""The `optichannel validate` command: check raw feeds against their contracts.
+
+Heavy imports (pandas, pyarrow) happen inside the command body so `optichannel --help`
+stays fast. A feed that cannot be used at all ends the command with one clear line and
+exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+_TOP_REASONS = 3
+
+
+def register(app: typer.Typer) -> None:
+    """Add the feature-stage commands to the `optichannel` app."""
+    app.command("validate")(validate)
+
+
+def validate(
+    src: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Feed directory: <table>.parquet, <table>/ or <table>.csv.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Where accepted tables, quarantine and report go (default: <data_dir>/validated)."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Reference time for 'not in the future' (ISO 8601; default now, UTC)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar, only a one-line summary.")] = False,
+) -> None:
+    """Validate raw feeds: accepted rows, quarantined rows with reasons, and a report."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from features.feed_io import FeedError
+    from features.validation import parse_as_of, validate_feeds
+    from optichannel.settings import get_settings
+
+    settings = get_settings()
+    out_dir = out if out is not None else settings.validated_dir
+    try:
+        when = parse_as_of(as_of)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO 8601 time: {as_of!r}", param_hint="--as-of") from exc
+    try:
+        reports = validate_feeds(src, out_dir, as_of=when, progress=settings.show_progress and not quiet)
+    except FeedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+
+    read = sum(r.rows_read for r in reports.values())
+    accepted = sum(r.accepted for r in reports.values())
+    quarantined = sum(r.quarantined for r in reports.values())
+    console = Console()
+    if not quiet:
+        table = Table(title=f"feed validation (as of {when.isoformat()})")
+        table.add_column("table")
+        for name in ("read", "accepted", "quarantined"):
+            table.add_column(name, justify="right")
+        table.add_column("top reasons", overflow="fold")
+        for report in reports.values():
+            top = list(report.rule_counts.items())[:_TOP_REASONS]
+            table.add_row(
+                report.table,
+                f"{report.rows_read:,}",
+                f"{report.accepted:,}",
+                f"{report.quarantined:,}",
+                "\n".join(f"{label} × {count:,}" for label, count in top) or "-",
+            )
+        console.print(table)
+    console.print(
+        f"{len(reports)} tables: read {read:,}, accepted {accepted:,}, quarantined {quarantined:,} "
+        f"-> {out_dir} (report: {Path(out_dir) / 'report.json'})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if any(not r.reconciled for r in reports.values()):
+        typer.echo("error: counts do not reconcile (read != accepted + quarantined)", err=True)
+        raise typer.Exit(code=1)

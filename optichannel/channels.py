@@ -1,0 +1,52 @@
+"""The channels a customer can be reached on, and the `none` action.
+
+Kept in one place so the simulator, the feature code, the models and the decision
+policy can never disagree on names or order.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Channel = Literal["email", "sms", "push", "call", "messenger"]
+Action = Literal["email", "sms", "push", "call", "messenger", "none"]
+
+CHANNELS: Final[tuple[str, ...]] = ("email", "sms", "push", "call", "messenger")
+NONE: Final[str] = "none"
+ACTIONS: Final[tuple[str, ...]] = (*CHANNELS, NONE)
+
+#: consent column of the customers table for each channel
+CONSENT_COLUMN: Final[dict[str, str]] = {ch: f"consent_{ch}" for ch in CHANNELS}
+
+#: default cost of one outreach in one currency unit (agent time for calls)
+DEFAULT_COST: Final[dict[str, float]] = {
+    "push": 0.001,
+    "email": 0.005,
+    "messenger": 0.03,
+    "sms": 0.05,
+    "call": 1.5,
+    "none": 0.0,
+}
+
+#: local hours (inclusive start, exclusive end) in which a channel may be used at all
+DEFAULT_ALLOWED_HOURS: Final[dict[str, tuple[int, int]]] = {
+    "email": (0, 24),
+    "sms": (9, 21),
+    "push": (8, 22),
+    "call": (9, 20),
+    "messenger": (9, 22),
+}
+
+
+def channel_index(name: str) -> int:
+    """Position of a channel in CHANNELS; raises a ValueError naming the valid ones."""
+    try:
+        return CHANNELS.index(name)
+    except ValueError:
+        raise ValueError(f"unknown channel {name!r}; expected one of {', '.join(CHANNELS)}") from None
+
+
+def hour_allowed(channel: str, local_hour: int, allowed: dict[str, tuple[int, int]] | None = None) -> bool:
+    """True if `channel` may be used at `local_hour` (quiet hours excluded)."""
+    start, end = (allowed or DEFAULT_ALLOWED_HOURS)[channel]
+    return start <= local_hour < end

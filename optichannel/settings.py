@@ -1,0 +1,46 @@
+"""Process-wide settings, read from `OPTICHANNEL_*` environment variables (or `.env`).
+
+Built lazily through `get_settings()` so importing a module never touches the
+environment or the file system.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a deployment may want to change without touching code."""
+
+    model_config = SettingsConfigDict(env_prefix="OPTICHANNEL_", env_file=".env", extra="ignore")
+
+    profile: Literal["local", "production"] = Field(
+        "local", description="local: files, SQLite, DuckDB; production: Redis, PostgreSQL, remote MLflow"
+    )
+    data_dir: Path = Field(Path("data"), description="root of feeds, validated tables, features, store")
+    seed: int = Field(7, description="default random seed for simulation, training and experiments")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default sqlite:///<repo>/mlflow/mlflow.db"
+    )
+    show_progress: bool = Field(True, description="rich progress bars on long steps")
+
+    @property
+    def world_dir(self) -> Path:
+        """Where `optichannel simulate` writes the simulated bank by default."""
+        return self.data_dir / "world"
+
+    @property
+    def validated_dir(self) -> Path:
+        """Where `optichannel validate` writes accepted tables, quarantine and report."""
+        return self.data_dir / "validated"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (cached; call `get_settings.cache_clear()` in tests)."""
+    return Settings()

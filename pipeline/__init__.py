@@ -1,0 +1,1 @@
+"""Composition root: assembles every stage's commands into the one `optichannel` command."""

@@ -1,0 +1,160 @@
+"""Contact history: every campaign decision of the logging policy, and its outcome drawn from the truth.
+
+Campaigns run in time order so each decision sees the fatigue of the contacts before
+it; the last `FATIGUE_MEMORY` delivered contacts per customer are kept in a ring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optichannel.channels import CHANNELS, DEFAULT_COST
+from simulator.behaviour import Rows
+from simulator.calendar import WorldCalendar
+from simulator.logging_policy import decode, draw
+from simulator.timeline import Timeline
+from simulator.truth import (
+    FATIGUE_MEMORY,
+    US_PER_DAY,
+    US_PER_HOUR,
+    LatentArrays,
+    SlotContext,
+    baseline_conversion,
+    conversion_parts,
+    fatigue,
+    response_proba,
+)
+from simulator.world import WorldConfig
+
+DELIVERY_RATE = np.array([0.97, 0.96, 0.92, 1.0, 0.95])  # email, sms, push, call (dialled), messenger
+RESPONSE_DELAY_HOURS = np.array([3.0, 0.5, 0.2, 0.02, 0.8])
+RESPONSE_EVENT = np.array(["email_click", "sms_click", "push_open", "", "messenger_reply"], dtype=object)
+COSTS = np.array([DEFAULT_COST[c] for c in CHANNELS])
+
+
+def schedule(cal: WorldCalendar, cfg: WorldConfig) -> list[tuple[int, str]]:
+    """(local day index, campaign kind) of every campaign in the period, in time order."""
+    weekday_of = cfg.logging_policy.campaign_weekdays
+    return [
+        (day, kind) for day in range(cal.days) for kind, wd in weekday_of.items() if cal.weekday[day] == wd
+    ]
+
+
+def contacts(
+    lat: LatentArrays,
+    zone: np.ndarray,
+    cal: WorldCalendar,
+    cfg: WorldConfig,
+    air: Timeline,
+    rng: np.random.Generator,
+) -> tuple[Rows, Rows, Rows]:
+    """(contacts, response events, exposures) of one chunk of customers."""
+    policy = cfg.logging_policy
+    end_us = int(cal.local_midnight_us[-1] + US_PER_DAY)  # outcomes after the feed's end are not seen yet
+    ring = np.full((len(lat), FATIGUE_MEMORY), -1, dtype=np.int64)
+    out: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "cust",
+            "ts",
+            "campaign",
+            "channel",
+            "delivered",
+            "responded",
+            "converted",
+            "cost",
+            "arm",
+            "propensity",
+        )
+    }
+    ev_cust, ev_ts, ev_type = [], [], []
+    start_label = np.datetime64(int(cal.local_midnight_us[0]), "us").astype("datetime64[D]")
+    for day, kind in schedule(cal, cfg):
+        cust = np.nonzero(lat.signup_offset_days <= day)[0]
+        if len(cust) == 0:
+            continue
+        action, propensity, arm = draw(lat, cust, kind, policy, rng)
+        ch, hour = decode(action, policy)
+        contacted = ch >= 0
+        jitter = np.where(contacted, rng.uniform(0, 0.2, len(cust)), 0.0)
+        sent = cal.to_utc_us(zone[cust], np.full(len(cust), day), hour + jitter)
+
+        n = len(cust)
+        tired = fatigue(ring[cust], sent, cfg)
+        ctx = SlotContext(
+            local_hour=hour,
+            weekday=np.full(n, cal.weekday[day]),
+            day_of_month=np.full(n, cal.day_of_month[day]),
+            travel_recent=air.within(cust, sent, cfg.response.travel_days * US_PER_DAY),
+            fatigue=tired,
+        )
+        safe_ch = np.where(contacted, ch, 0)
+        p_resp = np.where(contacted, response_proba(lat, cust, safe_ch, ctx, cfg), 0.0)
+        responded = contacted & (rng.random(n) < p_resp)
+        p_del = DELIVERY_RATE[safe_ch]
+        delivered = contacted & (responded | (rng.random(n) < np.clip((p_del - p_resp) / (1 - p_resp), 0, 1)))
+        without, with_resp = conversion_parts(lat, cust, safe_ch, tired, cfg)
+        p_conv = np.where(contacted, np.where(responded, with_resp, without), baseline_conversion(lat, cust))
+        converted = rng.random(n) < p_conv
+
+        delay = (rng.exponential(1.0, n) * RESPONSE_DELAY_HOURS[safe_ch] * US_PER_HOUR).astype(np.int64) + 1
+        resp_at = np.where(responded, sent + delay, -1)
+        conv_from = np.where(responded, resp_at, sent)
+        conv_at = conv_from + (rng.random(n) * cfg.conversion.window_days * US_PER_DAY).astype(np.int64)
+        conv_at = np.where(
+            converted & (conv_at < sent + cfg.conversion.window_days * US_PER_DAY), conv_at, -1
+        )
+        resp_at = np.where(resp_at < end_us, resp_at, -1)
+        conv_at = np.where(conv_at < end_us, conv_at, -1)
+
+        # remember delivered contacts for fatigue (newest first)
+        hit = cust[delivered]
+        ring[hit, 1:] = ring[hit, :-1]
+        ring[hit, 0] = sent[delivered]
+
+        # what the contact leaves in the behaviour feed: proxy opens, clicks, replies
+        is_email = delivered & (safe_ch == 0)
+        proxy_open = is_email & (rng.random(n) < 0.55)
+        for mask, ts, kind_name in (
+            (proxy_open, sent + rng.integers(60, 1800, n) * 1_000_000, "email_open"),
+            (responded & (resp_at >= 0) & (safe_ch != 3), resp_at, None),
+        ):
+            ev_cust.append(cust[mask])
+            ev_ts.append(ts[mask])
+            ev_type.append(
+                RESPONSE_EVENT[safe_ch[mask]]
+                if kind_name is None
+                else np.full(mask.sum(), kind_name, dtype=object)
+            )
+
+        date = start_label + np.timedelta64(day, "D")
+        out["cust"].append(cust)
+        out["ts"].append(sent)
+        out["campaign"].append(np.full(n, f"{kind}-{date}", dtype=object))
+        out["channel"].append(np.array([*CHANNELS, "none"], dtype=object)[ch])
+        out["delivered"].append(delivered)
+        out["responded"].append(resp_at)
+        out["converted"].append(conv_at)
+        out["cost"].append(np.where(contacted, COSTS[safe_ch], 0.0))
+        out["arm"].append(arm)
+        out["propensity"].append(propensity)
+
+    cat = {k: (np.concatenate(v) if v else np.array([], dtype=np.int64)) for k, v in out.items()}
+    feed = Rows(
+        cat["cust"],
+        cat["ts"],
+        {
+            "campaign_id": cat["campaign"],
+            "channel": cat["channel"],
+            "delivered": cat["delivered"].astype(bool),
+            "responded_at": cat["responded"],
+            "converted_at": cat["converted"],
+            "cost": cat["cost"].astype(float),
+            "arm": cat["arm"],
+            "propensity": cat["propensity"].astype(float),
+        },
+    )
+    events = Rows(np.concatenate(ev_cust), np.concatenate(ev_ts), {"event_type": np.concatenate(ev_type)})
+    exposed = cat["delivered"].astype(bool)
+    exposures = Rows(cat["cust"][exposed], cat["ts"][exposed], {})
+    return feed, events, exposures

@@ -1,0 +1,97 @@
+"""The bank's logging policy: business rules, an exploration share and a no-contact holdout.
+
+The full action distribution of every decision is computed explicitly, so the
+propensity logged with each contact is exactly the probability the draw used.
+Action index 0 is `none`; index 1 + ch * H + h is channel `ch` at window hour `h`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
+from simulator.truth import LatentArrays
+from simulator.world import LoggingPolicy
+
+EMAIL, SMS, PUSH, CALL, MESSENGER = range(5)
+#: business rules: campaign kind -> ordered (channel, local hour, needs affluent) tried until one is consented
+RULES: dict[str, tuple[tuple[int, int, bool], ...]] = {
+    "newsletter": ((EMAIL, 10, False),),
+    "promo": (
+        (CALL, 11, True),
+        (PUSH, 18, False),
+        (SMS, 12, False),
+        (MESSENGER, 13, False),
+        (EMAIL, 10, False),
+    ),
+}
+
+
+def window_hours(policy: LoggingPolicy) -> np.ndarray:
+    start, end = policy.window_hours
+    return np.arange(start, end)
+
+
+def allowed_mask(lat: LatentArrays, cust: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """[rows, channels, hours]: consent given and the hour outside the channel's quiet hours."""
+    quiet_ok = np.array(
+        [[DEFAULT_ALLOWED_HOURS[c][0] <= h < DEFAULT_ALLOWED_HOURS[c][1] for h in hours] for c in CHANNELS]
+    )
+    return lat.consent[cust][:, :, None] & quiet_ok[None, :, :]
+
+
+def rule_action(lat: LatentArrays, cust: np.ndarray, kind: str, hours: np.ndarray) -> np.ndarray:
+    """Action index the business rules pick for each row (0 = none when nothing is consented)."""
+    if kind not in RULES:
+        raise ValueError(f"unknown campaign kind {kind!r}; rules exist for {sorted(RULES)}")
+    action = np.zeros(len(cust), dtype=np.int64)
+    undecided = np.ones(len(cust), dtype=bool)
+    for ch, hour, affluent_only in RULES[kind]:
+        ok = undecided & lat.consent[cust, ch]
+        if affluent_only:
+            ok &= lat.affluent[cust]
+        action[ok] = 1 + ch * len(hours) + int(np.searchsorted(hours, hour))
+        undecided &= ~ok
+    return action
+
+
+def action_distribution(
+    lat: LatentArrays, cust: np.ndarray, kind: str, policy: LoggingPolicy
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(probabilities [rows, 1 + channels * hours], rule action per row, allowed [rows, channels * hours])."""
+    hours = window_hours(policy)
+    allowed = allowed_mask(lat, cust, hours).reshape(len(cust), -1)
+    count = allowed.sum(axis=1)
+    rule = rule_action(lat, cust, kind, hours)
+    eps, hold = policy.exploration, policy.holdout
+    bau = 1.0 - eps - hold
+    probs = np.zeros((len(cust), 1 + allowed.shape[1]))
+    probs[:, 1:] = eps * allowed / np.maximum(count, 1)[:, None]
+    probs[:, 0] = hold + eps * (count == 0)
+    probs[np.arange(len(cust)), rule] += bau
+    return probs, rule, allowed
+
+
+def draw(
+    lat: LatentArrays, cust: np.ndarray, kind: str, policy: LoggingPolicy, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(action index, propensity, arm) per row: pick the component, then the action within it."""
+    probs, rule, allowed = action_distribution(lat, cust, kind, policy)
+    n = len(cust)
+    u = rng.random(n)
+    holdout = u < policy.holdout
+    explore = ~holdout & (u < policy.holdout + policy.exploration)
+    # uniform pick among allowed actions: the allowed action with the smallest random key
+    keys = np.where(allowed, rng.random(allowed.shape), 2.0)
+    uniform_pick = np.where(allowed.any(axis=1), 1 + keys.argmin(axis=1), 0)
+    action = np.where(holdout, 0, np.where(explore, uniform_pick, rule))
+    arm = np.where(holdout, "holdout", np.where(explore, "explore", "bau")).astype(object)
+    return action, probs[np.arange(n), action], arm
+
+
+def decode(action: np.ndarray, policy: LoggingPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """(channel index or -1 for none, local hour) of action indices."""
+    hours = window_hours(policy)
+    ch = np.where(action == 0, -1, (action - 1) // len(hours))
+    hour = np.where(action == 0, hours[0], hours[(np.maximum(action, 1) - 1) % len(hours)])
+    return ch, hour

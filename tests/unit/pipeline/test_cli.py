@@ -1,0 +1,71 @@
+"""The `optichannel` command: simulate, demo and help behave as the README says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from optichannel.settings import get_settings
+from pipeline.cli import build_app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OPTICHANNEL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OPTICHANNEL_SHOW_PROGRESS", "false")
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(build_app(), ["--help"])
+    assert result.exit_code == 0
+    for command in ("simulate", "validate", "demo"):
+        assert command in result.output
+
+
+def test_simulate_writes_feeds_and_truth(tmp_path: Path) -> None:
+    out = tmp_path / "bank"
+    result = runner.invoke(
+        build_app(), ["simulate", "-n", "300", "-d", "14", "-s", "3", "-o", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out / "customers.parquet").shape[0] == 300
+    counts = json.loads((out / "truth" / "counts.json").read_text())
+    assert counts["contacts"] == len(pd.read_parquet(out / "contacts"))
+    assert "feed rows/s" in result.output
+
+
+def test_simulate_rejects_a_bad_config_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "world.yaml"
+    bad.write_text("customers: 10\nlogging_policy:\n  exploration: 2.0\n")
+    result = runner.invoke(build_app(), ["simulate", "--config", str(bad), "-o", str(tmp_path / "w")])
+    assert result.exit_code == 2
+    assert "exploration" in result.output
+
+
+def test_demo_simulates_and_validates(data_dir: Path) -> None:
+    result = runner.invoke(build_app(), ["demo", "-n", "300", "-d", "28"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((data_dir / "validated" / "report.json").read_text())
+    customers = report["tables"]["customers"]
+    assert customers["rows_read"] == 300 == customers["accepted"] + customers["quarantined"]
+    assert (data_dir / "validated" / "contacts.parquet").exists()
+
+
+def test_demo_on_own_data_skips_the_simulator(data_dir: Path, tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    assert (
+        runner.invoke(build_app(), ["simulate", "-n", "200", "-d", "14", "-o", str(own), "-q"]).exit_code == 0
+    )
+    result = runner.invoke(build_app(), ["demo", "--data", str(own)])
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output
+    assert not (data_dir / "world").exists()

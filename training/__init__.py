@@ -1,0 +1,1 @@
+"""Datasets, LightGBM models, Optuna tuning, MLflow logging and promotion."""
