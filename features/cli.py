@@ -18,6 +18,41 @@ _TOP_REASONS = 3
 def register(app: typer.Typer) -> None:
     """Add the feature-stage commands to the `optichannel` app."""
     app.command("validate")(validate)
+    group = typer.Typer(help="Feature snapshots and the Feast store.", no_args_is_help=True)
+    group.command("build")(build)
+    app.add_typer(group, name="features")
+
+
+def build(
+    validated: Annotated[
+        Path | None, typer.Option("--validated", help="Validated feeds [default: <data_dir>/validated].")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Snapshot Parquet [default: <data_dir>/features].")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Compute daily feature snapshots per family (only data strictly before each snapshot)."""
+    import time
+
+    from features.build import build_features
+    from optichannel.settings import get_settings
+
+    settings = get_settings()
+    began = time.perf_counter()
+    try:
+        rows = build_features(
+            validated or settings.validated_dir,
+            out or settings.features_dir,
+            progress=settings.show_progress and not quiet,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    summary = ", ".join(f"{family} {n:,}" for family, n in rows.items())
+    typer.echo(
+        f"snapshot rows: {summary} -> {out or settings.features_dir} in {time.perf_counter() - began:.1f} s"
+    )
 
 
 def validate(

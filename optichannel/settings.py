@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         return self.data_dir / "world"
 
     @property
+    def features_dir(self) -> Path:
+        """Where `optichannel features build` writes the daily snapshot Parquet per family."""
+        return self.data_dir / "features"
+
+    @property
     def validated_dir(self) -> Path:
         """Where `optichannel validate` writes accepted tables, quarantine and report."""
         return self.data_dir / "validated"

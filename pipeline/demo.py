@@ -31,7 +31,8 @@ def demo(
         help="your own feeds (Parquet or CSV in the documented contracts); skips the simulator",
     ),
 ) -> None:
-    """Run the pipeline end to end: simulate, validate (later stages join as they land)."""
+    """Run the pipeline end to end: simulate, validate, build features (later stages join as they land)."""
+    from features.build import build_features
     from features.validation import validate_feeds
     from optichannel.settings import get_settings
     from simulator.generate import generate_world
@@ -59,8 +60,15 @@ def demo(
         return "; ".join(parts) + f" -> {settings.validated_dir}"
 
     _step(console, "2. validate the feeds against their contracts", validate)
+
+    def features() -> str:
+        rows = build_features(settings.validated_dir, settings.features_dir, progress=settings.show_progress)
+        return ", ".join(f"{k} {v:,}" for k, v in rows.items()) + f" snapshot rows -> {settings.features_dir}"
+
+    _step(console, "3. build daily feature snapshots (data strictly before each snapshot)", features)
     console.rule("[bold]summary")
     console.print(f"feeds: {world}\nvalidated tables and report: {settings.validated_dir / 'report.json'}")
+    console.print(f"feature snapshots: {settings.features_dir}")
     console.print(f"demo finished in {time.perf_counter() - began:.0f} s")
 
 

@@ -27,7 +27,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_help_lists_every_command() -> None:
     result = runner.invoke(build_app(), ["--help"])
     assert result.exit_code == 0
-    for command in ("simulate", "validate", "demo"):
+    for command in ("simulate", "validate", "features", "demo"):
         assert command in result.output
 
 
@@ -58,6 +58,7 @@ def test_demo_simulates_and_validates(data_dir: Path) -> None:
     customers = report["tables"]["customers"]
     assert customers["rows_read"] == 300 == customers["accepted"] + customers["quarantined"]
     assert (data_dir / "validated" / "contacts.parquet").exists()
+    assert pd.read_parquet(data_dir / "features" / "profile.parquet").shape[0] == 300
 
 
 def test_demo_on_own_data_skips_the_simulator(data_dir: Path, tmp_path: Path) -> None:
@@ -69,3 +70,27 @@ def test_demo_on_own_data_skips_the_simulator(data_dir: Path, tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert "skipped" in result.output
     assert not (data_dir / "world").exists()
+
+
+def test_features_build_command(data_dir: Path, tmp_path: Path) -> None:
+    world = tmp_path / "w"
+    assert (
+        runner.invoke(build_app(), ["simulate", "-n", "200", "-d", "14", "-o", str(world), "-q"]).exit_code
+        == 0
+    )
+    assert runner.invoke(build_app(), ["validate", str(world), "--quiet"]).exit_code == 0
+    result = runner.invoke(build_app(), ["features", "build", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "snapshot rows" in result.output
+    assert {p.name for p in (data_dir / "features").glob("*.parquet")} == {
+        "transactions.parquet",
+        "behaviour.parquet",
+        "contacts.parquet",
+        "profile.parquet",
+    }
+
+
+def test_features_build_without_validated_feeds_is_a_clear_error(data_dir: Path) -> None:
+    result = runner.invoke(build_app(), ["features", "build"])
+    assert result.exit_code == 1
+    assert "run `optichannel validate` first" in result.output
