@@ -1,0 +1,72 @@
+"""Request-time features from a candidate slot: local calendar, paydays, recency, per-channel picks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.request_features import REQUEST_FEATURES, request_features
+
+MOSCOW_CONTACT = pd.Timestamp("2026-03-01T10:00Z").timestamp()
+
+
+def _customers() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "prf_tz": ["Europe/Moscow", "Asia/Vladivostok", None],
+            "txn_salary_day": [5, 28, None],
+            "txn_advance_day": [20, 14, None],
+            "cnt_last_contact_epoch": [MOSCOW_CONTACT, 0.0, None],
+            "cnt_last_sms_epoch": [MOSCOW_CONTACT, np.nan, None],
+            "bhv_hour_share_13": [0.5, 0.1, None],
+            "bhv_hour_share_14": [0.25, 0.1, None],
+            "cnt_response_rate_sms": [0.1, 0.2, None],
+            "cnt_response_rate_email": [0.03, 0.04, None],
+            "prf_consent_email": [1, 0, None],
+        },
+        index=[10, 11, 12],
+    )
+
+
+def _slots() -> pd.Series:
+    return pd.Series(
+        pd.to_datetime(["2026-03-05T10:00Z", "2026-03-31T20:00Z", "2026-03-05T10:00Z"], utc=True)
+    )
+
+
+def test_local_calendar_and_paydays() -> None:
+    out = request_features(_customers(), pd.Series(["sms", "email", "call"]), _slots())
+    assert list(out.columns) == list(REQUEST_FEATURES)
+    assert list(out.index) == [10, 11, 12]
+    # Moscow is UTC+3: 13:00 on Thursday 5 March, which is the salary day
+    assert out.loc[
+        10, ["req_local_hour", "req_weekday", "req_days_to_payday", "req_days_since_payday"]
+    ].tolist() == [13, 3, 0, 0]
+    # Vladivostok is UTC+10: 06:00 on Wednesday 1 April; advance on the 14th, salary was 28 March
+    assert out.loc[
+        11, ["req_local_hour", "req_weekday", "req_days_to_payday", "req_days_since_payday"]
+    ].tolist() == [6, 2, 13, 4]
+
+
+def test_recency_activity_and_per_channel_picks() -> None:
+    out = request_features(_customers(), pd.Series(["sms", "email", "call"]), _slots())
+    assert out.loc[10, "req_hours_since_contact"] == pytest.approx(96.0)
+    assert out.loc[10, "req_hours_since_channel_contact"] == pytest.approx(96.0)
+    assert out.loc[10, "req_activity_at_hour"] == 0.5
+    assert out.loc[10, "req_channel_response_rate"] == 0.1  # the sms rate, not the email one
+    assert out.loc[11, "req_channel_response_rate"] == 0.04
+    assert out.loc[11, "req_channel_consent"] == 0
+    assert np.isnan(out.loc[11, "req_hours_since_contact"])  # epoch 0 means never contacted
+
+
+def test_cold_start_rows_are_nulls_not_errors() -> None:
+    out = request_features(_customers(), pd.Series(["sms", "email", "call"]), _slots())
+    cold = out.loc[12]
+    assert cold["req_local_hour"] == 10  # unknown zone: UTC
+    assert cold.drop(["req_channel", "req_local_hour", "req_weekday"]).isna().all()
+
+
+def test_unknown_channel_is_named() -> None:
+    with pytest.raises(ValueError, match="channel: unknown \\['fax'\\]"):
+        request_features(_customers(), pd.Series(["fax", "sms", "sms"]), _slots())
