@@ -28,6 +28,13 @@ class Settings(BaseSettings):
         None, description="MLflow tracking URI; default sqlite:///<repo>/mlflow/mlflow.db"
     )
     show_progress: bool = Field(True, description="rich progress bars on long steps")
+    redis_url: str = Field("127.0.0.1:6379,db=0", description="production online store (Feast Redis string)")
+    feast_registry_url: str = Field(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/optichannel", description="production Feast registry"
+    )
+    feast_offline_store: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="offline store: duckdb (local) or spark (production at scale; needs pyspark)"
+    )
 
     @property
     def world_dir(self) -> Path:
@@ -38,6 +45,11 @@ class Settings(BaseSettings):
     def features_dir(self) -> Path:
         """Where `optichannel features build` writes the daily snapshot Parquet per family."""
         return self.data_dir / "features"
+
+    @property
+    def feast_dir(self) -> Path:
+        """Local profile's Feast registry and SQLite online store."""
+        return self.data_dir / "feast"
 
     @property
     def validated_dir(self) -> Path:

@@ -66,9 +66,22 @@ def demo(
         return ", ".join(f"{k} {v:,}" for k, v in rows.items()) + f" snapshot rows -> {settings.features_dir}"
 
     _step(console, "3. build daily feature snapshots (data strictly before each snapshot)", features)
+
+    def store() -> str:
+        from features.store import apply, materialize
+
+        names = apply(settings)
+        as_of = materialize(settings)
+        return (
+            f"{len(names)} Feast objects applied; online store as of {as_of:%Y-%m-%d} -> {settings.feast_dir}"
+        )
+
+    _step(console, "4. apply the Feast repo and materialize the online store", store)
     console.rule("[bold]summary")
     console.print(f"feeds: {world}\nvalidated tables and report: {settings.validated_dir / 'report.json'}")
-    console.print(f"feature snapshots: {settings.features_dir}")
+    console.print(
+        f"feature snapshots: {settings.features_dir}\nFeast registry and online store: {settings.feast_dir}"
+    )
     console.print(f"demo finished in {time.perf_counter() - began:.0f} s")
 
 

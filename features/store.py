@@ -1,0 +1,131 @@
+"""The Feast feature store: configuration per profile, apply, materialize, and retrieval.
+
+Feast is imported inside the functions (it costs ~10 s): commands that do not touch
+the store stay fast. The YAML templates in `feature_repo/` are the configuration;
+their `${...}` values come from settings, and an unset one is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import yaml
+
+from features.store_definitions import (
+    FEATURE_SERVICE,
+    JOIN_KEY,
+    TIMESTAMP,
+    VIEWS,
+    feast_objects,
+    snapshot_path,
+)
+from optichannel.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+REPO_DIR = Path(__file__).resolve().parent / "feature_repo"
+_ROW = "__optichannel_row"
+
+
+def config_values(settings: Settings) -> dict[str, str]:
+    return {
+        "OPTICHANNEL_FEAST_DIR": str(settings.feast_dir.resolve()),
+        "OPTICHANNEL_REDIS_URL": settings.redis_url,
+        "OPTICHANNEL_FEAST_REGISTRY_URL": settings.feast_registry_url,
+        "OPTICHANNEL_FEAST_OFFLINE_STORE": settings.feast_offline_store,
+    }
+
+
+def store_yaml(settings: Settings) -> dict[str, Any]:
+    """The profile's feature_store YAML with every `${VAR}` filled from settings."""
+    name = "feature_store.production.yaml" if settings.profile == "production" else "feature_store.yaml"
+    text = (REPO_DIR / name).read_text()
+    values = config_values(settings)
+    missing = sorted(set(re.findall(r"\$\{(\w+)\}", text)) - set(values))
+    if missing:
+        raise ValueError(f"{REPO_DIR / name}: no setting provides {', '.join(missing)}")
+    return yaml.safe_load(re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], text))
+
+
+def open_store(settings: Settings | None = None) -> FeatureStore:
+    """A FeatureStore for the configured profile (local: creates its directory)."""
+    from feast import FeatureStore
+    from feast.repo_config import RepoConfig
+
+    settings = settings or get_settings()
+    if settings.profile == "local":
+        settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=RepoConfig(repo_path=REPO_DIR, **store_yaml(settings)))
+
+
+def apply(settings: Settings | None = None) -> list[str]:
+    """Register entity, views and feature service (the `feast apply` of our definitions)."""
+    settings = settings or get_settings()
+    store = open_store(settings)
+    objects = feast_objects(settings.features_dir, offline=settings.feast_offline_store)
+    store.apply(objects)
+    return [getattr(o, "name", str(o)) for o in objects]
+
+
+def snapshot_span(settings: Settings) -> tuple[datetime, datetime]:
+    """Earliest and latest snapshot timestamps over all families."""
+    import duckdb
+
+    files = [snapshot_path(settings.features_dir, family) for family in VIEWS]
+    missing = [f for f in files if not f.exists()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]} is missing: run `optichannel features build` first")
+    paths = ", ".join(f"'{p.as_posix()}'" for p in files)
+    query = f"SELECT MIN({TIMESTAMP}), MAX({TIMESTAMP}) FROM read_parquet([{paths}], union_by_name=true)"
+    with duckdb.connect() as con:
+        lo, hi = con.execute(query).fetchone()
+    return lo.astimezone(UTC), hi.astimezone(UTC)
+
+
+def materialize(
+    settings: Settings | None = None, end: datetime | None = None, stock: bool = False
+) -> datetime:
+    """Load each customer's latest snapshot up to `end` (default: newest) into the online store.
+
+    `stock=True` uses Feast's own materialize (the reference); the default is our faster
+    path (features/online_write.py), proven identical by a test. Returns the as-of time.
+    """
+    from features.online_write import materialize_fast
+
+    settings = settings or get_settings()
+    start, newest = snapshot_span(settings)
+    end = end or newest
+    store = open_store(settings)
+    if stock:
+        store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1))
+    else:
+        materialize_fast(store, settings.features_dir, end)
+    return end
+
+
+def historical_features(store: FeatureStore, entity_df: pd.DataFrame) -> pd.DataFrame:
+    """Point-in-time features for every row of `entity_df` (customer_id, event_timestamp, ...),
+    in the input's row order; duplicate (customer, time) rows are all kept."""
+    missing = {JOIN_KEY, TIMESTAMP} - set(entity_df.columns)
+    if missing:
+        raise ValueError(f"entity frame lacks column(s) {sorted(missing)}")
+    frame = entity_df.copy()
+    frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
+    frame[_ROW] = range(len(frame))
+    service = store.get_feature_service(FEATURE_SERVICE)
+    out = store.get_historical_features(entity_df=frame, features=service).to_df()
+    out = out.sort_values(_ROW).drop(columns=_ROW).reset_index(drop=True)
+    out.index = entity_df.index
+    return out
+
+
+def online_features(store: FeatureStore, customer_ids: list[str] | pd.Series) -> pd.DataFrame:
+    """Latest materialized features per customer (all null for customers the store does not know)."""
+    service = store.get_feature_service(FEATURE_SERVICE)
+    rows = [{JOIN_KEY: str(c)} for c in customer_ids]
+    return pd.DataFrame(store.get_online_features(features=service, entity_rows=rows).to_dict())

@@ -1,0 +1,178 @@
+"""The real Feast store on a small simulated bank: apply, materialize, historical and online
+retrieval, training/serving skew, cold start, and the production profile on Redis + PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import store as st
+from features.build import build_features
+from features.store_definitions import VIEWS
+from features.validation import validate_feeds
+from optichannel.settings import Settings
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def local(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("store"), show_progress=False)
+    validate_feeds(small_world, settings.validated_dir, as_of="2030-01-01", progress=False)
+    build_features(settings.validated_dir, settings.features_dir, progress=False)
+    st.apply(settings)
+    st.materialize(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def snapshots(local: Settings) -> dict[str, pd.DataFrame]:
+    return {f: pd.read_parquet(local.features_dir / f"{f}.parquet") for f in VIEWS}
+
+
+def _feature_columns(snapshots: dict[str, pd.DataFrame]) -> list[str]:
+    return [c for f in snapshots.values() for c in f.columns if c not in ("customer_id", "event_timestamp")]
+
+
+def test_historical_is_point_in_time_and_keeps_every_row(local: Settings, snapshots: dict) -> None:
+    contacts = pd.read_parquet(local.validated_dir / "contacts.parquet").sample(1500, random_state=0)
+    entity = contacts[["customer_id", "sent_at", "channel"]].rename(columns={"sent_at": "event_timestamp"})
+    entity = pd.concat([entity, entity.iloc[:200]])  # duplicate (customer, time) rows must all survive
+    out = st.historical_features(st.open_store(local), entity)
+    assert len(out) == len(entity)
+    assert (out.customer_id.to_numpy() == entity.customer_id.to_numpy()).all()
+    assert (out.channel.to_numpy() == entity.channel.to_numpy()).all()
+    for family, (_, ttl) in VIEWS.items():
+        snap = snapshots[family].sort_values("event_timestamp")
+        left = entity.reset_index(drop=True).assign(_i=range(len(entity))).sort_values("event_timestamp")
+        expected = pd.merge_asof(left, snap, on="event_timestamp", by="customer_id", direction="backward",
+                                 tolerance=ttl).sort_values("_i")  # fmt: skip
+        for col in [c for c in snap.columns if c not in ("customer_id", "event_timestamp")][:8]:
+            got, want = out[col].to_numpy(), expected[col].to_numpy()
+            if want.dtype.kind == "f" or got.dtype.kind == "f":
+                np.testing.assert_allclose(got.astype(float), want.astype(float), rtol=1e-9, equal_nan=True,
+                                           err_msg=f"{family}.{col}")  # fmt: skip
+            else:
+                assert (got == want).all(), f"{family}.{col}"
+
+
+def test_online_equals_offline_at_the_same_time(local: Settings, snapshots: dict) -> None:
+    """Training/serving skew: what serving reads online is what training would read offline."""
+    store = st.open_store(local)
+    as_of = max(s.event_timestamp.max() for s in snapshots.values())
+    ids = snapshots["profile"].customer_id.sample(300, random_state=1).tolist()
+    online = st.online_features(store, ids).set_index("customer_id")
+    offline = st.historical_features(
+        store, pd.DataFrame({"customer_id": ids, "event_timestamp": [as_of] * len(ids)})
+    ).set_index("customer_id")
+    cols = _feature_columns(snapshots)
+    assert set(cols) <= set(online.columns)
+    pd.testing.assert_frame_equal(online.loc[ids, cols], offline.loc[ids, cols], check_dtype=False)
+
+
+def test_fast_materialize_writes_what_feast_stock_writes(local: Settings, snapshots: dict) -> None:
+    ids = [*snapshots["profile"].customer_id.tolist()[:400], "unknown-customer"]
+    st.materialize(local, stock=True)
+    stock = st.online_features(st.open_store(local), ids)
+    st.materialize(local)
+    fast = st.online_features(st.open_store(local), ids)
+    pd.testing.assert_frame_equal(stock[sorted(stock.columns)], fast[sorted(fast.columns)])
+
+
+def test_unknown_customers_come_back_as_nulls(local: Settings) -> None:
+    out = st.online_features(st.open_store(local), ["C0000001", "never-seen"])
+    assert out.customer_id.tolist() == ["C0000001", "never-seen"]
+    row = out.drop(columns="customer_id").iloc[1]
+    assert row.isna().all()
+    assert out.drop(columns="customer_id").iloc[0].notna().sum() > 50
+
+
+def test_feature_repo_loads_in_a_clean_process(local: Settings) -> None:
+    """The plain `feast` CLI imports the repo in a fresh process (DESIGN.md's sys.path pitfalls)."""
+    env = os.environ | {
+        "OPTICHANNEL_FEATURES_DIR": str(local.features_dir),
+        "OPTICHANNEL_FEAST_DIR": str(local.feast_dir.resolve()),
+    }
+    feast = Path(sys.executable).parent / "feast"
+    result = subprocess.run([str(feast), "-c", str(ROOT / "features" / "feature_repo"), "plan"], env=env,
+                            cwd=ROOT.parent, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "customer_profile" in result.stdout
+
+
+def _reachable(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def redis_server() -> str:
+    if not _reachable(6379):
+        if not shutil.which("redis-server"):
+            pytest.skip(
+                "no Redis at 127.0.0.1:6379 and no redis-server binary (apt-get install redis-server)"
+            )
+        subprocess.run(["redis-server", "--daemonize", "yes", "--port", "6379", "--save", ""], check=False)
+        for _ in range(50):
+            if _reachable(6379):
+                break
+            import time
+
+            time.sleep(0.1)
+        else:
+            pytest.skip("redis-server did not start on 127.0.0.1:6379")
+    return "127.0.0.1:6379,db=11"
+
+
+@pytest.fixture
+def postgres_registry() -> str:
+    if not _reachable(5432):
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432 for the SQL registry")
+    import psycopg
+
+    name = "optichannel_feast_test"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        con.execute(f"CREATE DATABASE {name}")
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_production_profile_on_redis_and_postgres(
+    local: Settings, snapshots: dict, redis_server: str, postgres_registry: str, tmp_path: Path
+) -> None:
+    import redis
+
+    prod = Settings(
+        profile="production",
+        data_dir=local.data_dir,
+        redis_url=redis_server,
+        feast_registry_url=postgres_registry,
+        feast_offline_store="duckdb",  # the Spark store needs pyspark; the definitions are the same
+        show_progress=False,
+    )
+    client = redis.Redis(host="127.0.0.1", port=6379, db=11)
+    client.flushdb()
+    try:
+        st.apply(prod)
+        st.materialize(prod)
+        ids = [*snapshots["profile"].customer_id.tolist()[:200], "never-seen"]
+        on_redis = st.online_features(st.open_store(prod), ids)
+        on_sqlite = st.online_features(st.open_store(local), ids)
+        pd.testing.assert_frame_equal(
+            on_redis[sorted(on_redis.columns)], on_sqlite[sorted(on_sqlite.columns)]
+        )
+        assert client.dbsize() >= 200
+    finally:
+        client.flushdb()
