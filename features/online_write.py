@@ -3,16 +3,15 @@ online store in Feast's own row format.
 
 Feast's stock path converts every cell through Arrow -> proto and upserts it one
 `execute` at a time (~46k cells/s into SQLite). Here DuckDB picks the latest rows,
-NumPy encodes the float cells, and one `executemany` fills a cleared table with the
-secondary index rebuilt once. Rows are byte-identical to Feast's (a test reads both
-back through `get_online_features`). Other online stores (Redis) get the same prepared
-frames through Feast's public `write_to_online_store`.
+NumPy encodes the float cells, one wide staging row per customer goes in, and SQLite
+itself unpivots them into the recreated table in primary-key order. Rows are identical
+to Feast's (a test reads both back through `get_online_features`). Other online stores
+(Redis) get the same prepared frames through Feast's public `write_to_online_store`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.store_definitions import JOIN_KEY, TIMESTAMP, VIEWS, snapshot_path
+from optichannel.localtime import epoch_seconds
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -75,50 +75,68 @@ def _entity_keys(customer_ids: pd.Series, version: int) -> list[bytes]:
     ]
 
 
-def _rows(frame: pd.DataFrame, view: Any, version: int) -> Iterator[tuple[Any, ...]]:
-    """Rows in primary-key order (entity_key, feature_name), ready for executemany."""
+def _staged_columns(frame: pd.DataFrame, view: Any, version: int) -> tuple[list[str], list[list[Any]]]:
+    """(feature names sorted, staging columns: entity key, event_ts, then value/text per feature),
+    every column in entity-key order so the final insert appends in primary-key order."""
     keys = _entity_keys(frame[JOIN_KEY], version)
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    ts = (pd.to_datetime(frame[TIMESTAMP], utc=True).astype("int64") // 1_000_000_000).to_numpy()
-    encoded = {}
-    for feature in view.features:
-        col = frame[feature.name]
+    ts = np.floor(epoch_seconds(frame[TIMESTAMP])).astype(np.int64)
+    names = sorted(f.name for f in view.features)
+    dtypes = {f.name: f.dtype for f in view.features}
+    columns: list[list[Any]] = [[keys[i] for i in order], ts[order].tolist()]
+    for name in names:
+        col = frame[name].iloc[order]
         if pd.api.types.is_float_dtype(col):
-            encoded[feature.name] = _encode_doubles(col.to_numpy())
+            protos, texts = _encode_doubles(col.to_numpy())
         else:
-            encoded[feature.name] = _encode_generic(col, feature.dtype.to_value_type())
-    names = sorted(encoded)
-    for i in order:
-        key, when = keys[i], int(ts[i])
-        for name in names:
-            protos, texts = encoded[name]
-            yield key, name, protos[i], texts[i], when
+            protos, texts = _encode_generic(col, dtypes[name].to_value_type())
+        columns += [protos, texts]
+    return names, columns
 
 
 def write_sqlite(store: FeatureStore, view_name: str, frame: pd.DataFrame) -> int:
-    """Replace a view's rows in the SQLite online store; returns cells written."""
+    """Replace a view's rows in the SQLite online store; returns rows (cells) written.
+
+    One wide staging row per customer, then a single INSERT ... SELECT that unpivots it in
+    C: the per-cell cost stays inside SQLite instead of Python's sqlite3 binding.
+    """
     from feast.infra.online_stores.helpers import compute_table_id
 
     config = store.config
     view = store.get_feature_view(view_name)
     table = compute_table_id(config.project, view, config.registry.enable_online_feature_view_versioning)
-    path = Path(config.online_store.path)
-    con = sqlite3.connect(path, isolation_level=None)
+    names, columns = _staged_columns(frame, view, config.entity_key_serialization_version)
+    con = sqlite3.connect(Path(config.online_store.path), isolation_level=None)
     try:
         con.execute("PRAGMA synchronous = OFF")
+        con.execute("PRAGMA temp_store = MEMORY")
+        schema = "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type DESC"
+        ddl = [sql for (sql,) in con.execute(schema, (table,))]
+        if not ddl:
+            raise RuntimeError(f"online table {table} does not exist: run `optichannel features apply` first")
         con.execute("BEGIN")
-        con.execute(f'DELETE FROM "{table}"')
-        con.execute(f'DROP INDEX IF EXISTS "{table}_ek"')
-        cur = con.executemany(
+        con.execute(f'DROP TABLE "{table}"')
+        con.execute(ddl[0])  # the table exactly as Feast created it, then its indexes below
+        stage_cols = ", ".join(f"v{j} BLOB, x{j} TEXT" for j in range(len(names)))
+        con.execute(f"CREATE TEMP TABLE optichannel_stage (entity_key BLOB, ts INTEGER, {stage_cols})")
+        marks = ",".join("?" * len(columns))
+        con.executemany(f"INSERT INTO optichannel_stage VALUES ({marks})", zip(*columns, strict=True))
+        pick_v = " ".join(f"WHEN {j} THEN v{j}" for j in range(len(names)))
+        pick_x = " ".join(f"WHEN {j} THEN x{j}" for j in range(len(names)))
+        feature_rows = " UNION ALL ".join(f"SELECT {j} AS i, '{n}' AS name" for j, n in enumerate(names))
+        cur = con.execute(
             f'INSERT INTO "{table}" (entity_key, feature_name, value, value_text, event_ts, created_ts) '
-            "VALUES (?, ?, ?, ?, ?, NULL)",
-            _rows(frame, view, config.entity_key_serialization_version),
+            f"SELECT s.entity_key, f.name, CASE f.i {pick_v} END, CASE f.i {pick_x} END, s.ts, NULL "
+            f"FROM optichannel_stage s CROSS JOIN ({feature_rows}) f"
         )
         written = cur.rowcount
-        con.execute(f'CREATE INDEX IF NOT EXISTS "{table}_ek" ON "{table}" (entity_key)')
+        for index_sql in ddl[1:]:
+            con.execute(index_sql)
+        con.execute("DROP TABLE temp.optichannel_stage")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        if con.in_transaction:
+            con.execute("ROLLBACK")
         raise
     finally:
         con.close()

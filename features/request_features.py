@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from optichannel.channels import CHANNELS
-from optichannel.localtime import to_local
+from optichannel.localtime import epoch_seconds, to_local
 
 REQUEST_FEATURES: tuple[str, ...] = (
     "req_channel",
@@ -83,7 +83,7 @@ def request_features(customer: pd.DataFrame, channel: pd.Series, slot_utc: pd.Se
     paydays = [col("txn_salary_day"), col("txn_advance_day")]
     to_pay = np.fmin(*[_days_to(day, cal["month_days"].to_numpy(), p) for p in paydays])
     since_pay = np.fmin(*[_days_since(day, cal["prev_month_days"].to_numpy(), p) for p in paydays])
-    slot_epoch = pd.to_datetime(pd.Series(slot_utc), utc=True).astype("int64").to_numpy() / 1e9
+    slot_epoch = epoch_seconds(pd.Series(slot_utc))
     last_any = col("cnt_last_contact_epoch")
     last_any = np.where(last_any > 0, last_any, np.nan)
     shares = np.column_stack([col(f"bhv_hour_share_{h:02d}") for h in range(24)])

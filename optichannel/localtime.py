@@ -61,3 +61,9 @@ def utc_offset_hours(day_utc: pd.Timestamp, zones: list[str]) -> dict[str, float
     noon = pd.Timestamp(day_utc).tz_localize(None).normalize() + pd.Timedelta(hours=12)
     noon = noon.tz_localize("UTC")
     return {z: noon.tz_convert(z).utcoffset().total_seconds() / 3600.0 for z in zones}
+
+
+def epoch_seconds(ts: object) -> np.ndarray:
+    """Seconds since 1970 of UTC instants, whatever the datetime unit (pandas 2 keeps us, ms or ns)."""
+    series = pd.Series(pd.to_datetime(ts, utc=True))
+    return ((series - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)

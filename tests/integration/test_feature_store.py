@@ -16,6 +16,7 @@ import pytest
 
 from features import store as st
 from features.build import build_features
+from features.online_read import OnlineReader
 from features.store_definitions import VIEWS
 from features.validation import validate_feeds
 from optichannel.settings import Settings
@@ -83,9 +84,24 @@ def test_fast_materialize_writes_what_feast_stock_writes(local: Settings, snapsh
     ids = [*snapshots["profile"].customer_id.tolist()[:400], "unknown-customer"]
     st.materialize(local, stock=True)
     stock = st.online_features(st.open_store(local), ids)
+    _, stock_as_of = OnlineReader(st.open_store(local)).read(ids)
     st.materialize(local)
     fast = st.online_features(st.open_store(local), ids)
+    _, fast_as_of = OnlineReader(st.open_store(local)).read(ids)
     pd.testing.assert_frame_equal(stock[sorted(stock.columns)], fast[sorted(fast.columns)])
+    pd.testing.assert_series_equal(stock_as_of, fast_as_of)
+    assert stock_as_of.iloc[:-1].notna().all() and pd.isna(stock_as_of.iloc[-1])
+    assert stock_as_of.max() == max(s.event_timestamp.max() for s in snapshots.values())
+
+
+def test_fast_reader_reads_what_feast_reads(local: Settings, snapshots: dict) -> None:
+    store = st.open_store(local)
+    ids = snapshots["profile"].customer_id.sample(150, random_state=4).tolist()
+    ids = [*ids, "never-seen", ids[0], ids[5]]  # unknown and repeated ids too
+    mine, _ = OnlineReader(store).read(ids)
+    feast = st.online_features(store, ids)[mine.columns]
+    pd.testing.assert_frame_equal(mine, feast, check_dtype=False)
+    assert mine.iloc[-3, 1:].isna().all()
 
 
 def test_unknown_customers_come_back_as_nulls(local: Settings) -> None:

@@ -60,6 +60,14 @@ def test_recency_activity_and_per_channel_picks() -> None:
     assert np.isnan(out.loc[11, "req_hours_since_contact"])  # epoch 0 means never contacted
 
 
+def test_datetime_unit_of_the_slots_does_not_matter() -> None:
+    """Feast hands back microsecond timestamps, pandas parses nanoseconds: same features."""
+    channels = pd.Series(["sms", "email", "call"])
+    ns = request_features(_customers(), channels, _slots().astype("datetime64[ns, UTC]"))
+    us = request_features(_customers(), channels, _slots().astype("datetime64[us, UTC]"))
+    pd.testing.assert_frame_equal(ns, us)
+
+
 def test_cold_start_rows_are_nulls_not_errors() -> None:
     out = request_features(_customers(), pd.Series(["sms", "email", "call"]), _slots())
     cold = out.loc[12]

@@ -1,0 +1,132 @@
+"""Batch online reads of the feature service, fast on the default SQLite store.
+
+Feast's `get_online_features` spends most of its time building protos per cell; for
+SQLite this reader runs one `IN (...)` query per view on Feast's own table and decodes
+the float cells with NumPy. Any other online store (Redis) goes through Feast. Both give
+the same frame (a test checks): one row per requested id, in order, nulls when unknown.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features.store_definitions import FEATURE_SERVICE, JOIN_KEY
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+_DOUBLE_TAG = 0x29
+
+
+def _decode_value(blob: bytes) -> Any:
+    """Python value of a serialized feast Value; int64 and string take a shortcut."""
+    tag = blob[0]
+    if tag == 0x20 and len(blob) == 2:  # int64_val, one varint byte
+        return blob[1]
+    if tag == 0x12 and len(blob) >= 2 and blob[1] < 0x80 and len(blob) == 2 + blob[1]:  # short string_val
+        return blob[2:].decode()
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    proto = Value()
+    proto.ParseFromString(blob)
+    kind = proto.WhichOneof("val")
+    return None if kind is None else getattr(proto, kind)
+
+
+class OnlineReader:
+    """Reads the feature service for many customers at once; build once, reuse per request."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        from feast.infra.online_stores.helpers import compute_table_id
+
+        self.store = store
+        self.service = store.get_feature_service(FEATURE_SERVICE)
+        config = store.config
+        views = [store.get_feature_view(p.name) for p in self.service.feature_view_projections]
+        self.features = [f.name for v in views for f in v.features]
+        self.float_features = {
+            f.name for v in views for f in v.features if f.dtype.to_value_type().name == "DOUBLE"
+        }
+        self._col = {name: i for i, name in enumerate(self.features)}
+        self.sqlite_path = None
+        if type(config.online_store).__name__.lower().startswith("sqlite"):
+            self.sqlite_path = config.online_store.path
+            versioned = config.registry.enable_online_feature_view_versioning
+            self.tables = [compute_table_id(config.project, v, versioned) for v in views]
+        self.version = config.entity_key_serialization_version
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.con = con
+        return con
+
+    def _keys(self, ids: list[str]) -> list[bytes]:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        return [
+            serialize_entity_key(
+                EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=c)]), self.version
+            )
+            for c in ids
+        ]
+
+    def read(self, customer_ids: list[str] | pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+        """(features frame with `customer_id` first, as-of time per row: the newest snapshot read)."""
+        ids = [str(c) for c in customer_ids]
+        if self.sqlite_path is None:
+            rows = [{JOIN_KEY: c} for c in ids]
+            frame = pd.DataFrame(
+                self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
+            )
+            return frame[[JOIN_KEY, *self.features]], pd.Series(
+                pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]"
+            )
+        keys = self._keys(ids)
+        position: dict[bytes, int] = {}
+        for i, k in enumerate(keys):
+            position.setdefault(k, i)  # a repeated id is read once, then copied
+        n = len(ids)
+        floats = np.full((n, len(self.features)), np.nan)
+        others: dict[int, list[Any]] = {}
+        newest = np.zeros(n, dtype=np.int64)
+        unique = list(dict.fromkeys(keys))
+        marks = ",".join("?" * len(unique))
+        query = " UNION ALL ".join(
+            f'SELECT entity_key, feature_name, value, event_ts FROM "{t}" WHERE entity_key IN ({marks})'
+            for t in self.tables
+        )
+        result = self._connection().execute(query, unique * len(self.tables)).fetchall()
+        if result:
+            eks, names, values, stamps = zip(*result, strict=True)
+            rows = np.fromiter((position[ek] for ek in eks), dtype=np.int64, count=len(eks))
+            cols = np.fromiter((self._col[fn] for fn in names), dtype=np.int64, count=len(names))
+            np.maximum.at(newest, rows, np.asarray([s or 0 for s in stamps], dtype=np.int64))
+            is_double = np.fromiter(
+                (len(v) == 9 and v[0] == _DOUBLE_TAG for v in values), dtype=bool, count=len(values)
+            )
+            dbl = np.flatnonzero(is_double)
+            if len(dbl):
+                raw = np.frombuffer(b"".join([values[j] for j in dbl]), dtype=[("tag", "u1"), ("v", "<f8")])
+                floats[rows[dbl], cols[dbl]] = raw["v"]
+            for j in np.flatnonzero(~is_double).tolist():
+                if values[j]:
+                    others.setdefault(int(cols[j]), [None] * n)[int(rows[j])] = _decode_value(values[j])
+        if len(unique) != n:
+            first = [position[k] for k in keys]
+            floats, newest = floats[first], newest[first]
+            others = {c: [col[i] for i in first] for c, col in others.items()}
+        data: dict[str, Any] = {JOIN_KEY: ids}
+        for c, name in enumerate(self.features):
+            data[name] = floats[:, c] if name in self.float_features else others.get(c, [None] * n)
+        as_of = pd.to_datetime(pd.Series(newest).where(newest > 0), unit="s", utc=True)
+        return pd.DataFrame(data), as_of
