@@ -12,6 +12,8 @@ to Feast's (a test reads both back through `get_online_features`). Other online 
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,15 +32,24 @@ _DOUBLE_TAG = 0x29  # Value.double_val: field 5, 64-bit wire type
 
 
 def latest_snapshots(features_dir: Path, family: str, end: datetime) -> pd.DataFrame:
-    """Each customer's newest snapshot row at or before `end`."""
+    """Each customer's newest snapshot row at or before `end`.
+
+    First the newest time per customer from two columns, then only rows from the oldest
+    of those on: snapshots are sorted by time, so older row groups are never read.
+    """
     path = snapshot_path(features_dir, family).as_posix()
-    query = f"""
-        SELECT * FROM read_parquet('{path}') WHERE {TIMESTAMP} <= ?
-        QUALIFY row_number() OVER (PARTITION BY {JOIN_KEY} ORDER BY {TIMESTAMP} DESC) = 1
-        ORDER BY {JOIN_KEY}"""
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        return con.execute(query, [end]).df()
+        (since,) = con.execute(
+            f"SELECT MIN(t) FROM (SELECT MAX({TIMESTAMP}) AS t FROM read_parquet('{path}') "
+            f"WHERE {TIMESTAMP} <= ? GROUP BY {JOIN_KEY})",
+            [end],
+        ).fetchone()
+        query = f"""
+            SELECT * FROM read_parquet('{path}') WHERE {TIMESTAMP} BETWEEN ? AND ?
+            QUALIFY row_number() OVER (PARTITION BY {JOIN_KEY} ORDER BY {TIMESTAMP} DESC) = 1
+            ORDER BY {JOIN_KEY}"""
+        return con.execute(query, [since, end]).df()
 
 
 def _encode_doubles(values: np.ndarray) -> tuple[list[bytes], list[str | None]]:
@@ -64,26 +75,47 @@ def _encode_generic(values: pd.Series, value_type: Any) -> tuple[list[bytes], li
     return [p.SerializeToString() for p in protos], [extract_text_and_num(p, False)[0] for p in protos]
 
 
-def _entity_keys(customer_ids: pd.Series, version: int) -> list[bytes]:
-    from feast.infra.key_encoding_utils import serialize_entity_key
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.protos.feast.types.Value_pb2 import Value
+class EntityKeys:
+    """Feast's serialized entity key per customer id, computed once and shared by every view."""
 
-    return [
-        serialize_entity_key(EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=c)]), version)
-        for c in customer_ids.astype(str)
-    ]
+    def __init__(self, version: int) -> None:
+        self.version = version
+        self._cache: dict[str, bytes] = {}
+
+    def __call__(self, customer_ids: pd.Series) -> list[bytes]:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        cache, version = self._cache, self.version
+        out = []
+        for c in customer_ids.astype(str):
+            key = cache.get(c)
+            if key is None:
+                entity = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=c)])
+                key = cache[c] = serialize_entity_key(entity, version)
+            out.append(key)
+        return out
 
 
-def _staged_columns(frame: pd.DataFrame, view: Any, version: int) -> tuple[list[str], list[list[Any]]]:
-    """(feature names sorted, staging columns: entity key, event_ts, then value/text per feature),
-    every column in entity-key order so the final insert appends in primary-key order."""
-    keys = _entity_keys(frame[JOIN_KEY], version)
-    order = sorted(range(len(keys)), key=keys.__getitem__)
+@dataclass
+class Staged:
+    """One view's rows, encoded, as columns in primary-key order: entity key, event_ts, then
+    value and value_text per feature (features sorted by name)."""
+
+    table: str
+    names: list[str]
+    columns: list[list[Any]]
+
+
+def stage(frame: pd.DataFrame, view: Any, table: str, keys: EntityKeys) -> Staged:
+    """Encode a view's latest rows the way Feast's SQLite store stores them."""
+    key_list = keys(frame[JOIN_KEY])
+    order = sorted(range(len(key_list)), key=key_list.__getitem__)
     ts = np.floor(epoch_seconds(frame[TIMESTAMP])).astype(np.int64)
     names = sorted(f.name for f in view.features)
     dtypes = {f.name: f.dtype for f in view.features}
-    columns: list[list[Any]] = [[keys[i] for i in order], ts[order].tolist()]
+    columns: list[list[Any]] = [[key_list[i] for i in order], ts[order].tolist()]
     for name in names:
         col = frame[name].iloc[order]
         if pd.api.types.is_float_dtype(col):
@@ -91,22 +123,18 @@ def _staged_columns(frame: pd.DataFrame, view: Any, version: int) -> tuple[list[
         else:
             protos, texts = _encode_generic(col, dtypes[name].to_value_type())
         columns += [protos, texts]
-    return names, columns
+    return Staged(table, names, columns)
 
 
-def write_sqlite(store: FeatureStore, view_name: str, frame: pd.DataFrame) -> int:
+def write_sqlite(path: Path, staged: Staged) -> int:
     """Replace a view's rows in the SQLite online store; returns rows (cells) written.
 
     One wide staging row per customer, then a single INSERT ... SELECT that unpivots it in
-    C: the per-cell cost stays inside SQLite instead of Python's sqlite3 binding.
+    C: the per-cell cost stays inside SQLite (which releases the GIL) instead of Python's
+    sqlite3 binding, so the next view can be encoded meanwhile.
     """
-    from feast.infra.online_stores.helpers import compute_table_id
-
-    config = store.config
-    view = store.get_feature_view(view_name)
-    table = compute_table_id(config.project, view, config.registry.enable_online_feature_view_versioning)
-    names, columns = _staged_columns(frame, view, config.entity_key_serialization_version)
-    con = sqlite3.connect(Path(config.online_store.path), isolation_level=None)
+    table, names = staged.table, staged.names
+    con = sqlite3.connect(path, isolation_level=None)
     try:
         con.execute("PRAGMA synchronous = OFF")
         con.execute("PRAGMA temp_store = MEMORY")
@@ -119,8 +147,8 @@ def write_sqlite(store: FeatureStore, view_name: str, frame: pd.DataFrame) -> in
         con.execute(ddl[0])  # the table exactly as Feast created it, then its indexes below
         stage_cols = ", ".join(f"v{j} BLOB, x{j} TEXT" for j in range(len(names)))
         con.execute(f"CREATE TEMP TABLE optichannel_stage (entity_key BLOB, ts INTEGER, {stage_cols})")
-        marks = ",".join("?" * len(columns))
-        con.executemany(f"INSERT INTO optichannel_stage VALUES ({marks})", zip(*columns, strict=True))
+        marks = ",".join("?" * len(staged.columns))
+        con.executemany(f"INSERT INTO optichannel_stage VALUES ({marks})", zip(*staged.columns, strict=True))
         pick_v = " ".join(f"WHEN {j} THEN v{j}" for j in range(len(names)))
         pick_x = " ".join(f"WHEN {j} THEN x{j}" for j in range(len(names)))
         feature_rows = " UNION ALL ".join(f"SELECT {j} AS i, '{n}' AS name" for j, n in enumerate(names))
@@ -144,14 +172,31 @@ def write_sqlite(store: FeatureStore, view_name: str, frame: pd.DataFrame) -> in
 
 
 def materialize_fast(store: FeatureStore, features_dir: Path, end: datetime) -> dict[str, int]:
-    """Latest snapshot per customer of every view into the online store; rows per view."""
-    sqlite = type(store.config.online_store).__name__.lower().startswith("sqlite")
-    out = {}
-    for family, (view_name, _) in VIEWS.items():
-        frame = latest_snapshots(features_dir, family, end)
-        if sqlite:
-            write_sqlite(store, view_name, frame)
-        else:
+    """Latest snapshot per customer of every view into the online store; rows per view.
+
+    SQLite: encoding of one view overlaps with SQLite writing the previous one.
+    """
+    from feast.infra.online_stores.helpers import compute_table_id
+
+    config = store.config
+    out: dict[str, int] = {}
+    if not type(config.online_store).__name__.lower().startswith("sqlite"):
+        for family, (view_name, _) in VIEWS.items():
+            frame = latest_snapshots(features_dir, family, end)
             store.write_to_online_store(view_name, frame)
-        out[view_name] = len(frame)
+            out[view_name] = len(frame)
+        return out
+    keys = EntityKeys(config.entity_key_serialization_version)
+    versioned = config.registry.enable_online_feature_view_versioning
+    path = Path(config.online_store.path)
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending = []
+        for family, (view_name, _) in VIEWS.items():
+            view = store.get_feature_view(view_name)
+            frame = latest_snapshots(features_dir, family, end)
+            staged = stage(frame, view, compute_table_id(config.project, view, versioned), keys)
+            pending.append(writer.submit(write_sqlite, path, staged))
+            out[view_name] = len(frame)
+        for future in pending:
+            future.result()
     return out

@@ -2,7 +2,8 @@
 
 Each query turns a dense customer x day grid into windowed aggregates whose frames end
 the day *before* the snapshot (ROWS ... AND 1 PRECEDING), so a snapshot stamped at
-00:00 UTC of day d sees only data strictly before it. Every window is computed once in an
+00:00 UTC of day d sees only data strictly before it. Output is sorted by time, so readers
+of recent snapshots (materialize) skip old row groups. Every window is computed once in an
 inner query and combined (ratios, smoothing) outside it. Plain window SQL with CASE sums;
 the only engine-specific call is `timezone()` (`from_utc_timestamp` in Spark).
 """
@@ -86,7 +87,7 @@ FROM (
     {inner}
   FROM grid g LEFT JOIN daily a ON a.customer_id = g.customer_id AND a.day = g.day {self.joins}
 ) WHERE event_timestamp >= TIMESTAMPTZ '{{first_snapshot}} 00:00:00+00'
-ORDER BY customer_id, event_timestamp"""
+ORDER BY event_timestamp, customer_id"""
 
 
 def transactions_sql() -> str:
@@ -200,7 +201,7 @@ def profile_sql() -> str:
 SELECT customer_id, CAST(signup_date AS TIMESTAMP) AT TIME ZONE 'UTC' AS event_timestamp,
   birth_year AS prf_birth_year, EPOCH(signup_date) / 86400.0 AS prf_signup_day,
   COALESCE(region, 'unknown') AS prf_region, tz AS prf_tz, {consents}
-FROM customers ORDER BY customer_id"""
+FROM customers ORDER BY event_timestamp, customer_id"""
 
 
 FAMILIES = {
