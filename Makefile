@@ -33,8 +33,9 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-bench: setup  ## print the benchmark figures quoted in the README
+bench: setup  ## print the benchmark figures quoted in the README (~15 min)
 	$(VENV)/bin/python benchmarks/simulate.py
+	$(VENV)/bin/python benchmarks/feature_store.py
 
 clean:
 	rm -rf data reports .pytest_cache .ruff_cache

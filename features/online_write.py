@@ -66,9 +66,16 @@ def _encode_doubles(values: np.ndarray) -> tuple[list[bytes], list[str | None]]:
 
 
 def _encode_generic(values: pd.Series, value_type: Any) -> tuple[list[bytes], list[str | None]]:
+    """Int64 and string cells straight through the Value proto; other types via Feast's converter."""
     from feast.infra.online_stores.sqlite import extract_text_and_num
+    from feast.protos.feast.types.Value_pb2 import Value
     from feast.type_map import python_values_to_proto_values
 
+    if value_type.name in ("INT64", "STRING") and not values.isna().any():
+        field = "int64_val" if value_type.name == "INT64" else "string_val"
+        cast = int if field == "int64_val" else str
+        cells = [cast(v) for v in values.tolist()]
+        return [Value(**{field: v}).SerializeToString() for v in cells], [str(v) for v in cells]
     protos = python_values_to_proto_values(
         values.astype(object).where(values.notna(), None).tolist(), value_type
     )
