@@ -86,7 +86,7 @@ def main() -> None:
         def floor(batch: list[str]) -> None:
             from feast.protos.feast.types.Value_pb2 import Value
 
-            keys = list(dict.fromkeys(reader._keys(batch)))
+            keys = list(dict.fromkeys(reader.keys(pd.Series(batch))))
             marks = ",".join("?" * len(keys))
             for table in reader.tables:
                 query = f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" '

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features.online_write import DOUBLE_TAG, EntityKeys
 from features.store_definitions import FEATURE_SERVICE, JOIN_KEY
 
 if TYPE_CHECKING:
     from feast import FeatureStore
-
-_DOUBLE_TAG = 0x29
 
 
 def _decode_value(blob: bytes) -> Any:
@@ -58,7 +57,7 @@ class OnlineReader:
             self.sqlite_path = config.online_store.path
             versioned = config.registry.enable_online_feature_view_versioning
             self.tables = [compute_table_id(config.project, v, versioned) for v in views]
-        self.version = config.entity_key_serialization_version
+        self.keys = EntityKeys(config.entity_key_serialization_version)
         self._local = threading.local()
 
     def _connection(self) -> sqlite3.Connection:
@@ -67,18 +66,6 @@ class OnlineReader:
             con = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, check_same_thread=False)
             self._local.con = con
         return con
-
-    def _keys(self, ids: list[str]) -> list[bytes]:
-        from feast.infra.key_encoding_utils import serialize_entity_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-
-        return [
-            serialize_entity_key(
-                EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=c)]), self.version
-            )
-            for c in ids
-        ]
 
     def read(self, customer_ids: list[str] | pd.Series) -> tuple[pd.DataFrame, pd.Series]:
         """(features frame with `customer_id` first, as-of time per row: the newest snapshot read)."""
@@ -91,7 +78,7 @@ class OnlineReader:
             return frame[[JOIN_KEY, *self.features]], pd.Series(
                 pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]"
             )
-        keys = self._keys(ids)
+        keys = self.keys(pd.Series(ids))
         position: dict[bytes, int] = {}
         for i, k in enumerate(keys):
             position.setdefault(k, i)  # a repeated id is read once, then copied
@@ -112,7 +99,7 @@ class OnlineReader:
             cols = np.fromiter((self._col[fn] for fn in names), dtype=np.int64, count=len(names))
             np.maximum.at(newest, rows, np.asarray([s or 0 for s in stamps], dtype=np.int64))
             is_double = np.fromiter(
-                (len(v) == 9 and v[0] == _DOUBLE_TAG for v in values), dtype=bool, count=len(values)
+                (len(v) == 9 and v[0] == DOUBLE_TAG for v in values), dtype=bool, count=len(values)
             )
             dbl = np.flatnonzero(is_double)
             if len(dbl):

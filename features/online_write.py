@@ -28,7 +28,7 @@ from optichannel.localtime import epoch_seconds
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-_DOUBLE_TAG = 0x29  # Value.double_val: field 5, 64-bit wire type
+DOUBLE_TAG = 0x29  # Value.double_val: field 5, 64-bit wire type
 
 
 def latest_snapshots(features_dir: Path, family: str, end: datetime) -> pd.DataFrame:
@@ -56,7 +56,7 @@ def _encode_doubles(values: np.ndarray) -> tuple[list[bytes], list[str | None]]:
     """(serialized Value protos, value_text) of float cells; NaN is an empty Value, as in Feast."""
     values = np.asarray(values, dtype=np.float64)
     raw = np.empty((len(values), 9), dtype=np.uint8)
-    raw[:, 0] = _DOUBLE_TAG
+    raw[:, 0] = DOUBLE_TAG
     raw[:, 1:] = values.astype("<f8").view(np.uint8).reshape(-1, 8)
     blob = raw.tobytes()
     null = np.isnan(values)
