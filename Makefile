@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean mlflow-ui
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -29,6 +29,9 @@ demo: setup  ## simulate a small bank and run the pipeline on it
 test: setup  ## run the whole test suite (lint and import layers included)
 	$(VENV)/bin/pytest
 
+mlflow-ui: setup  ## browse runs and the model registry of the local store at http://127.0.0.1:5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
@@ -36,6 +39,7 @@ lint: setup
 bench: setup  ## print the benchmark figures quoted in the README (~15 min)
 	$(VENV)/bin/python benchmarks/simulate.py
 	$(VENV)/bin/python benchmarks/feature_store.py
+	$(VENV)/bin/python benchmarks/training.py
 
 clean:
 	rm -rf data reports .pytest_cache .ruff_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.snapshot_sql import WEEKEND_SHIFT_HOURS
 from optichannel.channels import CHANNELS
 from optichannel.localtime import epoch_seconds, to_local
 
@@ -19,8 +20,20 @@ REQUEST_FEATURES: tuple[str, ...] = (
     "req_days_since_payday",
     "req_hours_since_contact",
     "req_hours_since_channel_contact",
+    "req_fatigue",
     "req_activity_at_hour",
     "req_activity_next_3h",
+    "req_reach_short",
+    "req_reach_long",
+    "req_hours_to_peak",
+    "req_channel_response_rate",
+    "req_channel_sends_90d",
+    "req_channel_consent",
+)
+#: request features that describe the channel: meaningless (blanked) for the `none` action
+CHANNEL_SPECIFIC: tuple[str, ...] = (
+    "req_channel",
+    "req_hours_since_channel_contact",
     "req_channel_response_rate",
     "req_channel_sends_90d",
     "req_channel_consent",
@@ -42,6 +55,54 @@ def local_calendar(slot_utc: pd.Series, tz: pd.Series) -> pd.DataFrame:
     uniq["month_days"] = local.dt.days_in_month.to_numpy()
     uniq["prev_month_days"] = (local - pd.to_timedelta(local.dt.day, unit="D")).dt.day.to_numpy()
     return keys.merge(uniq, on=["tz", "us"], how="left").drop(columns=["tz", "us"])
+
+
+#: a message waits for the customer to look: short for pushes and SMS, long for e-mail (per hour)
+WAIT_DECAY = {"req_reach_short": 0.5, "req_reach_long": 0.85}
+MAX_WAIT_HOURS = 12
+#: the snapshot's fatigue decays on to the slot with the snapshot's time constant
+FATIGUE_TAU_HOURS = 72.0
+
+
+def rhythm_profile(customer: pd.DataFrame) -> np.ndarray:
+    """[rows, 24] relative activity by local hour (peak = 1, NaN when nothing was seen).
+
+    Two views of the day are pooled, weighted by their counts: app/web/message activity
+    (behaviour family) and card spending (transactions family); then smoothed over
+    neighbouring hours, because a peak at 19:40 shows up at 19:00 and 20:00."""
+    n = len(customer)
+
+    def block(prefix: str, count: str) -> np.ndarray:
+        cols = [f"{prefix}_{h:02d}" for h in range(24)]
+        if not any(c in customer for c in cols):
+            return np.zeros((n, 24))
+        shares = np.column_stack(
+            [customer[c].to_numpy(dtype=float) if c in customer else np.zeros(n) for c in cols]
+        )
+        weight = customer[count].to_numpy(dtype=float) if count in customer else np.ones(n)
+        return np.nan_to_num(shares) * np.nan_to_num(weight)[:, None]
+
+    counts = block("bhv_hour_share", "bhv_active_events_90d") + block("txn_hour_share", "txn_count_90d")
+    smooth = 0.5 * counts + 0.25 * (np.roll(counts, 1, axis=1) + np.roll(counts, -1, axis=1))
+    peak = smooth.max(axis=1, keepdims=True) if n else np.zeros((0, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(peak > 0, smooth / peak, np.nan)
+
+
+def weekend_view(profile: np.ndarray, weekend: np.ndarray) -> np.ndarray:
+    """The weekday profile as seen on weekend slots: shifted later by the snapshot's weekend shift
+    (the hour shares count weekend activity earlier, see `snapshot_sql.WEEKEND_SHIFT_HOURS`)."""
+    shifted = sum(np.roll(profile, s, axis=1) for s in WEEKEND_SHIFT_HOURS) / len(WEEKEND_SHIFT_HOURS)
+    return np.where(np.asarray(weekend, dtype=bool)[:, None], shifted, profile)
+
+
+def _reach(profile: np.ndarray, hour: np.ndarray, decay: float) -> np.ndarray:
+    """Best decayed activity while a message waits from `hour` on (the customer sees it later)."""
+    rows = np.arange(len(hour))
+    best = profile[rows, hour % 24]
+    for wait in range(1, MAX_WAIT_HOURS + 1):
+        best = np.fmax(best, profile[rows, (hour + wait) % 24] * decay**wait)
+    return best
 
 
 def _days_to(day: np.ndarray, month_days: np.ndarray, payday: np.ndarray) -> np.ndarray:
@@ -86,9 +147,14 @@ def request_features(customer: pd.DataFrame, channel: pd.Series, slot_utc: pd.Se
     slot_epoch = epoch_seconds(pd.Series(slot_utc))
     last_any = col("cnt_last_contact_epoch")
     last_any = np.where(last_any > 0, last_any, np.nan)
-    shares = np.column_stack([col(f"bhv_hour_share_{h:02d}") for h in range(24)])
+    profile = weekend_view(rhythm_profile(customer), cal["weekday"].to_numpy() >= 5)
     rows = np.arange(n)
-    next3 = sum(shares[rows, (hour + k) % 24] for k in range(3))
+    # decayed recent contacts as of the snapshot, decayed further to the slot
+    since_snapshot = np.clip(slot_epoch - col("cnt_fatigue_epoch"), 0, None) / 3600.0
+    fatigue = col("cnt_fatigue") * np.exp(-since_snapshot / FATIGUE_TAU_HOURS)
+    next3 = sum(profile[rows, (hour + k) % 24] for k in range(3)) / 3 if n else np.zeros(0)
+    peak_hour = np.nanargmax(np.nan_to_num(profile, nan=-1.0), axis=1) if n else np.zeros(0, dtype=int)
+    gap = (peak_hour - hour) % 24
     out = pd.DataFrame(
         {
             "req_channel": ch,
@@ -99,8 +165,11 @@ def request_features(customer: pd.DataFrame, channel: pd.Series, slot_utc: pd.Se
             "req_hours_since_contact": (slot_epoch - last_any) / 3600.0,
             "req_hours_since_channel_contact": (slot_epoch - _per_channel(customer, ch, "cnt_last_{}_epoch"))
             / 3600,
-            "req_activity_at_hour": shares[rows, hour] if n else np.zeros(0),
-            "req_activity_next_3h": next3 if n else np.zeros(0),
+            "req_fatigue": fatigue,
+            "req_activity_at_hour": profile[rows, hour] if n else np.zeros(0),
+            "req_activity_next_3h": next3,
+            **{name: _reach(profile, hour, d) if n else np.zeros(0) for name, d in WAIT_DECAY.items()},
+            "req_hours_to_peak": np.where(np.isnan(profile[:, 0]), np.nan, gap) if n else np.zeros(0),
             "req_channel_response_rate": _per_channel(customer, ch, "cnt_response_rate_{}"),
             "req_channel_sends_90d": _per_channel(customer, ch, "cnt_sends_{}_90d"),
             "req_channel_consent": _per_channel(customer, ch, "prf_consent_{}"),

@@ -10,6 +10,7 @@ the only engine-specific call is `timezone()` (`from_utc_timestamp` in Spark).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from optichannel.channels import CHANNELS
@@ -23,6 +24,23 @@ COUNTED_EVENTS = ("app_session", "web_session", "email_open", "email_click", "pu
                   "inbound_email", "inbound_chat", "branch_visit")  # fmt: skip
 TXN_SHARES = ("groceries", "restaurants", "travel_air", "travel_hotel", "cash_atm", "online", "transfer")
 SMOOTHING = 10.0  # pseudo-sends pulling a customer's response rate towards the population's
+#: weekend days start later: weekend activity at local hour h counts half at h-1 and half at h-2, so
+#: the hour shares describe a weekday; estimated from the feeds (population weekend/weekday hours)
+WEEKEND_SHIFT_HOURS = (1, 2)
+#: recent delivered contacts tire a customer; their weight decays with this time constant
+FATIGUE_TAU_DAYS = 3.0
+FATIGUE_DAYS = 24
+
+
+def _hour_count(condition: str, hour_expr: str, dow_expr: str, h: int) -> str:
+    """Count of `condition` rows at local hour `h`, weekend rows moved earlier by WEEKEND_SHIFT_HOURS."""
+    weekend = " ".join(
+        f"WHEN {condition} AND {dow_expr} >= 6 AND ({hour_expr} + {24 - s}) % 24 = {h} "
+        f"THEN {1 / len(WEEKEND_SHIFT_HOURS)}"
+        for s in WEEKEND_SHIFT_HOURS
+    )
+    return f"SUM(CASE WHEN {condition} AND {dow_expr} < 6 AND {hour_expr} = {h} THEN 1 {weekend} ELSE 0 END)"
+
 
 _GRID = """
 days AS (
@@ -54,6 +72,17 @@ class Family:
         frame = f"ROWS BETWEEN {days} PRECEDING AND 1 PRECEDING"
         self.windows[alias] = (
             f"COALESCE(SUM(a.{column}) OVER (PARTITION BY g.customer_id ORDER BY g.day {frame}), 0)"
+        )
+        return alias
+
+    def decayed_sum(self, column: str, days: int, tau_days: float) -> str:
+        """Alias of sum over the `days` days before the snapshot of `column` (a value as of its day's
+        end) times exp(-age / tau): the day before the snapshot has age 0."""
+        alias = f"d_{column}_{days}"
+        self.windows[alias] = " + ".join(
+            f"COALESCE(LAG(a.{column}, {k}) OVER (PARTITION BY g.customer_id ORDER BY g.day), 0)"
+            f" * {math.exp(-(k - 1) / tau_days):.8f}"
+            for k in range(1, days + 1)
         )
         return alias
 
@@ -92,6 +121,10 @@ ORDER BY event_timestamp, customer_id"""
 
 def transactions_sql() -> str:
     shares = ",\n      ".join(_count(f"category = '{c}'") + f" AS n_{c}" for c in TXN_SHARES if c != "online")
+    # card spending happens while the customer is awake: a second view of the daily rhythm
+    local = ("EXTRACT(HOUR FROM timezone(c.tz, t.ts))", "ISODOW(timezone(c.tz, t.ts))")
+    debit = "direction = 'debit'"
+    hours = ",\n      ".join(f"{_hour_count(debit, *local, h)} AS h{h:02d}" for h in HOURS)
     fam = Family(f"""
     SELECT t.customer_id, CAST(t.ts AS DATE) AS day,
       SUM(CASE WHEN direction = 'debit' THEN amount ELSE 0 END) AS spend,
@@ -100,7 +133,8 @@ def transactions_sql() -> str:
       {_count("merchant_channel = 'online'")} AS n_online,
       {shares},
       MAX(CASE WHEN category = 'salary' THEN EXTRACT(DAY FROM timezone(c.tz, t.ts)) END) AS salary_dom,
-      MAX(CASE WHEN category = 'advance' THEN EXTRACT(DAY FROM timezone(c.tz, t.ts)) END) AS advance_dom
+      MAX(CASE WHEN category = 'advance' THEN EXTRACT(DAY FROM timezone(c.tz, t.ts)) END) AS advance_dom,
+      {hours}
     FROM transactions t JOIN customers c ON c.customer_id = t.customer_id
     GROUP BY 1, 2""")
     for w in WINDOWS:
@@ -115,13 +149,17 @@ def transactions_sql() -> str:
     fam.out(fam.days_since("a.n_travel_air > 0", "since_air"), "txn_days_since_air")
     fam.out(fam.last_value("a.salary_dom", "salary_dom"), "txn_salary_day")
     fam.out(fam.last_value("a.advance_dom", "advance_dom"), "txn_advance_day")
+    for h in HOURS:
+        fam.out(f"{fam.window_sum(f'h{h:02d}', 90)} / NULLIF({n90}, 0)", f"txn_hour_share_{h:02d}")
     return fam.sql()
 
 
 def behaviour_sql() -> str:
     active = "event_type IN (" + ", ".join(f"'{e}'" for e in ACTIVITY_EVENTS) + ")"
     counts = ",\n      ".join(_count(f"event_type = '{e}'") + f" AS n_{e}" for e in COUNTED_EVENTS)
-    hours = ",\n      ".join(f"{_count(f'{active} AND local_hour = {h}')} AS h{h:02d}" for h in HOURS)
+    hours = ",\n      ".join(
+        f"{_hour_count(active, 'local_hour', 'local_dow', h)} AS h{h:02d}" for h in HOURS
+    )
     fam = Family(f"""
     SELECT customer_id, day,
       {counts},
@@ -156,7 +194,7 @@ def contacts_sql() -> str:
         for ch in CHANNELS
     )
     responses = ", ".join(_count(f"channel = '{ch}'") + f" AS r_{ch}" for ch in CHANNELS)
-    picked = ", ".join([f"s.s_{ch}, s.last_{ch}, r.r_{ch}" for ch in CHANNELS] + ["s.s_all"])
+    picked = ", ".join([f"s.s_{ch}, s.last_{ch}, r.r_{ch}" for ch in CHANNELS] + ["s.s_all", "s.fat"])
     totals = ", ".join(f"SUM(r_{ch}) AS r_{ch}, SUM(s_{ch}) AS s_{ch}" for ch in CHANNELS)
     prior = ",\n      ".join(
         f"COALESCE(SUM(t.r_{ch}) OVER w / NULLIF(SUM(t.s_{ch}) OVER w, 0), 0.05) AS prior_{ch}"
@@ -166,7 +204,9 @@ def contacts_sql() -> str:
         f"""
     SELECT COALESCE(s.customer_id, r.customer_id) AS customer_id, COALESCE(s.day, r.day) AS day, {picked}
     FROM (SELECT customer_id, CAST(sent_at AS DATE) AS day, {sends},
-                 {_count("channel <> 'none'")} AS s_all
+                 {_count("channel <> 'none'")} AS s_all,
+                 SUM(CASE WHEN channel <> 'none' AND delivered THEN EXP(-(EPOCH(CAST(sent_at AS DATE)
+                     + INTERVAL 1 DAY) - EPOCH(sent_at)) / {FATIGUE_TAU_DAYS * 86400}) ELSE 0 END) AS fat
           FROM contacts GROUP BY 1, 2) s
     FULL OUTER JOIN (SELECT customer_id, CAST(responded_at AS DATE) AS day, {responses}
           FROM contacts WHERE responded_at IS NOT NULL GROUP BY 1, 2) r
@@ -183,6 +223,9 @@ prior AS (
     )
     fam.out(fam.window_sum("s_all", 7), "cnt_contacts_7d")
     fam.out(fam.window_sum("s_all", 30), "cnt_contacts_30d")
+    # fatigue as of the snapshot (midnight UTC); request features decay it on to the slot
+    fam.out(fam.decayed_sum("fat", FATIGUE_DAYS, FATIGUE_TAU_DAYS), "cnt_fatigue")
+    fam.out("EPOCH(event_timestamp)", "cnt_fatigue_epoch")
     for ch in CHANNELS:
         fam.windows[f"prior_{ch}"] = f"p.prior_{ch}"
         sent, resp = fam.window_sum(f"s_{ch}", 90), fam.window_sum(f"r_{ch}", 90)

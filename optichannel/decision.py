@@ -23,12 +23,14 @@ def slot_grid(window_start_us: np.ndarray, hours: int) -> np.ndarray:
 
 
 def quiet_hours_ok(
-    local_hour: np.ndarray, allowed_hours: dict[str, tuple[int, int]] | None = None
+    local_hour: np.ndarray,
+    allowed_hours: dict[str, tuple[int, int]] | None = None,
+    channels: tuple[str, ...] = CHANNELS,
 ) -> np.ndarray:
     """[rows, channels, slots] True where each channel may be used at the slot's local hour."""
     table = allowed_hours or DEFAULT_ALLOWED_HOURS
-    lo = np.array([table[c][0] for c in CHANNELS])[None, :, None]
-    hi = np.array([table[c][1] for c in CHANNELS])[None, :, None]
+    lo = np.array([table[c][0] for c in channels])[None, :, None]
+    hi = np.array([table[c][1] for c in channels])[None, :, None]
     hour = np.asarray(local_hour)[:, None, :]
     return (hour >= lo) & (hour < hi)
 

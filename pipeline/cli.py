@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import typer
 
+from experiments import cli as experiments_cli
 from features import cli as features_cli
 from pipeline import demo
 from simulator import cli as simulator_cli
+from training import cli as training_cli
 
 
 def build_app() -> typer.Typer:
@@ -24,10 +26,26 @@ def build_app() -> typer.Typer:
     )
     simulator_cli.register(app)
     features_cli.register(app)
+    training_cli.register(app)
+    experiments_cli.register(app)
     demo.register(app)
     return app
 
 
+def quiet_libraries() -> None:
+    """Keep third-party chatter (deprecations inside Feast's and MLflow's dependencies, INFO
+    logs) out of the command's output; our own warnings and errors still show."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*noload.*")
+    warnings.filterwarnings("ignore", message=".*Integer columns in Python cannot represent missing.*")
+    for name in ("mlflow", "alembic", "optuna"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main() -> None:
     """Console-script entry point."""
+    quiet_libraries()
     build_app()()

@@ -25,13 +25,17 @@ def demo(
     customers: int = typer.Option(2000, "--customers", "-n", min=100, help="size of the simulated bank"),
     days: int = typer.Option(120, "--days", "-d", min=28, help="simulated days"),
     seed: int = typer.Option(7, "--seed", "-s", help="random seed"),
+    trials: int = typer.Option(5, "--trials", min=1, help="Optuna trials for the response model"),
+    stop_after: int = typer.Option(
+        None, "--stop-after", min=1, max=5, help="stop after this step (1 simulate ... 5 train)"
+    ),
     data: Path = typer.Option(
         None,
         "--data",
         help="your own feeds (Parquet or CSV in the documented contracts); skips the simulator",
     ),
 ) -> None:
-    """Run the pipeline end to end: simulate, validate, build features (later stages join as they land)."""
+    """Run the pipeline end to end: simulate, validate, build features, Feast, train and evaluate."""
     from features.build import build_features
     from features.validation import validate_feeds
     from optichannel.settings import get_settings
@@ -51,6 +55,8 @@ def demo(
             return ", ".join(f"{k} {v:,}" for k, v in totals.items()) + f" in {world}"
 
         _step(console, f"1. simulate a bank of {customers:,} customers over {days} days", simulate)
+        if stop_after == 1:
+            return
     else:
         console.print(f"using your feeds in {data}: the simulator and oracle-based steps are skipped")
 
@@ -60,12 +66,16 @@ def demo(
         return "; ".join(parts) + f" -> {settings.validated_dir}"
 
     _step(console, "2. validate the feeds against their contracts", validate)
+    if stop_after == 2:
+        return
 
     def features() -> str:
         rows = build_features(settings.validated_dir, settings.features_dir, progress=settings.show_progress)
         return ", ".join(f"{k} {v:,}" for k, v in rows.items()) + f" snapshot rows -> {settings.features_dir}"
 
     _step(console, "3. build daily feature snapshots (data strictly before each snapshot)", features)
+    if stop_after == 3:
+        return
 
     def store() -> str:
         from features.store import apply, materialize
@@ -77,11 +87,30 @@ def demo(
         )
 
     _step(console, "4. apply the Feast repo and materialize the online store", store)
+    if stop_after == 4:
+        return
+
+    def train() -> str:
+        from training.config import Evaluation, TrainConfig
+        from training.train import run
+
+        cfg = TrainConfig(trials=trials, seed=seed, evaluation=Evaluation(customers=1000, times=2))
+        result = run(settings, cfg, None if data else world, Path("reports"), settings.show_progress,
+                     lambda m: console.print(f"  {m}"))  # fmt: skip
+        if result.table is not None:
+            from training.cli import print_table
+
+            print_table(result.table)
+        verdict = "promoted to champion" if result.promotion.promoted else "kept as challenger"
+        return f"optichannel-nbc version {result.version} {verdict} ({result.promotion.reason})"
+
+    _step(console, f"5. tune ({trials} Optuna trials), train, register and evaluate the model", train)
     console.rule("[bold]summary")
     console.print(f"feeds: {world}\nvalidated tables and report: {settings.validated_dir / 'report.json'}")
     console.print(
         f"feature snapshots: {settings.features_dir}\nFeast registry and online store: {settings.feast_dir}"
     )
+    console.print("evaluation table: reports/evaluation.json; MLflow UI: `make mlflow-ui` -> http://127.0.0.1:5000")
     console.print(f"demo finished in {time.perf_counter() - began:.0f} s")
 
 

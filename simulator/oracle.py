@@ -84,15 +84,22 @@ class Oracle:
             raise KeyError(f"{(pos < 0).sum()} customer ids unknown to this world, e.g. {missing}")
         return pos.astype(np.int64)
 
-    def context(self, cust: np.ndarray, slot_us: np.ndarray) -> SlotContext:
-        """Local calendar, recent travel and fatigue of each (customer, slot) at that moment."""
+    def context(
+        self, cust: np.ndarray, slot_us: np.ndarray, known_us: np.ndarray | None = None
+    ) -> SlotContext:
+        """Local calendar, recent travel and fatigue of each (customer, slot) at that moment.
+
+        `known_us` (default: the slot) is when the decision is taken: fatigue then counts only
+        contacts delivered before it, decayed to the slot. The world's own later contacts are
+        what business as usual did instead, not what the decision being judged would face."""
         hour, weekday, dom = local_parts(slot_us, self.lat.tz[cust])
+        cutoff = slot_us if known_us is None else np.minimum(known_us, slot_us)
         return SlotContext(
             local_hour=hour,
             weekday=weekday,
             day_of_month=dom,
             travel_recent=self.air.within(cust, slot_us, self.cfg.response.travel_days * US_PER_DAY),
-            fatigue=fatigue(self.exposures.last_before(cust, slot_us), slot_us, self.cfg),
+            fatigue=fatigue(self.exposures.last_before(cust, cutoff), slot_us, self.cfg),
         )
 
     def probabilities(
@@ -116,6 +123,7 @@ class Oracle:
     def grid(self, customer_ids: object, window_start: object, hours: int) -> dict[str, np.ndarray]:
         """True probabilities of every channel x hourly slot of each customer's window.
 
+        The decision is taken at `window_start`: fatigue counts only contacts delivered before it.
         Returns arrays [customers, channels, slots] `p_response`, `p_conversion`, `allowed`
         (consent and quiet hours), plus `slots` [customers, slots] in UTC microseconds
         and `p_none` [customers].
@@ -129,7 +137,7 @@ class Oracle:
         slots = slot_grid(start, hours)
         q, h, c = len(cust), hours, len(CHANNELS)
         flat_cust = np.repeat(cust, h)
-        ctx = self.context(flat_cust, slots.ravel())
+        ctx = self.context(flat_cust, slots.ravel(), np.repeat(start, h))
         p_resp = np.empty((q, c, h))
         p_conv = np.empty((q, c, h))
         for k in range(c):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from optichannel.settings import Settings
 from simulator.generate import generate_world
 from simulator.world import WorldConfig
 
@@ -24,3 +25,18 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_world_config() -> WorldConfig:
     """The config `small_world` was generated with."""
     return SMALL_WORLD
+
+
+@pytest.fixture(scope="session")
+def local_store(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """`small_world` validated, its features built, the Feast repo applied and materialized."""
+    from features import store
+    from features.build import build_features
+    from features.validation import validate_feeds
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("store"), show_progress=False)
+    validate_feeds(small_world, settings.validated_dir, as_of="2030-01-01", progress=False)
+    build_features(settings.validated_dir, settings.features_dir, progress=False)
+    store.apply(settings)
+    store.materialize(settings)
+    return settings

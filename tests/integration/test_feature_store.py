@@ -15,10 +15,8 @@ import pandas as pd
 import pytest
 
 from features import store as st
-from features.build import build_features
 from features.online_read import OnlineReader
 from features.store_definitions import VIEWS
-from features.validation import validate_feeds
 from optichannel.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -26,13 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def local(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("store"), show_progress=False)
-    validate_feeds(small_world, settings.validated_dir, as_of="2030-01-01", progress=False)
-    build_features(settings.validated_dir, settings.features_dir, progress=False)
-    st.apply(settings)
-    st.materialize(settings)
-    return settings
+def local(local_store: Settings) -> Settings:
+    return local_store
 
 
 @pytest.fixture(scope="module")

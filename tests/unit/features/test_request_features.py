@@ -53,11 +53,32 @@ def test_recency_activity_and_per_channel_picks() -> None:
     out = request_features(_customers(), pd.Series(["sms", "email", "call"]), _slots())
     assert out.loc[10, "req_hours_since_contact"] == pytest.approx(96.0)
     assert out.loc[10, "req_hours_since_channel_contact"] == pytest.approx(96.0)
-    assert out.loc[10, "req_activity_at_hour"] == 0.5
+    # smoothed profile of customer 10: 13h = 0.5*0.5 + 0.25*0.25 = 0.3125, the peak; 14h = 0.25
+    assert out.loc[10, "req_activity_at_hour"] == pytest.approx(1.0)
+    assert out.loc[10, "req_hours_to_peak"] == 0
     assert out.loc[10, "req_channel_response_rate"] == 0.1  # the sms rate, not the email one
     assert out.loc[11, "req_channel_response_rate"] == 0.04
     assert out.loc[11, "req_channel_consent"] == 0
     assert np.isnan(out.loc[11, "req_hours_since_contact"])  # epoch 0 means never contacted
+
+
+def test_rhythm_pools_activity_and_spending_and_reach_decays() -> None:
+    customer = pd.DataFrame(
+        {
+            "prf_tz": ["UTC"],
+            "bhv_hour_share_08": [1.0],
+            "bhv_active_events_90d": [10.0],
+            "txn_hour_share_20": [1.0],
+            "txn_count_90d": [30.0],
+        }
+    )
+    slots = pd.Series(pd.to_datetime(["2026-03-05T17:00Z"], utc=True))
+    out = request_features(customer, pd.Series(["push"]), slots).iloc[0]
+    # spending (30 at 20h) outweighs sessions (10 at 8h): the peak is 20h, three hours away
+    assert out["req_hours_to_peak"] == 3
+    assert out["req_activity_at_hour"] == 0.0
+    assert out["req_reach_short"] == pytest.approx(0.5**3)
+    assert out["req_reach_long"] == pytest.approx(0.85**3)
 
 
 def test_datetime_unit_of_the_slots_does_not_matter() -> None:

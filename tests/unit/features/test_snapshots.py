@@ -54,9 +54,21 @@ def test_transaction_features_match_brute_force(built: dict) -> None:
             else np.nan
         )
         assert row.txn_salary_day == pytest.approx(expected, nan_ok=True)
+        spend90 = debit[debit.ts >= t - 90 * DAY]
+        expected = _weekday_share(to_local(spend90.ts, [tz[row.customer_id]] * len(spend90)), 12)
+        assert row.txn_hour_share_12 == pytest.approx(expected, nan_ok=True)
         air = mine[mine.category == "travel_air"]
         since = (t.normalize() - air.ts.max().normalize()).days if len(air) else np.nan
         assert row.txn_days_since_air == pytest.approx(since, nan_ok=True)
+
+
+def _weekday_share(local: pd.Series, hour: int) -> float:
+    """Share of events at `hour` once weekend events count half one and half two hours earlier."""
+    if local.empty:
+        return np.nan
+    weekend, h = local.dt.weekday >= 5, local.dt.hour
+    at = (~weekend & (h == hour)).sum() + 0.5 * (weekend & ((h - 1) % 24 == hour)).sum()
+    return float(at + 0.5 * (weekend & ((h - 2) % 24 == hour)).sum()) / len(local)
 
 
 def test_behaviour_features_match_brute_force(built: dict) -> None:
@@ -70,8 +82,7 @@ def test_behaviour_features_match_brute_force(built: dict) -> None:
             row.bhv_app_sessions_7d == ((mine.event_type == "app_session") & (mine.ts >= t - 7 * DAY)).sum()
         )
         active = mine[mine.event_type.isin(active_types) & (mine.ts >= t - 90 * DAY)]
-        hours = to_local(active.ts, [tz[row.customer_id]] * len(active)).dt.hour
-        expected = (hours == 19).mean() if len(active) else np.nan
+        expected = _weekday_share(to_local(active.ts, [tz[row.customer_id]] * len(active)), 19)
         assert row.bhv_hour_share_19 == pytest.approx(expected, nan_ok=True)
 
 
@@ -93,6 +104,11 @@ def test_contact_features_match_brute_force(built: dict) -> None:
         last = mine.sent_at.max()
         expected = last.timestamp() if len(mine) else 0.0
         assert row.cnt_last_contact_epoch == pytest.approx(expected, abs=1e-3)
+        # fatigue: delivered contacts of the last 24 days, each decayed by exp(-age / 3 days)
+        recent = mine[mine.delivered & (mine.sent_at >= t - 24 * DAY)]
+        decayed = np.exp(-(t - recent.sent_at).dt.total_seconds() / (3 * 86400)).sum()
+        assert row.cnt_fatigue == pytest.approx(decayed, abs=1e-6)
+        assert row.cnt_fatigue_epoch == pytest.approx(t.timestamp())
 
 
 def test_a_row_added_after_t_never_changes_features_at_t(built: dict, tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def test_simulate_rejects_a_bad_config_naming_the_field(tmp_path: Path) -> None:
 
 
 def test_demo_simulates_and_validates(data_dir: Path) -> None:
-    result = runner.invoke(build_app(), ["demo", "-n", "300", "-d", "28"])
+    result = runner.invoke(build_app(), ["demo", "-n", "300", "-d", "28", "--stop-after", "4"])
     assert result.exit_code == 0, result.output
     report = json.loads((data_dir / "validated" / "report.json").read_text())
     customers = report["tables"]["customers"]
@@ -66,7 +66,7 @@ def test_demo_on_own_data_skips_the_simulator(data_dir: Path, tmp_path: Path) ->
     assert (
         runner.invoke(build_app(), ["simulate", "-n", "200", "-d", "14", "-o", str(own), "-q"]).exit_code == 0
     )
-    result = runner.invoke(build_app(), ["demo", "--data", str(own)])
+    result = runner.invoke(build_app(), ["demo", "--data", str(own), "--stop-after", "4"])
     assert result.exit_code == 0, result.output
     assert "skipped" in result.output
     assert not (data_dir / "world").exists()

@@ -96,3 +96,23 @@ def test_unknown_customer_and_action_are_clear_errors(oracle: Oracle) -> None:
 def test_load_without_truth_names_the_directory(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="holds no simulated truth"):
         Oracle.load(tmp_path)
+
+
+def test_grid_fatigue_counts_only_contacts_before_the_decision(oracle: Oracle, ids: np.ndarray) -> None:
+    """Contacts the world logged inside the window are what business as usual did instead of the
+    decision being judged: the grid's truth must not charge their fatigue to it."""
+    exp = oracle.exposures
+    start_us = int(START.value // 1000)
+    inside = []
+    for pos in oracle.positions(ids):
+        last = exp.last_before(np.array([pos]), np.array([start_us + 48 * 3_600_000_000]), k=1)[0, 0]
+        if last > start_us:
+            inside.append(pos)
+    assert inside, "the small world should have contacts inside the window"
+    who = oracle.latent.customer_id.to_numpy()[inside]
+    g = oracle.grid(who, START, 48)
+    slots = pd.to_datetime(g["slots"][:, -1], unit="us", utc=True)
+    # probabilities() is the world's view at the slot (later contacts included): more tired
+    p_world, _ = oracle.probabilities(who, ["email"] * len(who), slots)
+    assert (g["p_response"][:, 0, -1] >= p_world - 1e-12).all()
+    assert (g["p_response"][:, 0, -1] > p_world + 1e-9).mean() > 0.9

@@ -1,0 +1,177 @@
+"""LightGBM training speed on this machine: how long a response model takes at 1M and 5M
+contacts, how fast the booster scores, how many Optuna trials fit in a minute, and what
+the lightgbm.dask path costs against local training, all in one run.
+
+    .venv/bin/python benchmarks/training.py [--rows 1000000 5000000] [--features 120] [--trials 5]
+    .venv/bin/python benchmarks/training.py --quick      # 200k rows, 2 trials: a smoke run
+
+The contacts are synthetic but shaped like ours (float features with missing values, the
+request channel as a categorical 0..4, a ~5% response rate with a logistic signal), so the
+figures do not wait for a simulated bank. Training uses the project's `fit()` with its
+defaults and `TrainConfig(threads=2)`, a fixed number of rounds and no early stopping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
+
+CHUNK = 250_000
+PREDICT_ROWS = 1_000_000
+
+
+def contacts(n: int, features: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """float32 features (column 0: the request channel) and a ~5% label, built in chunks (flat memory)."""
+    rng = np.random.default_rng(seed)
+    rates = np.random.default_rng(0).uniform(0.0, 0.3, features - 1).astype(np.float32)
+    coef = np.zeros(features - 1, dtype=np.float32)
+    coef[:12] = np.random.default_rng(1).normal(0, 0.5, 12)
+    x = np.empty((n, features), dtype=np.float32)
+    score = np.empty(n, dtype=np.float32)
+    for start in range(0, n, CHUNK):
+        m = min(CHUNK, n - start)
+        channel = rng.integers(0, 5, m)
+        block = rng.standard_normal((m, features - 1), dtype=np.float32)
+        score[start : start + m] = (np.nan_to_num(block[:, :12] * coef[:12]).sum(axis=1)
+                                    + 0.4 * np.nan_to_num(block[:, 0] * block[:, 1])
+                                    + np.array([0.0, -0.5, 0.6, -0.2, 0.3])[channel])  # fmt: skip
+        block[rng.random(block.shape, dtype=np.float32) < rates] = np.nan
+        x[start : start + m, 0], x[start : start + m, 1:] = channel, block
+    lo, hi = -10.0, 5.0  # intercept for a 5% positive rate, by bisection on a sample
+    sample = score[:: max(1, n // 200_000)]
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if np.mean(1 / (1 + np.exp(-(mid + sample)))) < 0.05 else (lo, mid)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(lo + score)))).astype(np.int8)
+    return x, y, ["req_channel", *(f"f{j:03d}" for j in range(1, features))]
+
+
+def as_dataset(x: np.ndarray, y: np.ndarray, columns: list[str]) -> lgb.Dataset:
+    """`training.models.dataset()` from a float32 matrix (dataset() builds float64: 4.8 GB at 5M x 120)."""
+    return lgb.Dataset(
+        x, label=y, feature_name=columns, categorical_feature=["req_channel"], free_raw_data=False,
+        params={"feature_pre_filter": False, "verbosity": -1},
+    )  # fmt: skip
+
+
+def timed(fn, *args: Any, **kwargs: Any) -> tuple[Any, float]:  # type: ignore[no-untyped-def]
+    began = time.perf_counter()
+    return fn(*args, **kwargs), time.perf_counter() - began
+
+
+def train(
+    x: np.ndarray, y: np.ndarray, columns: list[str], cfg: TrainConfig
+) -> tuple[lgb.Booster, float, float]:
+    """Booster, binning seconds, boosting seconds."""
+    from training.models import fit
+
+    data = as_dataset(x, y, columns)
+    _, binning = timed(data.construct)
+    booster, boosting = timed(fit, data, None, {}, cfg)
+    return booster, binning, boosting
+
+
+def optuna_rate(
+    x: np.ndarray, y: np.ndarray, columns: list[str], trials: int, seed: int
+) -> tuple[float, str]:
+    """Trials per minute with the project's search space, pruner and a 100-round budget (no MLflow)."""
+    import optuna
+
+    from training.config import SearchSpace, TrainConfig
+    from training.models import fit
+    from training.tuning import REPORT_EVERY, _pruning_callback, suggest
+
+    cut = int(len(y) * 0.8)  # the validation rows come after the training rows, as in the time split
+    dtrain = as_dataset(x[:cut], y[:cut], columns)
+    dvalid = as_dataset(x[cut:], y[cut:], columns)
+    dtrain.construct()  # once, as tune_response does: every trial reuses the bins
+    cfg = TrainConfig(threads=2, seed=seed, search=SearchSpace(max_rounds=100))
+    study = optuna.create_study(
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, trials)),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3 * REPORT_EVERY),
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        booster = fit(dtrain, dvalid, suggest(trial, cfg.search), cfg, callbacks=[_pruning_callback(trial)])
+        return float(booster.best_score["valid_0"]["binary_logloss"])
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _, seconds = timed(study.optimize, objective, n_trials=trials)
+    states = pd.Series([t.state.name.lower() for t in study.trials]).value_counts()
+    return trials / seconds * 60, ", ".join(f"{v} {k}" for k, v in states.items())
+
+
+def main() -> None:
+    # This file shares its name with the `training` package, and a script's folder comes first on
+    # sys.path: drop it so `import training` finds the package.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    from sklearn.metrics import roc_auc_score
+
+    from training.config import SearchSpace, TrainConfig
+    from training.distributed import fit_response_dask
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--features", type=int, default=120)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="200k rows and 2 trials: a smoke run")
+    args = parser.parse_args()
+    rows, trials = ([200_000], 2) if args.quick else (sorted(args.rows), args.trials)
+    cfg = TrainConfig(threads=2, search=SearchSpace(max_rounds=args.rounds))
+    print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; lightgbm {lgb.__version__}; "
+          f"{args.features} features, {args.rounds} rounds, {cfg.threads} threads")  # fmt: skip
+    x_test, y_test, _ = contacts(200_000, args.features, seed=99)
+
+    table, lines = [], []
+    for n in rows:
+        (x, y, columns), gen = timed(contacts, n, args.features, seed=n)
+        print(
+            f"{n:,} rows generated in {gen:.1f} s: {x.nbytes / 1e9:.1f} GB float32, {y.mean():.1%} positive"
+        )
+        booster, binning, boosting = train(x, y, columns, cfg)
+        m = min(n, PREDICT_ROWS)
+        _, predicting = timed(booster.predict, x[:m], num_threads=cfg.threads)
+        local = binning + boosting
+        table.append((n, binning, boosting, local, n / local, m / predicting))
+        lines.append(f"train {n:,} rows, {args.rounds} rounds: {local:.1f} s = {n / local:,.0f} rows/s "
+                     f"(boosting {n * args.rounds / boosting / 1e6:.1f}M row-rounds/s)")  # fmt: skip
+        lines.append(f"predict with the {n:,}-row booster: {m / predicting:,.0f} rows/s ({m:,} rows)")
+        if n == rows[0]:
+            rate, states = optuna_rate(x, y, columns, trials, cfg.seed)
+            lines.append(f"optuna on {n:,} rows (80/20 split, <=100 rounds, median pruner): "
+                         f"{rate:.2f} trials/min ({trials} trials: {states})")  # fmt: skip
+            frame = pd.DataFrame(x, columns=columns, copy=False).assign(responded=y)
+            dask_booster, dask_s = timed(fit_response_dask, frame, columns, "responded", {}, cfg)
+            auc = [roc_auc_score(y_test, b.predict(x_test)) for b in (booster, dask_booster)]
+            lines.append(f"dask 2 workers x 1 thread, {n:,} rows: {dask_s:.1f} s vs local {local:.1f} s = "
+                         f"{dask_s / local:.2f}x; held-out AUC {auc[1]:.4f} vs {auc[0]:.4f}")  # fmt: skip
+            del frame, dask_booster
+        del x, y, booster
+
+    print(
+        f"\n{'rows':>11} {'bin s':>7} {'boost s':>8} {'train s':>8} {'train rows/s':>13} {'pred rows/s':>12}"
+    )
+    for n, binning, boosting, local, rate, predict_rate in table:
+        print(
+            f"{n:>11,} {binning:>7.1f} {boosting:>8.1f} {local:>8.1f} {rate:>13,.0f} {predict_rate:>12,.0f}"
+        )
+    print(f"(load average at the end {os.getloadavg()[0]:.1f})\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The trained next-best-channel model as one bundle: a response booster, the conversion
+booster(s) of the chosen meta-learner, and the feature lists they expect.
+
+It lives in the kernel because training writes it and serving reads it (through the MLflow
+registry), and the two never import each other. Saved as LightGBM text files plus a JSON
+manifest: no pickles, readable by any LightGBM of the same major version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from optichannel.channels import ACTIONS, NONE
+
+MANIFEST = "manifest.json"
+ACTION = "action"
+
+
+@dataclass
+class NextBestChannelModel:
+    """P(response | contact) and P(conversion | action) for candidate rows."""
+
+    response: lgb.Booster
+    conversion: dict[str, lgb.Booster]  # "s": {"all": b}; "t": {action: b}
+    learner: str
+    response_features: list[str]
+    conversion_features: list[str]
+    none_blank: list[str]  # request features blanked when the action is `none`
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def p_response(self, rows: pd.DataFrame) -> np.ndarray:
+        return self.response.predict(feature_matrix(rows, self.response_features), num_threads=_threads(rows))
+
+    def p_conversion(
+        self, rows: pd.DataFrame, action: np.ndarray, overrides: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """P(convert) for each row under `action` (codes into ACTIONS; 5 = none)."""
+        action = np.asarray(action, dtype=np.int64)
+        x = feature_matrix(rows, self.conversion_features, {**(overrides or {}), ACTION: action})
+        if self.learner == "s":
+            return self.conversion["all"].predict(x, num_threads=_threads(rows))
+        out = np.empty(len(rows))
+        for code in np.unique(action):
+            mask = action == code
+            out[mask] = self.conversion[ACTIONS[code]].predict(x[mask], num_threads=_threads(rows))
+        return out
+
+    def p_none(self, rows: pd.DataFrame) -> np.ndarray:
+        """P(convert) without contact, from rows holding the customer's features at decision time."""
+        blank = {c: np.full(len(rows), np.nan) for c in self.none_blank}
+        return self.p_conversion(rows, np.full(len(rows), ACTIONS.index(NONE)), blank)
+
+    def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Per-row SHAP-style contributions to the response logit (LightGBM `pred_contrib`)."""
+        values = self.response.predict(feature_matrix(rows, self.response_features), pred_contrib=True)
+        return pd.DataFrame(values, columns=[*self.response_features, "bias"], index=rows.index)
+
+    def save(self, out: Path) -> Path:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        self.response.save_model(out / "response.txt")
+        for name, booster in self.conversion.items():
+            booster.save_model(out / f"conversion_{name}.txt")
+        manifest = {
+            "learner": self.learner,
+            "conversion": sorted(self.conversion),
+            "response_features": self.response_features,
+            "conversion_features": self.conversion_features,
+            "none_blank": self.none_blank,
+            "meta": self.meta,
+        }
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        return out
+
+    @classmethod
+    def load(cls, path: Path) -> NextBestChannelModel:
+        """Read a saved bundle; a clear error if the directory is not one."""
+        path = Path(path)
+        if not (path / MANIFEST).exists():
+            raise FileNotFoundError(f"{path} is not a next-best-channel model bundle (no {MANIFEST})")
+        m = json.loads((path / MANIFEST).read_text())
+        return cls(
+            response=lgb.Booster(model_file=str(path / "response.txt")),
+            conversion={
+                n: lgb.Booster(model_file=str(path / f"conversion_{n}.txt")) for n in m["conversion"]
+            },
+            learner=m["learner"],
+            response_features=m["response_features"],
+            conversion_features=m["conversion_features"],
+            none_blank=m["none_blank"],
+            meta=m.get("meta", {}),
+        )
+
+
+def feature_matrix(
+    rows: pd.DataFrame, columns: list[str], overrides: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
+    """The model's columns in its order as float; a column the rows lack is all-missing, and
+    `overrides` replace columns without copying the frame."""
+    out = np.full((len(rows), len(columns)), np.nan)
+    overrides = overrides or {}
+    for j, col in enumerate(columns):
+        if col in overrides:
+            out[:, j] = overrides[col]
+        elif col in rows:
+            out[:, j] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return out
+
+
+def _threads(rows: pd.DataFrame) -> int:
+    """One thread for small requests (thread start-up costs more than it saves), all for batches."""
+    return 1 if len(rows) < 5000 else 0

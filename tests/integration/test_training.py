@@ -1,0 +1,118 @@
+"""Training for real on a small simulated bank: Feast historical retrieval, Optuna with nested
+MLflow runs, the SQLite registry with aliases, the oracle evaluation, and promotion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import store as st
+from optichannel.settings import Settings
+from training import tracking
+from training.config import Evaluation, SearchSpace, Split, TrainConfig
+from training.dataset import training_frame
+from training.train import run
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+DAY = pd.Timedelta(days=1)
+FAST = TrainConfig(
+    trials=2,
+    split=Split(valid_days=14, test_days=14),
+    search=SearchSpace(learning_rate=(0.08, 0.2), max_rounds=120, early_stopping=15),
+    evaluation=Evaluation(customers=400, times=2, window_hours=48),
+)
+
+
+@pytest.fixture(scope="module")
+def trained(local_store: Settings, small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two runs on one registry: a sound model, then a deliberately crippled challenger."""
+    root = tmp_path_factory.mktemp("mlflow")
+    settings = local_store.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{root}/mlflow.db"})
+    reports = root / "reports"
+    first = run(settings, FAST, small_world, reports, progress=False, log=print)
+    crippled = FAST.model_copy(
+        update={
+            "trials": 1,
+            "search": SearchSpace(learning_rate=(0.001, 0.0011), max_rounds=10, early_stopping=5),
+        }
+    )
+    second = run(settings, crippled, small_world, root / "reports2", progress=False, log=lambda m: None)
+    return {"settings": settings, "first": first, "second": second, "reports": reports}
+
+
+def test_training_frame_is_point_in_time(local_store: Settings) -> None:
+    """No leakage: a contact's features count only contacts before the snapshot preceding it."""
+    cfg = TrainConfig()
+    tf = training_frame(st.open_store(local_store), local_store.validated_dir, cfg.labels, cfg.split)
+    contacts = pd.read_parquet(local_store.validated_dir / "contacts.parquet")
+    sent = contacts[contacts.channel != "none"]
+    rows = tf.frame.sample(300, random_state=3)
+    for row in rows.itertuples():
+        snap = row.sent_at.floor("D")
+        mine = sent[(sent.customer_id == row.customer_id) & (sent.sent_at < snap)]
+        assert row.cnt_contacts_7d == (mine.sent_at >= snap - 7 * DAY).sum()
+    # labels: censored windows are unknown (NaN), never counted as failures
+    late = tf.frame["sent_at"] > tf.feed_end - pd.Timedelta(days=cfg.labels.conversion_days)
+    assert tf.frame.loc[late, "converted"].isna().all() and tf.frame.loc[~late, "converted"].notna().all()
+    assert set(tf.frame["split"]) == {"train", "valid", "test"}
+    assert tf.frame.groupby("split")["sent_at"].min().is_monotonic_increasing or (
+        tf.frame.loc[tf.frame.split == "train", "sent_at"].max()
+        < tf.frame.loc[tf.frame.split == "valid", "sent_at"].min()
+    )
+
+
+def test_first_model_is_registered_evaluated_and_promoted(trained: dict) -> None:
+    import mlflow
+
+    first = trained["first"]
+    client = tracking.setup(trained["settings"])
+    assert first.promotion.promoted
+    assert tracking.alias_version(client, tracking.CHAMPION) == first.version
+    table = first.table
+    assert table.loc["oracle", "capture_response"] == pytest.approx(1.0)
+    assert table.loc["random", "capture_response"] == pytest.approx(0.0)
+    # the model clearly beats business as usual and the e-mail blast on the truth
+    assert table.loc["model", "capture_response"] > 0.3
+    assert table.loc["model", "net_value"] > table.loc["business_rules", "net_value"]
+    assert table.loc["model", "net_value"] > table.loc["always_email", "net_value"]
+    assert first.metrics["ece_response"] < 0.05
+    report = json.loads((trained["reports"] / "evaluation.json").read_text())
+    assert set(report["policies"]) >= {"oracle", "model", "random", "business_rules", "heuristic",
+                                       "always_email", "never_contact"}  # fmt: skip
+    assert set(report["learners"]) == {"s", "t"}
+    run = mlflow.get_run(first.run_id)
+    assert {"data_fingerprint", "code_version", "feature_service"} <= set(run.data.tags)
+    nested = mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{first.run_id}'")
+    assert len(nested) == FAST.trials
+
+
+def test_worse_challenger_is_not_promoted(trained: dict) -> None:
+    first, second = trained["first"], trained["second"]
+    client = tracking.setup(trained["settings"])
+    assert not second.promotion.promoted
+    assert "does not beat" in second.promotion.reason or "worse" in second.promotion.reason
+    assert tracking.alias_version(client, tracking.CHAMPION) == first.version
+    assert tracking.alias_version(client, tracking.CHALLENGER) == second.version
+    tag = client.get_model_version(tracking.MODEL_NAME, second.version).tags["promotion"]
+    assert tag == second.promotion.reason
+
+
+def test_registered_model_scores_through_pyfunc(trained: dict) -> None:
+    import mlflow
+
+    from optichannel.pyfunc_model import load_bundle
+
+    tracking.setup(trained["settings"])
+    uri = f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}"
+    model = mlflow.pyfunc.load_model(uri)
+    assert model.metadata.signature is not None
+    example = model.input_example
+    out = model.predict(example)
+    assert list(out.columns) == ["p_response", "p_conversion"]
+    assert np.all((out.to_numpy() > 0) & (out.to_numpy() < 1))
+    bundle = load_bundle(uri)
+    assert np.allclose(bundle.p_response(example), out["p_response"].to_numpy())

@@ -1,0 +1,93 @@
+"""Off-policy estimates recover what the target policy earns when actually run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from experiments.ope import doubly_robust, evaluate, ips, snips
+
+N, ACTIONS, CONTEXTS = 20_000, 6, 5
+
+
+@pytest.fixture(scope="module")
+def world() -> dict[str, np.ndarray]:
+    """A uniformly random logging policy, and the target policy also run on-policy."""
+    rng = np.random.default_rng(42)
+    mu = rng.uniform(0.02, 0.25, size=(CONTEXTS, ACTIONS))  # true conversion per context and action
+    x = rng.integers(0, CONTEXTS, N)
+    logged = rng.integers(0, ACTIONS, N)
+    target = (mu.argmax(axis=1)[x] + x) % ACTIONS  # some fixed, not-best policy
+    on_policy = rng.random(N) < mu[x, target]
+    return {
+        "mu": mu,
+        "x": x,
+        "logged": logged,
+        "target": target,
+        "reward": (rng.random(N) < mu[x, logged]).astype(float),
+        "propensity": np.full(N, 1 / ACTIONS),
+        "target_prob": (logged == target).astype(float),
+        "on_policy_mean": np.array(on_policy.mean()),
+    }
+
+
+def test_ips_and_snips_contain_the_on_policy_mean(world) -> None:
+    truth = float(world["on_policy_mean"])
+    for estimator in (ips, snips):
+        est = estimator(world["reward"], world["propensity"], world["target_prob"], n_boot=400, seed=1)
+        assert est.lo <= truth <= est.hi, (est, truth)
+        assert est.lo < est.value < est.hi
+        # ignoring the propensity (weights = target_prob) would estimate truth / 6: far outside
+        assert est.hi - est.lo < 0.05
+    assert ips(
+        world["reward"], world["propensity"], world["target_prob"], n_boot=50
+    ).effective_n == pytest.approx(world["target_prob"].sum())
+
+
+def test_doubly_robust_with_a_good_model_is_tighter(world) -> None:
+    mu, x = world["mu"], world["x"]
+    q_logged, q_target = mu[x, world["logged"]], mu[x, world["target"]]
+    table = evaluate(
+        world["reward"], world["propensity"], world["target_prob"], q_logged, q_target, n_boot=300, seed=2
+    )
+    assert list(table.index) == ["IPS", "SNIPS", "DR"]
+    truth = float(world["on_policy_mean"])
+    dr = table.loc["DR"]
+    assert dr["lo"] <= truth <= dr["hi"]
+    # with the true reward model DR only keeps the outcome noise, so it can never be wider than IPS
+    assert 0 < dr["hi"] - dr["lo"] < table.loc["IPS", "hi"] - table.loc["IPS", "lo"]
+    assert abs(dr["value"] - world["mu"][x, world["target"]].mean()) < 0.01
+
+
+def test_doubly_robust_survives_a_wrong_model(world) -> None:
+    """With correct propensities, a biased reward model is corrected by the IPS residual term."""
+    x = world["x"]
+    wrong = np.full(N, 0.5)
+    est = doubly_robust(
+        world["reward"], world["propensity"], world["target_prob"], wrong, wrong, n_boot=300, seed=3
+    )
+    assert est.lo <= float(world["on_policy_mean"]) <= est.hi
+    assert abs(est.value - world["mu"][x, world["target"]].mean()) < 0.03
+
+
+def test_bootstrap_is_reproducible_by_seed(world) -> None:
+    args = (world["reward"][:3000], world["propensity"][:3000], world["target_prob"][:3000])
+    a, b = snips(*args, n_boot=200, seed=5), snips(*args, n_boot=200, seed=5)
+    c = snips(*args, n_boot=200, seed=6)
+    assert (a.lo, a.hi) == (b.lo, b.hi)
+    assert (a.lo, a.hi) != (c.lo, c.hi)
+
+
+def test_bad_propensities_are_counted_in_the_error() -> None:
+    reward, target = np.ones(100), np.ones(100)
+    propensity = np.full(100, 0.5)
+    propensity[[3, 7]] = 0.0
+    propensity[9] = np.nan
+    with pytest.raises(ValueError, match="propensity must be > 0 and not missing; 3 of 100 rows"):
+        ips(reward, propensity, target)
+    with pytest.raises(ValueError, match="target_prob must be in \\[0, 1\\]; 1 of 100"):
+        snips(reward, np.full(100, 0.5), np.r_[np.ones(99), 1.5])
+    with pytest.raises(ValueError, match="propensity has 99 rows, expected 100"):
+        ips(reward, np.full(99, 0.5), target)
+    with pytest.raises(ValueError, match="q_target"):
+        doubly_robust(reward, np.full(100, 0.5), target, np.zeros(100), np.full(100, np.nan))

@@ -1,0 +1,124 @@
+"""`optichannel train` and `optichannel evaluate`: heavy imports inside the commands, and a
+missing prerequisite ends with one line naming it and what to run first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from training.config import TrainConfig
+
+REPORTS = Path("reports")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+
+
+def _config(path: Path | None, trials: int | None) -> TrainConfig:
+    from training.config import TrainConfig
+
+    cfg = TrainConfig.from_yaml(path) if path else TrainConfig()
+    return cfg.model_copy(update={"trials": trials}) if trials is not None else cfg
+
+
+def print_table(table: pd.DataFrame) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = ["response_choice_p_response", "capture_response", "incremental_per_1000", "net_value",
+               "capture_value", "contacted"]  # fmt: skip
+    out = Table(title="policies judged by the oracle (true expected outcomes per decision)")
+    out.add_column("policy")
+    for c in columns:
+        out.add_column(c.replace("response_choice_", ""), justify="right")
+    for policy, row in table.iterrows():
+        out.add_row(str(policy), *(f"{row[c]:.3f}" for c in columns))
+    Console().print(out)
+
+
+def train(
+    trials: Annotated[
+        int | None, typer.Option("--trials", min=1, help="Optuna trials [default: config, 20]")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="training config YAML")] = None,
+    world: Annotated[
+        Path | None, typer.Option("--world", help="simulated world with truth [default: <data_dir>/world]")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Tune, train, register as challenger, evaluate against the oracle, promote if better."""
+    from optichannel.settings import get_settings
+    from training.train import run
+
+    settings = get_settings()
+    try:
+        cfg = _config(config, trials)
+        show = settings.show_progress and not quiet
+        echo = lambda m: typer.echo(m, err=True)  # noqa: E731
+        result = run(settings, cfg, world or settings.world_dir, REPORTS, show, echo)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    if result.table is not None:
+        print_table(result.table)
+    calib = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if k.startswith("ece"))
+    typer.echo(f"model optichannel-nbc version {result.version} ({result.learner}-learner); {calib}")
+    verdict = "promoted to champion" if result.promotion.promoted else "stays challenger"
+    typer.echo(f"{verdict}: {result.promotion.reason}")
+    if result.report:
+        typer.echo(f"evaluation table: {result.report}")
+    typer.echo(f"MLflow run {result.run_id}; open the UI with `make mlflow-ui`")
+
+
+def evaluate(
+    alias: Annotated[str, typer.Option("--alias", help="registry alias to evaluate")] = "champion",
+    config: Annotated[Path | None, typer.Option("--config", help="training config YAML")] = None,
+    world: Annotated[
+        Path | None, typer.Option("--world", help="simulated world [default: <data_dir>/world]")
+    ] = None,
+) -> None:
+    """Judge a registered model and the baseline policies with the oracle; write reports/evaluation.json."""
+    import json
+
+    from features.store import open_store
+    from features.store_definitions import JOIN_KEY
+    from optichannel.pyfunc_model import load_bundle
+    from optichannel.settings import get_settings
+    from training import evaluation, tracking
+    from training.dataset import assign_split, feed_end, load_contacts
+
+    settings = get_settings()
+    cfg = _config(config, None)
+    world = world or settings.world_dir
+    client = tracking.setup(settings)
+    version = tracking.alias_version(client, alias)
+    if version is None:
+        typer.echo(f"error: no model has the alias {alias!r}: run `optichannel train` first", err=True)
+        raise typer.Exit(code=1)
+    try:
+        model = load_bundle(f"models:/{tracking.MODEL_NAME}@{alias}")
+        contacts = load_contacts(settings.validated_dir)
+        end = feed_end(settings.validated_dir)
+        split = assign_split(contacts["sent_at"], end, cfg.split)
+        test_from = contacts.loc[split == "test", "sent_at"].min()
+        points = evaluation.decision_points(contacts[JOIN_KEY], test_from, end, cfg.evaluation, cfg.seed)
+        ctx = evaluation.prepare(open_store(settings), world, points, cfg.evaluation, cfg.economics)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    table, calibration = evaluation.evaluate(ctx, model)
+    print_table(table)
+    REPORTS.mkdir(exist_ok=True)
+    path = REPORTS / "evaluation.json"
+    policies = {p: {k: float(v) for k, v in row.items()} for p, row in table.iterrows()}
+    payload = {"model_version": version, "alias": alias, "calibration": calibration, "policies": policies}
+    path.write_text(json.dumps(payload, indent=2))
+    typer.echo(f"{alias} = version {version}; " + ", ".join(f"{k} {v:.4f}" for k, v in calibration.items()))
+    typer.echo(f"evaluation table: {path}")

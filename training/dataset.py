@@ -1,0 +1,176 @@
+"""Training frames: one row per logged decision (contacts, `none` included), with the customer's
+point-in-time features from the Feast feature service, the request features of the logged
+(channel, slot), labels inside their windows, and a time-based split.
+
+Outcomes whose window runs past the feeds' end are unknown, not negative: those rows are
+dropped from that label rather than counted as failures (censoring).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from features.request_features import CHANNEL_SPECIFIC, REQUEST_FEATURES, request_features
+from features.store import historical_features
+from features.store_definitions import JOIN_KEY, TIMESTAMP
+from features.validated_io import accepted_path
+from optichannel.channels import ACTIONS, CHANNELS, NONE
+from training.config import Labels, Split
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+#: features that are identifiers or absolute times: informative only through request features
+EXCLUDED = ("prf_tz", "prf_region", "prf_signup_epoch")
+ACTION = "action"
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class TrainingFrame:
+    """The labelled rows, which columns are model inputs, and where the data came from."""
+
+    frame: pd.DataFrame
+    customer_features: list[str]
+    feed_end: pd.Timestamp
+    fingerprint: str
+
+    @property
+    def response_features(self) -> list[str]:
+        return [*self.customer_features, *REQUEST_FEATURES]
+
+    @property
+    def conversion_features(self) -> list[str]:
+        return [*self.customer_features, *REQUEST_FEATURES, ACTION]
+
+    def part(self, split: str, label: str) -> pd.DataFrame:
+        """Rows of one split with a known `label` (response rows are contacts only)."""
+        f = self.frame
+        mask = (f["split"] == split) & f[label].notna()
+        if label == "responded":
+            mask &= f["channel"] != NONE
+        return f[mask]
+
+
+def feed_end(validated_dir: Path) -> pd.Timestamp:
+    """The latest moment any feed has seen: outcomes after it are not observed yet."""
+    import duckdb
+
+    parts = []
+    for table, column in (("transactions", "ts"), ("events", "ts"), ("contacts", "sent_at")):
+        path = accepted_path(Path(validated_dir), table)
+        if path.exists():
+            parts.append(f"SELECT MAX({column}) AS t FROM read_parquet('{path.as_posix()}')")
+    if not parts:
+        raise FileNotFoundError(f"{validated_dir} holds no validated feeds: run `optichannel validate` first")
+    with duckdb.connect() as con:
+        (end,) = con.execute(f"SELECT MAX(t) FROM ({' UNION ALL '.join(parts)})").fetchone()
+    return pd.Timestamp(end).tz_convert("UTC") if pd.Timestamp(end).tzinfo else pd.Timestamp(end, tz="UTC")
+
+
+def load_contacts(validated_dir: Path) -> pd.DataFrame:
+    path = accepted_path(Path(validated_dir), "contacts")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `optichannel validate` first")
+    frame = pd.read_parquet(path)
+    for col in ("sent_at", "responded_at", "converted_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
+
+
+def labels(contacts: pd.DataFrame, end: pd.Timestamp, cfg: Labels) -> pd.DataFrame:
+    """`responded` / `converted` as 0/1 inside their windows, NaN where the window is censored."""
+    sent = contacts["sent_at"]
+    resp_window = pd.Timedelta(hours=cfg.response_hours)
+    conv_window = pd.Timedelta(days=cfg.conversion_days)
+    responded = (contacts["responded_at"].notna() & (contacts["responded_at"] - sent <= resp_window)).astype(
+        float
+    )
+    converted = (contacts["converted_at"].notna() & (contacts["converted_at"] - sent <= conv_window)).astype(
+        float
+    )
+    return pd.DataFrame(
+        {
+            "responded": responded.where(sent + resp_window <= end),
+            "converted": converted.where(sent + conv_window <= end),
+        },
+        index=contacts.index,
+    )
+
+
+def assign_split(sent_at: pd.Series, end: pd.Timestamp, cfg: Split) -> pd.Series:
+    """train < valid < test by time; the test weeks are the last ones of the feeds."""
+    test_from = end - pd.Timedelta(days=cfg.test_days)
+    valid_from = test_from - pd.Timedelta(days=cfg.valid_days)
+    first = sent_at.min()
+    if pd.isna(first) or valid_from - first < pd.Timedelta(days=cfg.min_train_days):
+        raise ValueError(
+            f"contacts span {first} to {end}: fewer than {cfg.min_train_days} days of training history "
+            f"before the {cfg.valid_days}+{cfg.test_days} validation and test days"
+        )
+    split = np.where(sent_at >= test_from, "test", np.where(sent_at >= valid_from, "valid", "train"))
+    return pd.Series(split, index=sent_at.index)
+
+
+def customer_feature_columns(frame: pd.DataFrame) -> list[str]:
+    """Numeric customer features of the feature service (identifiers and absolute times excluded)."""
+    out = []
+    for col in frame.columns:
+        if col in (JOIN_KEY, TIMESTAMP) or col in EXCLUDED or col.endswith("_epoch"):
+            continue
+        if col[:4] in ("txn_", "bhv_", "cnt_", "prf_") and pd.api.types.is_numeric_dtype(frame[col]):
+            out.append(col)
+    return out
+
+
+def fingerprint(contacts: pd.DataFrame, features: pd.DataFrame) -> str:
+    """A short hash of the decisions and the feature values a model was trained on."""
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(contacts["contact_id"], index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
+    digest.update(",".join(features.columns).encode())
+    return digest.hexdigest()[:16]
+
+
+def action_codes(channel: pd.Series) -> np.ndarray:
+    """0..4 for the channels, 5 for `none` (the model's treatment feature)."""
+    lookup = {a: i for i, a in enumerate(ACTIONS)}
+    return channel.map(lookup).to_numpy(dtype=np.int64)
+
+
+def training_frame(
+    store: FeatureStore, validated_dir: Path, label_cfg: Labels, split_cfg: Split
+) -> TrainingFrame:
+    """Every logged decision with point-in-time features, request features, labels and split."""
+    contacts = load_contacts(validated_dir).sort_values(["sent_at", "contact_id"]).reset_index(drop=True)
+    if contacts.empty:
+        raise ValueError(f"{validated_dir}: the contacts feed is empty; nothing to learn from")
+    end = feed_end(validated_dir)
+    entity = pd.DataFrame({JOIN_KEY: contacts["customer_id"], TIMESTAMP: contacts["sent_at"].dt.floor("us")})
+    feats = historical_features(store, entity)
+    columns = customer_feature_columns(feats)
+    # request features are computed as if the channel were e-mail for `none` rows, then blanked
+    placeholder = contacts["channel"].where(contacts["channel"] != NONE, CHANNELS[0])
+    req = request_features(feats, placeholder, contacts["sent_at"])
+    is_none = (contacts["channel"] == NONE).to_numpy()
+    req = req.astype({c: float for c in CHANNEL_SPECIFIC})
+    req.loc[is_none, list(CHANNEL_SPECIFIC)] = np.nan
+    meta = contacts[["contact_id", "customer_id", "channel", "sent_at", "propensity", "arm", "cost"]]
+    frame = pd.concat(
+        [
+            meta,
+            feats[columns + (["prf_tz"] if "prf_tz" in feats else [])],
+            req,
+            labels(contacts, end, label_cfg),
+        ],
+        axis=1,
+    )
+    frame[ACTION] = action_codes(contacts["channel"])
+    frame["split"] = assign_split(contacts["sent_at"], end, split_cfg)
+    return TrainingFrame(frame, columns, end, fingerprint(contacts, feats[columns]))

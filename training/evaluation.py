@@ -1,0 +1,198 @@
+"""Honest evaluation against the simulator's truth: every policy chooses on the same decision
+points after the training period, and the oracle says what each choice is truly worth.
+
+Two objectives: `response` (the best allowed contact by P(response)) and `value`
+(value x P(conversion) - cost, no contact allowed). Oracle capture puts each policy on a
+0 (random) to 1 (oracle) scale; calibration compares predicted with true probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from features.candidates import CandidateGrid, candidate_grid
+from features.store import historical_features
+from features.store_definitions import JOIN_KEY, TIMESTAMP
+from optichannel.channels import CHANNELS
+from optichannel.decision import Choice, best_option
+from optichannel.model_bundle import NextBestChannelModel
+from simulator.oracle import Oracle
+from training import policies
+from training.config import Economics, Evaluation
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+
+@dataclass
+class Scored:
+    """Model outputs on a grid: [rows, channels, slots] probabilities and [rows] no-contact."""
+
+    p_response: np.ndarray
+    p_conversion: np.ndarray
+    p_none: np.ndarray
+
+
+def score_grid(model: NextBestChannelModel, grid: CandidateGrid) -> Scored:
+    """Predict every candidate of the grid (vectorised) and reshape for the decision."""
+    rows = grid.rows
+    action = rows["req_channel"].to_numpy(dtype=np.int64)
+    p_resp = grid.spread(model.p_response(rows))
+    p_conv = grid.spread(model.p_conversion(rows, action))
+    return Scored(p_resp, p_conv, model.p_none(grid.at_start))
+
+
+def decide(scored: Scored, allowed: np.ndarray, objective: str, econ: Economics) -> Choice:
+    """The model policy: the shared kernel decision on the model's own estimates."""
+    if objective == "response":
+        return best_option(scored.p_response, allowed, None)
+    cost = np.array([econ.cost[c] for c in CHANNELS])[None, :, None]
+    v = econ.value_per_conversion
+    return best_option(v * scored.p_conversion - cost, allowed, v * scored.p_none)
+
+
+def decision_points(
+    customers: pd.Series, test_from: pd.Timestamp, end: pd.Timestamp, cfg: Evaluation, seed: int
+) -> pd.DataFrame:
+    """`cfg.times` decision times spread over the test weeks, `cfg.customers` customers at each."""
+    rng = np.random.default_rng(seed)
+    last = end - pd.Timedelta(hours=cfg.window_hours)
+    times = pd.date_range(test_from, max(last, test_from), periods=cfg.times).floor("h")
+    ids = customers.drop_duplicates().to_numpy()
+    frames = [
+        pd.DataFrame(
+            {JOIN_KEY: rng.choice(ids, size=min(cfg.customers, len(ids)), replace=False), TIMESTAMP: t}
+        )
+        for t in times
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _true_value(truth: dict[str, np.ndarray], choice: Choice, econ: Economics) -> dict[str, np.ndarray]:
+    rows = np.arange(len(choice.channel))
+    contact = choice.channel >= 0
+    ch = np.where(contact, choice.channel, 0)
+    p_resp = np.where(contact, truth["p_response"][rows, ch, choice.slot], 0.0)
+    p_conv = np.where(contact, truth["p_conversion"][rows, ch, choice.slot], truth["p_none"])
+    cost = np.where(contact, np.array([econ.cost[c] for c in CHANNELS])[ch], 0.0)
+    incremental = p_conv - truth["p_none"]
+    return {
+        "p_response": p_resp,
+        "incremental": incremental,
+        "net_value": econ.value_per_conversion * incremental - cost,
+        "contacted": contact.astype(float),
+    }
+
+
+def _random_expectation(truth: dict[str, np.ndarray], econ: Economics) -> dict[str, float]:
+    """Exact expected outcome of picking uniformly among each customer's allowed contacts."""
+    allowed = truth["allowed"]
+    count = allowed.sum(axis=(1, 2))
+    has = count > 0
+    cost = np.array([econ.cost[c] for c in CHANNELS])[None, :, None]
+    incr = truth["p_conversion"] - truth["p_none"][:, None, None]
+    net = econ.value_per_conversion * incr - cost
+
+    def mean_allowed(values: np.ndarray) -> np.ndarray:
+        return np.where(has, (values * allowed).sum(axis=(1, 2)) / np.maximum(count, 1), 0.0)
+
+    return {
+        "p_response": float(mean_allowed(truth["p_response"]).mean()),
+        "incremental": float(mean_allowed(incr).mean()),
+        "net_value": float(mean_allowed(net).mean()),
+        "contacted": float(has.mean()),
+    }
+
+
+def expected_calibration_error(pred: np.ndarray, true: np.ndarray, bins: int) -> float:
+    """Mean |predicted - true| over equal-count bins of the prediction, weighted by bin size."""
+    order = np.argsort(pred, kind="stable")
+    parts = np.array_split(order, bins)
+    return float(sum(len(p) * abs(pred[p].mean() - true[p].mean()) for p in parts if len(p)) / len(pred))
+
+
+@dataclass
+class Context:
+    """Everything about the decision points that does not depend on the model: computed once,
+    then every model (S and T learners, challenger and champion) is judged on the same ground."""
+
+    points: pd.DataFrame
+    features: pd.DataFrame
+    grid: CandidateGrid
+    truth: dict[str, np.ndarray]
+    allowed: np.ndarray
+    fixed: dict[str, Choice]
+    cfg: Evaluation
+    econ: Economics
+
+
+def prepare(
+    store: FeatureStore, world_dir: Path, points: pd.DataFrame, cfg: Evaluation, econ: Economics
+) -> Context:
+    """Point-in-time features, candidate grid, the oracle's truth and the fixed policies' choices."""
+    oracle = Oracle.load(world_dir)
+    feats = historical_features(store, points)
+    grid = candidate_grid(feats, points[TIMESTAMP], cfg.window_hours)
+    truth = oracle.grid(points[JOIN_KEY].to_numpy(), points[TIMESTAMP], cfg.window_hours)
+    allowed = grid.allowed
+    truth["allowed"] = truth["allowed"] & allowed
+    affluent = oracle.lat.affluent[oracle.positions(points[JOIN_KEY].to_numpy())]
+    fixed = {
+        "business_rules": policies.business_rules(affluent, grid.consent, grid.local_hour, allowed),
+        "heuristic": policies.heuristic(feats, grid.local_hour, allowed),
+        "always_email": policies.always_email(grid.local_hour, allowed),
+        "never_contact": policies.never_contact(len(points)),
+    }
+    return Context(points, feats, grid, truth, allowed, fixed, cfg, econ)
+
+
+def evaluate(ctx: Context, model: NextBestChannelModel) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Policy table (policy x metrics, captures included) and the model's calibration errors."""
+    truth, allowed, econ = ctx.truth, ctx.allowed, ctx.econ
+    scored = score_grid(model, ctx.grid)
+    cost = np.array([econ.cost[c] for c in CHANNELS])[None, :, None]
+    v = econ.value_per_conversion
+    choices: dict[str, dict[str, Choice]] = {
+        "oracle": {
+            "response": best_option(truth["p_response"], allowed, None),
+            "value": best_option(v * truth["p_conversion"] - cost, allowed, v * truth["p_none"]),
+        },
+        "model": {obj: decide(scored, allowed, obj, econ) for obj in ("response", "value")},
+        **{name: {"response": c, "value": c} for name, c in ctx.fixed.items()},
+    }
+    rand = _random_expectation(truth, econ)
+    table = {"random": rand | {"response_choice_p_response": rand["p_response"]}}
+    for name, by_obj in choices.items():
+        resp = _true_value(truth, by_obj["response"], econ)
+        val = _true_value(truth, by_obj["value"], econ)
+        table[name] = {
+            "response_choice_p_response": float(resp["p_response"].mean()),
+            "p_response": float(val["p_response"].mean()),
+            "incremental": float(val["incremental"].mean()),
+            "net_value": float(val["net_value"].mean()),
+            "contacted": float(val["contacted"].mean()),
+        }
+    frame = pd.DataFrame(table).T
+    o, r = frame.loc["oracle"], frame.loc["random"]
+    frame["capture_response"] = (frame["response_choice_p_response"] - r["response_choice_p_response"]) / (
+        o["response_choice_p_response"] - r["response_choice_p_response"]
+    )
+    frame["capture_value"] = (frame["net_value"] - r["net_value"]) / (o["net_value"] - r["net_value"])
+    frame["incremental_per_1000"] = 1000 * frame["incremental"]
+    bins = ctx.cfg.calibration_bins
+    calibration = {
+        "ece_response": expected_calibration_error(
+            scored.p_response[allowed], truth["p_response"][allowed], bins
+        ),
+        "ece_conversion": expected_calibration_error(
+            scored.p_conversion[allowed], truth["p_conversion"][allowed], bins
+        ),
+        "ece_none": expected_calibration_error(scored.p_none, truth["p_none"], bins),
+        "decisions": float(len(ctx.points)),
+    }
+    return frame.drop(columns=["incremental"]), calibration

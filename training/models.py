@@ -1,0 +1,136 @@
+"""LightGBM fitting for the response model and the conversion meta-learners (S and T).
+
+S-learner: one booster with the action (none included) as a feature. T-learner: one
+booster per action. Which one wins is decided by the oracle evaluation, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.request_features import CHANNEL_SPECIFIC
+from optichannel.channels import ACTIONS
+from optichannel.model_bundle import NextBestChannelModel, feature_matrix
+from training.config import TrainConfig
+from training.dataset import TrainingFrame
+
+BASE_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "metric": "binary_logloss",
+    "verbosity": -1,
+    "feature_pre_filter": False,  # one Dataset serves every Optuna trial
+    "deterministic": True,
+    "force_row_wise": True,
+}
+#: conversion learners are not tuned (the oracle picks S or T); a faster rate keeps them quick
+CONVERSION_PARAMS: dict[str, Any] = {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 200}
+DEFAULT_PARAMS: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 100,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+}
+
+
+def weights(frame: pd.DataFrame, cfg: TrainConfig) -> np.ndarray | None:
+    """Inverse-propensity weights (clipped, mean 1) when the config asks for them."""
+    if cfg.weighting == "none" or "propensity" not in frame:
+        return None
+    p = frame["propensity"].to_numpy(dtype=float)
+    w = np.clip(1.0 / np.where(np.isfinite(p) & (p > 0), p, 1.0), 1.0, cfg.ips_clip)
+    return w / w.mean()
+
+
+def dataset(frame: pd.DataFrame, columns: list[str], label: str, w: np.ndarray | None) -> lgb.Dataset:
+    return lgb.Dataset(
+        feature_matrix(frame, columns), label=frame[label].to_numpy(), weight=w, feature_name=columns,
+        categorical_feature=[c for c in ("req_channel", "action") if c in columns],
+        free_raw_data=False, params={"feature_pre_filter": False, "verbosity": -1},
+    )  # fmt: skip
+
+
+def fit(
+    train: lgb.Dataset,
+    valid: lgb.Dataset | None,
+    params: dict[str, Any],
+    cfg: TrainConfig,
+    callbacks: list[Callable[..., None]] | None = None,
+) -> lgb.Booster:
+    """Boost until the validation loss stops improving (or `max_rounds` without validation)."""
+    full = {**BASE_PARAMS, **DEFAULT_PARAMS, **params, "seed": cfg.seed, "num_threads": cfg.threads}
+    cbs = list(callbacks or [])
+    if valid is not None:
+        cbs.append(lgb.early_stopping(cfg.search.early_stopping, verbose=False))
+    return lgb.train(
+        full, train, num_boost_round=cfg.search.max_rounds,
+        valid_sets=[valid] if valid is not None else None, callbacks=cbs,
+    )  # fmt: skip
+
+
+def fit_response(tf: TrainingFrame, params: dict[str, Any], cfg: TrainConfig) -> lgb.Booster:
+    train, valid = tf.part("train", "responded"), tf.part("valid", "responded")
+    cols = tf.response_features
+    return fit(
+        dataset(train, cols, "responded", weights(train, cfg)),
+        dataset(valid, cols, "responded", None),
+        params,
+        cfg,
+    )
+
+
+def fit_conversion(
+    tf: TrainingFrame, learner: str, params: dict[str, Any], cfg: TrainConfig
+) -> dict[str, lgb.Booster]:
+    """The conversion booster(s) of one meta-learner, early-stopped on the validation weeks."""
+    train, valid = tf.part("train", "converted"), tf.part("valid", "converted")
+    cols = tf.conversion_features
+    params = {**CONVERSION_PARAMS, **params}
+    if learner == "s":
+        return {
+            "all": fit(
+                dataset(train, cols, "converted", weights(train, cfg)),
+                dataset(valid, cols, "converted", None),
+                params,
+                cfg,
+            )
+        }
+    if learner != "t":
+        raise ValueError(f"unknown meta-learner {learner!r}; expected 's' or 't'")
+    boosters = {}
+    for code, name in enumerate(ACTIONS):
+        tr, va = train[train["action"] == code], valid[valid["action"] == code]
+        if tr["converted"].nunique() < 2:
+            raise ValueError(f"T-learner: action {name!r} has no conversions (or only) in training data")
+        boosters[name] = fit(
+            dataset(tr, cols, "converted", weights(tr, cfg)),
+            dataset(va, cols, "converted", None) if va["converted"].nunique() == 2 else None,
+            {**params, "min_child_samples": max(params.get("min_child_samples", 100), 50)},
+            cfg,
+        )
+    return boosters
+
+
+def bundle(
+    tf: TrainingFrame,
+    response: lgb.Booster,
+    conversion: dict[str, lgb.Booster],
+    learner: str,
+    meta: dict[str, Any],
+) -> NextBestChannelModel:
+    return NextBestChannelModel(
+        response=response,
+        conversion=conversion,
+        learner=learner,
+        response_features=tf.response_features,
+        conversion_features=tf.conversion_features,
+        none_blank=list(CHANNEL_SPECIFIC),
+        meta=meta,
+    )

@@ -1,0 +1,74 @@
+"""The policies a model is judged against, each choosing one option per customer on the same
+candidate grid ([rows, channels, slots], `allowed` from consent and quiet hours).
+
+A choice is (channel index or -1 for none, slot index). The random policy is scored by its
+exact expectation over the allowed options (see evaluation), not by one noisy draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from optichannel.channels import CHANNELS
+from optichannel.decision import Choice, best_option
+from simulator.logging_policy import RULES
+
+EMAIL = CHANNELS.index("email")
+
+
+def _at_hour(channel: np.ndarray, hour: np.ndarray, local_hour: np.ndarray, allowed: np.ndarray) -> Choice:
+    """The first allowed slot of `channel` whose local hour is `hour` (none if there is none)."""
+    rows = np.arange(len(channel))
+    safe = np.where(channel >= 0, channel, 0)
+    ok = allowed[rows, safe, :] & (local_hour == hour[:, None]) & (channel >= 0)[:, None]
+    found = ok.any(axis=1)
+    slot = ok.argmax(axis=1)
+    return Choice(np.where(found, channel, -1), np.where(found, slot, 0), np.zeros(len(rows)))
+
+
+def business_rules(
+    affluent: np.ndarray, consent: np.ndarray, local_hour: np.ndarray, allowed: np.ndarray
+) -> Choice:
+    """Business as usual: the bank's promo rules (first consented of call for the affluent at 11,
+    push at 18, SMS at 12, messenger at 13, e-mail at 10), at the first such hour in the window."""
+    n = len(affluent)
+    channel = np.full(n, -1)
+    hour = np.zeros(n, dtype=np.int64)
+    for ch, h, affluent_only in RULES["promo"]:
+        ok = (channel < 0) & consent[:, ch] & (affluent if affluent_only else True)
+        channel[ok], hour[ok] = ch, h
+    return _at_hour(channel, hour, local_hour, allowed)
+
+
+def always_email(local_hour: np.ndarray, allowed: np.ndarray) -> Choice:
+    """The newsletter: e-mail at 10:00 local, whoever the customer is."""
+    n = allowed.shape[0]
+    return _at_hour(np.full(n, EMAIL), np.full(n, 10), local_hour, allowed)
+
+
+def never_contact(n: int) -> Choice:
+    return Choice(np.full(n, -1), np.zeros(n, dtype=np.int64), np.zeros(n))
+
+
+def heuristic(customer: pd.DataFrame, local_hour: np.ndarray, allowed: np.ndarray) -> Choice:
+    """A strong rule of thumb: the customer's historically most responsive consented channel
+    (smoothed response rate), at their most active hour among the allowed slots."""
+    rates = np.column_stack(
+        [customer.get(f"cnt_response_rate_{c}", pd.Series(np.nan, index=customer.index)).to_numpy(float)
+         for c in CHANNELS]
+    )  # fmt: skip
+    rates = np.where(np.isnan(rates), 0.0, rates)
+    shares = np.column_stack(
+        [customer.get(f"bhv_hour_share_{h:02d}", pd.Series(0.0, index=customer.index)).to_numpy(float)
+         for h in range(24)]
+    )  # fmt: skip
+    shares = np.nan_to_num(shares)
+    activity = np.take_along_axis(shares, local_hour, axis=1)  # [rows, slots]
+    # channel first (rate, ties broken by channel order), then the most active allowed slot
+    channel_ok = allowed.any(axis=2)
+    channel = np.where(channel_ok, rates + 1e-9 * np.arange(len(CHANNELS))[::-1], -np.inf).argmax(axis=1)
+    value = np.full(allowed.shape, -np.inf)
+    rows = np.arange(len(channel))
+    value[rows, channel, :] = activity
+    return best_option(value, allowed, None)

@@ -1,0 +1,100 @@
+"""MLflow wiring: where runs go, how the model is logged and registered, and its aliases.
+
+Default: a SQLite backend and artifact store under the repo's `mlflow/` (MLflow 3 refuses
+the plain file store); a server is one setting away (`OPTICHANNEL_MLFLOW_TRACKING_URI`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from optichannel.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from optichannel.model_bundle import NextBestChannelModel
+
+EXPERIMENT = "optichannel"
+MODEL_NAME = "optichannel-nbc"
+CHAMPION, CHALLENGER = "champion", "challenger"
+ROOT = Path(__file__).resolve().parents[1]
+#: what the logged model needs at load time; listed explicitly (inference takes ~5 s)
+PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "mlflow"]
+
+
+def tracking_uri(settings: Settings) -> str:
+    return settings.mlflow_tracking_uri or f"sqlite:///{(ROOT / 'mlflow' / 'mlflow.db').as_posix()}"
+
+
+def setup(settings: Settings) -> MlflowClient:
+    """Point MLflow at the configured store and make sure the experiment exists."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    uri = tracking_uri(settings)
+    location = None
+    if uri.startswith("sqlite:///"):  # a local store: artifacts next to the database
+        db = Path(uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        location = (db.parent / "artifacts").resolve().as_uri()
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        client.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+    return client
+
+
+def code_version() -> str:
+    """The git commit of the code (with `-dirty` when the tree has changes), or `unknown`."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+            text=True, timeout=5,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def log_and_register(bundle: NextBestChannelModel, example: pd.DataFrame, workdir: Path) -> str:
+    """Log the bundle as a pyfunc model in the active run, register it, tag it `challenger`.
+
+    Returns the new registry version."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from optichannel.pyfunc_model import BUNDLE_ARTIFACT, BundlePyfunc
+
+    path = bundle.save(workdir / "bundle")
+    wrapper = BundlePyfunc()
+    wrapper.bundle = bundle
+    signature = infer_signature(example, wrapper.predict(None, example))
+    wrapper.bundle = None
+    info = mlflow.pyfunc.log_model(
+        name="model", python_model=wrapper, artifacts={BUNDLE_ARTIFACT: str(path)},
+        signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS,
+        registered_model_name=MODEL_NAME,
+    )  # fmt: skip
+    version = str(info.registered_model_version)
+    mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+    return version
+
+
+def alias_version(client: MlflowClient, alias: str) -> str | None:
+    """The registry version holding `alias`, or None when no model has it yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
+    except MlflowException:
+        return None

@@ -1,0 +1,93 @@
+"""Optuna search over the response model's LightGBM parameters.
+
+Each trial is a nested MLflow run with its parameters and validation metrics; a median
+pruner stops trials whose validation loss trails the others part-way through boosting.
+The validation weeks come after the training weeks, so tuning never sees the future.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import optuna
+from sklearn.metrics import roc_auc_score
+
+from optichannel.model_bundle import feature_matrix
+from optichannel.progress import progress_bar
+from training.config import SearchSpace, TrainConfig
+from training.dataset import TrainingFrame
+from training.models import dataset, fit, weights
+
+REPORT_EVERY = 10
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", *space.learning_rate, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", *space.num_leaves, log=True),
+        "min_child_samples": trial.suggest_int("min_child_samples", *space.min_child_samples, log=True),
+        "feature_fraction": trial.suggest_float("feature_fraction", *space.feature_fraction),
+        "bagging_fraction": trial.suggest_float("bagging_fraction", *space.bagging_fraction),
+        "bagging_freq": 1,
+        "lambda_l2": trial.suggest_float("lambda_l2", *space.lambda_l2, log=True),
+    }
+
+
+def _pruning_callback(trial: optuna.Trial) -> Callable[[lgb.callback.CallbackEnv], None]:
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        if env.iteration % REPORT_EVERY or not env.evaluation_result_list:
+            return
+        loss = env.evaluation_result_list[0][2]
+        trial.report(loss, env.iteration)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"validation logloss {loss:.5f} at round {env.iteration}")
+
+    return callback
+
+
+def tune_response(
+    tf: TrainingFrame, cfg: TrainConfig, trials: int, progress: bool = True
+) -> tuple[dict[str, Any], optuna.Study]:
+    """Best parameters for the response model after `trials` trials (the defaults are trial 0)."""
+    import mlflow
+
+    train, valid = tf.part("train", "responded"), tf.part("valid", "responded")
+    cols = tf.response_features
+    dtrain = dataset(train, cols, "responded", weights(train, cfg))
+    dvalid = dataset(valid, cols, "responded", None)
+    y_valid = valid["responded"].to_numpy()
+    x_valid = feature_matrix(valid, cols)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=min(5, trials)),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3 * REPORT_EVERY),
+        study_name="response",
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, cfg.search)
+        with mlflow.start_run(run_name=f"trial-{trial.number:03d}", nested=True):
+            mlflow.log_params(params)
+            try:
+                booster = fit(dtrain, dvalid, params, cfg, callbacks=[_pruning_callback(trial)])
+            except optuna.TrialPruned:
+                mlflow.set_tag("state", "pruned")
+                raise
+            pred = booster.predict(x_valid, num_threads=cfg.threads)
+            loss = float(booster.best_score["valid_0"]["binary_logloss"])
+            auc = float(roc_auc_score(y_valid, pred)) if len(np.unique(y_valid)) == 2 else float("nan")
+            mlflow.log_metrics({"valid_logloss": loss, "valid_auc": auc, "rounds": booster.best_iteration})
+            trial.set_user_attr("rounds", booster.best_iteration)
+            return loss
+
+    with progress_bar(progress) as bar:
+        task = bar.add_task("tuning the response model", total=trials)
+        study.optimize(objective, n_trials=trials, callbacks=[lambda s, t: bar.advance(task)])
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not completed:
+        raise RuntimeError(f"all {trials} Optuna trials were pruned or failed; widen the search space")
+    return {**study.best_params, "bagging_freq": 1}, study
