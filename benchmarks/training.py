@@ -3,7 +3,7 @@ contacts, how fast the booster scores, how many Optuna trials fit in a minute, a
 the lightgbm.dask path costs against local training, all in one run.
 
     .venv/bin/python benchmarks/training.py [--rows 1000000 5000000] [--features 120] [--trials 5]
-    .venv/bin/python benchmarks/training.py --quick      # 200k rows, 2 trials: a smoke run
+    .venv/bin/python benchmarks/training.py --quick      # 200k rows, 2 trials, 20 rounds: a smoke run
 
 The contacts are synthetic but shaped like ours (float features with missing values, the
 request channel as a categorical 0..4, a ~5% response rate with a logistic signal), so the
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from training.config import TrainConfig
 
 CHUNK = 250_000
-PREDICT_ROWS = 1_000_000
+PREDICT_ROWS = 250_000  # the rate hardly depends on the batch size past this
 
 
 def contacts(n: int, features: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -65,9 +65,30 @@ def as_dataset(x: np.ndarray, y: np.ndarray, columns: list[str]) -> lgb.Dataset:
     )  # fmt: skip
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far by the whole machine and by this process (Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except OSError:
+        return float("nan"), 0.0
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    own = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+OTHERS: list[float] = []  # cores used by other processes during each timed phase
+
+
 def timed(fn, *args: Any, **kwargs: Any) -> tuple[Any, float]:  # type: ignore[no-untyped-def]
-    began = time.perf_counter()
-    return fn(*args, **kwargs), time.perf_counter() - began
+    """Result and wall seconds; notes how busy the rest of the machine was meanwhile (a shared box
+    makes LightGBM's OpenMP threads wait for each other, so a busy neighbour skews every figure)."""
+    (busy, own), began = cpu_seconds(), time.perf_counter()
+    out = fn(*args, **kwargs)
+    seconds = time.perf_counter() - began
+    busy_after, own_after = cpu_seconds()
+    OTHERS.append(max(0.0, (busy_after - busy) - (own_after - own)) / seconds)
+    return out, seconds
 
 
 def train(
@@ -127,49 +148,49 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--features", type=int, default=120)
     parser.add_argument("--trials", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="200k rows and 2 trials: a smoke run")
+    parser.add_argument("--rounds", type=int, default=200, help="boosting rounds of the timed trainings")
+    parser.add_argument("--quick", action="store_true", help="200k rows, 2 trials, 20 rounds: a smoke run")
     args = parser.parse_args()
-    rows, trials = ([200_000], 2) if args.quick else (sorted(args.rows), args.trials)
-    cfg = TrainConfig(threads=2, search=SearchSpace(max_rounds=args.rounds))
+    rows, trials, rounds = ([200_000], 2, 20) if args.quick else (sorted(args.rows), args.trials, args.rounds)
+    cfg = TrainConfig(threads=2, search=SearchSpace(max_rounds=rounds))
     print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; lightgbm {lgb.__version__}; "
-          f"{args.features} features, {args.rounds} rounds, {cfg.threads} threads")  # fmt: skip
+          f"{args.features} features, {rounds} rounds, {cfg.threads} threads")  # fmt: skip
     x_test, y_test, _ = contacts(200_000, args.features, seed=99)
 
     table, lines = [], []
     for n in rows:
         (x, y, columns), gen = timed(contacts, n, args.features, seed=n)
-        print(
-            f"{n:,} rows generated in {gen:.1f} s: {x.nbytes / 1e9:.1f} GB float32, {y.mean():.1%} positive"
-        )
+        print(f"{n:,} rows generated in {gen:.0f} s: {x.nbytes / 1e9:.1f} GB, {y.mean():.1%} positive")
+        mark = len(OTHERS)
         booster, binning, boosting = train(x, y, columns, cfg)
         m = min(n, PREDICT_ROWS)
         _, predicting = timed(booster.predict, x[:m], num_threads=cfg.threads)
         local = binning + boosting
-        table.append((n, binning, boosting, local, n / local, m / predicting))
-        lines.append(f"train {n:,} rows, {args.rounds} rounds: {local:.1f} s = {n / local:,.0f} rows/s "
-                     f"(boosting {n * args.rounds / boosting / 1e6:.1f}M row-rounds/s)")  # fmt: skip
+        table.append((n, binning, boosting, local, n / local, m / predicting, max(OTHERS[mark:])))
+        lines.append(f"train {n:,} rows, {rounds} rounds: {local:.1f} s = {n / local:,.0f} rows/s "
+                     f"(boosting {n * rounds / boosting / 1e6:.2f}M row-rounds/s)")  # fmt: skip
         lines.append(f"predict with the {n:,}-row booster: {m / predicting:,.0f} rows/s ({m:,} rows)")
         if n == rows[0]:
             rate, states = optuna_rate(x, y, columns, trials, cfg.seed)
-            lines.append(f"optuna on {n:,} rows (80/20 split, <=100 rounds, median pruner): "
-                         f"{rate:.2f} trials/min ({trials} trials: {states})")  # fmt: skip
+            lines.append(f"optuna on {n:,} rows (80/20, <=100 rounds, median pruner): {rate:.2f} trials/min "
+                         f"({states}; others used {OTHERS[-1]:.2f} cores)")  # fmt: skip
             frame = pd.DataFrame(x, columns=columns, copy=False).assign(responded=y)
             dask_booster, dask_s = timed(fit_response_dask, frame, columns, "responded", {}, cfg)
             auc = [roc_auc_score(y_test, b.predict(x_test)) for b in (booster, dask_booster)]
             lines.append(f"dask 2 workers x 1 thread, {n:,} rows: {dask_s:.1f} s vs local {local:.1f} s = "
-                         f"{dask_s / local:.2f}x; held-out AUC {auc[1]:.4f} vs {auc[0]:.4f}")  # fmt: skip
+                         f"{dask_s / local:.2f}x (others used {OTHERS[-1]:.2f} cores); "
+                         f"held-out AUC {auc[1]:.4f} vs local {auc[0]:.4f}")  # fmt: skip
             del frame, dask_booster
         del x, y, booster
 
+    head = ("rows", "bin s", "boost s", "train s", "train rows/s", "pred rows/s", "others")
+    print("\n{:>11} {:>7} {:>8} {:>8} {:>13} {:>12} {:>7}".format(*head))
+    for n, binning, boosting, local, rate, predict_rate, others in table:
+        print(f"{n:>11,} {binning:>7.1f} {boosting:>8.1f} {local:>8.1f} {rate:>13,.0f} {predict_rate:>12,.0f}"
+              f" {others:>7.2f}")  # fmt: skip
     print(
-        f"\n{'rows':>11} {'bin s':>7} {'boost s':>8} {'train s':>8} {'train rows/s':>13} {'pred rows/s':>12}"
+        f"(others: cores used by other processes, worst timed phase; {np.nanmean(OTHERS):.2f} on average)\n"
     )
-    for n, binning, boosting, local, rate, predict_rate in table:
-        print(
-            f"{n:>11,} {binning:>7.1f} {boosting:>8.1f} {local:>8.1f} {rate:>13,.0f} {predict_rate:>12,.0f}"
-        )
-    print(f"(load average at the end {os.getloadavg()[0]:.1f})\n")
     print("\n".join(lines))
 
 

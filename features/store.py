@@ -54,9 +54,16 @@ def store_yaml(settings: Settings) -> dict[str, Any]:
 
 def open_store(settings: Settings | None = None) -> FeatureStore:
     """A FeatureStore for the configured profile (local: creates its directory)."""
+    import warnings
+
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
 
+    # Feast resets the DeprecationWarning filter on import; the one its ibis backend raises on
+    # every retrieval (`fetch_arrow_table`) is Feast's to fix, not the user's to read
+    warnings.filterwarnings(
+        "ignore", message=r"fetch_arrow_table\(\) is deprecated", category=DeprecationWarning
+    )
     settings = settings or get_settings()
     if settings.profile == "local":
         settings.feast_dir.mkdir(parents=True, exist_ok=True)

@@ -28,19 +28,29 @@ def _config(path: Path | None, trials: int | None) -> TrainConfig:
     return cfg.model_copy(update={"trials": trials}) if trials is not None else cfg
 
 
+#: column -> short header of the printed policy table
+TABLE_COLUMNS = {
+    "response_choice_p_response": "P(resp)",
+    "capture_response": "capture resp",
+    "incremental_per_1000": "incr/1000",
+    "net_value": "net value",
+    "capture_value": "capture value",
+    "contacted": "contacted",
+}
+
+
 def print_table(table: pd.DataFrame) -> None:
+    """The oracle's verdict on every policy, as a rich table."""
     from rich.console import Console
     from rich.table import Table
 
-    columns = ["response_choice_p_response", "capture_response", "incremental_per_1000", "net_value",
-               "capture_value", "contacted"]  # fmt: skip
-    out = Table(title="policies judged by the oracle (true expected outcomes per decision)")
+    out = Table(title="policies judged by the oracle (true expected outcome per decision)")
     out.add_column("policy")
-    for c in columns:
-        out.add_column(c.replace("response_choice_", ""), justify="right")
+    for header in TABLE_COLUMNS.values():
+        out.add_column(header, justify="right")
     for policy, row in table.iterrows():
-        out.add_row(str(policy), *(f"{row[c]:.3f}" for c in columns))
-    Console().print(out)
+        out.add_row(str(policy), *(f"{row[c]:.3f}" for c in TABLE_COLUMNS))
+    Console(width=max(100, Console().width)).print(out)
 
 
 def train(

@@ -35,7 +35,15 @@ def tracking_uri(settings: Settings) -> str:
 def setup(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured store and make sure the experiment exists."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import logging
+    import warnings
+
     import mlflow
+
+    # MLflow sets its logger to INFO on import; its database-migration chatter is not news to a user
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # "no pip" in a uv venv
+    warnings.filterwarnings("ignore", message=r".*noload.*")  # inside MLflow's SQLAlchemy store
 
     uri = tracking_uri(settings)
     location = None
