@@ -32,6 +32,7 @@ class CandidateGrid:
     local_hour: np.ndarray  # [n, hours]
     consent: np.ndarray  # [n, channels] bool (missing consent = no consent)
     quiet_ok: np.ndarray  # [n, channels, hours] outside quiet hours
+    under_cap: np.ndarray  # [n] below the frequency cap
     channels: tuple[str, ...]
 
     @property
@@ -40,7 +41,7 @@ class CandidateGrid:
 
     @property
     def allowed(self) -> np.ndarray:
-        return self.consent[:, :, None] & self.quiet_ok
+        return self.consent[:, :, None] & self.quiet_ok & self.under_cap[:, None, None]
 
     def spread(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
         """Per-row values back into the [n, channels, hours] grid (`fill` where not allowed)."""
@@ -59,15 +60,27 @@ def consent_matrix(customer: pd.DataFrame, channels: tuple[str, ...] = CHANNELS)
     return np.column_stack(cols) if cols else np.zeros((len(customer), 0), dtype=bool)
 
 
+def frequency_ok(customer: pd.DataFrame, max_contacts_7d: int | None) -> np.ndarray:
+    """[rows] True while the customer's contacts of the last 7 days stay below the cap."""
+    if max_contacts_7d is None or "cnt_contacts_7d" not in customer:
+        return np.ones(len(customer), dtype=bool)
+    recent = pd.to_numeric(customer["cnt_contacts_7d"], errors="coerce").fillna(0).to_numpy()
+    return recent < max_contacts_7d
+
+
 def candidate_grid(
     customer: pd.DataFrame,
     window_start: pd.Series | pd.Timestamp,
     hours: int,
     channels: tuple[str, ...] = CHANNELS,
     allowed_hours: dict[str, tuple[int, int]] | None = None,
+    max_contacts_7d: int | None = None,
 ) -> CandidateGrid:
     """Expand each customer row into its allowed channels x `hours` hourly slots from its window
-    start (rounded up to the hour). `customer` holds snapshot features (nulls for cold start)."""
+    start (rounded up to the hour). `customer` holds snapshot features (nulls for cold start).
+
+    `max_contacts_7d` is the frequency cap: a customer contacted that often in the last 7 days
+    gets no candidate at all (only `none` remains)."""
     n = len(customer)
     if hours < 1:
         raise ValueError(f"hours must be at least 1, got {hours}")
@@ -88,7 +101,8 @@ def candidate_grid(
     local_hour = cal["hour"].to_numpy().reshape(n, hours)
     quiet_ok = quiet_hours_ok(local_hour, allowed_hours, tuple(channels))
     consent = consent_matrix(base, channels)
-    index = np.flatnonzero(consent[:, :, None] & quiet_ok)
+    under_cap = frequency_ok(base, max_contacts_7d)
+    index = np.flatnonzero(consent[:, :, None] & quiet_ok & under_cap[:, None, None])
     cust, rest = np.divmod(index, k * hours)
     ch, slot = np.divmod(rest, hours)
     expanded = base.iloc[cust].reset_index(drop=True)
@@ -109,5 +123,6 @@ def candidate_grid(
         local_hour=local_hour,
         consent=consent,
         quiet_ok=quiet_ok,
+        under_cap=under_cap,
         channels=tuple(channels),
     )

@@ -52,6 +52,9 @@ class Economics(_Strict):
 
     value_per_conversion: float = Field(50.0, gt=0)
     cost: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_COST))
+    max_contacts_7d: int | None = Field(
+        4, ge=1, description="frequency cap: customers contacted this often in 7 days get no contact"
+    )
 
 
 class Evaluation(_Strict):

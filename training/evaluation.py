@@ -137,7 +137,7 @@ def prepare(
     """Point-in-time features, candidate grid, the oracle's truth and the fixed policies' choices."""
     oracle = Oracle.load(world_dir)
     feats = historical_features(store, points)
-    grid = candidate_grid(feats, points[TIMESTAMP], cfg.window_hours)
+    grid = candidate_grid(feats, points[TIMESTAMP], cfg.window_hours, max_contacts_7d=econ.max_contacts_7d)
     truth = oracle.grid(points[JOIN_KEY].to_numpy(), points[TIMESTAMP], cfg.window_hours)
     allowed = grid.allowed
     truth["allowed"] = truth["allowed"] & allowed

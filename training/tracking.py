@@ -83,6 +83,7 @@ def log_and_register(bundle: NextBestChannelModel, example: pd.DataFrame, workdi
 
     from optichannel.pyfunc_model import BUNDLE_ARTIFACT, BundlePyfunc
 
+    example = example.astype("float64")  # every input may be missing at serving time: doubles, not ints
     path = bundle.save(workdir / "bundle")
     wrapper = BundlePyfunc()
     wrapper.bundle = bundle

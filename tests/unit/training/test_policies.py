@@ -81,3 +81,14 @@ def test_heuristic_takes_the_best_rate_at_the_most_active_allowed_hour() -> None
     allowed[0, CHANNELS.index("push"), 22:] = False  # push quiet from 22:00
     choice = policies.heuristic(customer, local_hour, allowed)
     assert CHANNELS[choice.channel[0]] == "push" and choice.slot[0] == 19
+
+
+def test_frequency_cap_leaves_only_no_contact() -> None:
+    customers = _grid_customers().assign(cnt_contacts_7d=[4, 3, np.nan])
+    grid = candidate_grid(customers, pd.Timestamp("2026-03-02T00:00Z"), 24, max_contacts_7d=4)
+    assert grid.under_cap.tolist() == [False, True, True]
+    assert not grid.allowed[0].any() and grid.allowed[1].any()
+    assert not (grid.index // (len(CHANNELS) * 24) == 0).any()  # no candidate row for the capped one
+    scores = np.full(grid.shape, 0.5)
+    choice = decide(Scored(scores, scores, np.zeros(3)), grid.allowed, "response", ECON)
+    assert choice.channel[0] == -1 and choice.channel[1] >= 0
