@@ -35,6 +35,7 @@ def tracking_uri(settings: Settings) -> str:
 def setup(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured store and make sure the experiment exists."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import logging
     import warnings
 
@@ -43,6 +44,9 @@ def setup(settings: Settings) -> MlflowClient:
     # MLflow sets its logger to INFO on import; its database-migration chatter is not news to a user
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # "no pip" in a uv venv
+    # the pyfunc wrapper is pickled by reference to optichannel.pyfunc_model (an importable class),
+    # which is what MLflow's generic CloudPickle warning is about
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=r".*noload.*")  # inside MLflow's SQLAlchemy store
 
     uri = tracking_uri(settings)

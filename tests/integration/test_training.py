@@ -116,3 +116,32 @@ def test_registered_model_scores_through_pyfunc(trained: dict) -> None:
     assert np.all((out.to_numpy() > 0) & (out.to_numpy() < 1))
     bundle = load_bundle(uri)
     assert np.allclose(bundle.p_response(example), out["p_response"].to_numpy())
+
+
+def test_evaluate_command_judges_the_champion(
+    trained: dict, small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from optichannel.settings import get_settings
+    from pipeline.cli import build_app
+
+    settings = trained["settings"]
+    monkeypatch.setenv("OPTICHANNEL_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("OPTICHANNEL_MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    config = tmp_path / "train.yaml"
+    config.write_text(FAST.to_yaml())
+    try:
+        runner = CliRunner()
+        args = ["evaluate", "--world", str(small_world), "--config", str(config)]
+        result = runner.invoke(build_app(), args)
+        assert result.exit_code == 0, result.output
+        report = json.loads((tmp_path / "reports" / "evaluation.json").read_text())
+        assert report["model_version"] == trained["first"].version
+        assert report["policies"]["oracle"]["capture_response"] == pytest.approx(1.0)
+        missing = runner.invoke(build_app(), [*args, "--alias", "nobody"])
+        assert missing.exit_code == 1 and "no model has the alias 'nobody'" in missing.output
+    finally:
+        get_settings.cache_clear()
