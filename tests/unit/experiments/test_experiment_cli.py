@@ -134,21 +134,13 @@ def test_analyze_writes_the_report_and_prints_the_headline(app: typer.Typer, tmp
     assignments.to_parquet(tmp_path / "assignments.parquet")
     contacts.to_parquet(tmp_path / "contacts.parquet")
     report = tmp_path / "reports" / "experiment.html"
-    result = runner.invoke(
-        app,
-        [
-            "experiment",
-            "analyze",
-            "--assignments",
-            str(tmp_path / "assignments.parquet"),
-            "--contacts",
-            str(tmp_path / "contacts.parquet"),
-            "--control",
-            "bau",
-            "--out",
-            str(report),
-        ],
-    )
+    inputs = [
+        "--assignments",
+        str(tmp_path / "assignments.parquet"),
+        "--contacts",
+        str(tmp_path / "contacts.parquet"),
+    ]
+    result = runner.invoke(app, ["experiment", "analyze", *inputs, "--control", "bau", "--out", str(report)])
     assert result.exit_code == 0, result.output
     assert f"report: {report}" in result.output
     assert "The model arm converted" in result.output and "Winner: model" in result.output
@@ -156,17 +148,6 @@ def test_analyze_writes_the_report_and_prints_the_headline(app: typer.Typer, tmp
 
     wrong_control = runner.invoke(
         app,
-        [
-            "experiment",
-            "analyze",
-            "--assignments",
-            str(tmp_path / "assignments.parquet"),
-            "--contacts",
-            str(tmp_path / "contacts.parquet"),
-            "--control",
-            "champion",
-            "--out",
-            str(report),
-        ],
+        ["experiment", "analyze", *inputs, "--control", "champion", "--out", str(report)],
     )
     assert wrong_control.exit_code == 1 and "error: control arm 'champion' not found" in wrong_control.output
