@@ -18,7 +18,6 @@ import pandas as pd
 from features.candidates import CandidateGrid, candidate_grid
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
-from optichannel.channels import CHANNELS
 from optichannel.decision import Choice, best_option
 from optichannel.model_bundle import NextBestChannelModel
 from simulator.oracle import Oracle
@@ -51,7 +50,7 @@ def decide(scored: Scored, allowed: np.ndarray, objective: str, econ: Economics)
     """The model policy: the shared kernel decision on the model's own estimates."""
     if objective == "response":
         return best_option(scored.p_response, allowed, None)
-    cost = np.array([econ.cost[c] for c in CHANNELS])[None, :, None]
+    cost = econ.channel_costs()
     v = econ.value_per_conversion
     return best_option(v * scored.p_conversion - cost, allowed, v * scored.p_none)
 
@@ -79,7 +78,7 @@ def _true_value(truth: dict[str, np.ndarray], choice: Choice, econ: Economics) -
     ch = np.where(contact, choice.channel, 0)
     p_resp = np.where(contact, truth["p_response"][rows, ch, choice.slot], 0.0)
     p_conv = np.where(contact, truth["p_conversion"][rows, ch, choice.slot], truth["p_none"])
-    cost = np.where(contact, np.array([econ.cost[c] for c in CHANNELS])[ch], 0.0)
+    cost = np.where(contact, econ.channel_costs()[0, ch, 0], 0.0)
     incremental = p_conv - truth["p_none"]
     return {
         "p_response": p_resp,
@@ -94,7 +93,7 @@ def _random_expectation(truth: dict[str, np.ndarray], econ: Economics) -> dict[s
     allowed = truth["allowed"]
     count = allowed.sum(axis=(1, 2))
     has = count > 0
-    cost = np.array([econ.cost[c] for c in CHANNELS])[None, :, None]
+    cost = econ.channel_costs()
     incr = truth["p_conversion"] - truth["p_none"][:, None, None]
     net = econ.value_per_conversion * incr - cost
 
@@ -155,7 +154,7 @@ def evaluate(ctx: Context, model: NextBestChannelModel) -> tuple[pd.DataFrame, d
     """Policy table (policy x metrics, captures included) and the model's calibration errors."""
     truth, allowed, econ = ctx.truth, ctx.allowed, ctx.econ
     scored = score_grid(model, ctx.grid)
-    cost = np.array([econ.cost[c] for c in CHANNELS])[None, :, None]
+    cost = econ.channel_costs()
     v = econ.value_per_conversion
     choices: dict[str, dict[str, Choice]] = {
         "oracle": {
