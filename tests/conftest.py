@@ -40,3 +40,22 @@ def local_store(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     store.apply(settings)
     store.materialize(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def champion(local_store: Settings, small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A quickly tuned model trained on `small_world`, registered and promoted to champion in a
+    private MLflow store: `settings` (pointing at it), `result` (the TrainResult), `reports`."""
+    from training.config import Evaluation, SearchSpace, Split, TrainConfig
+    from training.train import run
+
+    fast = TrainConfig(
+        trials=2,
+        split=Split(valid_days=14, test_days=14),
+        search=SearchSpace(learning_rate=(0.08, 0.2), max_rounds=120, early_stopping=15),
+        evaluation=Evaluation(customers=400, times=2, window_hours=48),
+    )
+    root = tmp_path_factory.mktemp("mlflow")
+    settings = local_store.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{root}/mlflow.db"})
+    result = run(settings, fast, small_world, root / "reports", progress=False, log=lambda m: None)
+    return {"settings": settings, "result": result, "reports": root / "reports", "config": fast}

@@ -8,11 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from optichannel.channels import CHANNELS, DEFAULT_COST
+from optichannel.economics import Economics
 
 
 class _Strict(BaseModel):
@@ -46,21 +45,6 @@ class SearchSpace(_Strict):
     lambda_l2: tuple[float, float] = (1e-3, 30.0)
     max_rounds: int = Field(600, ge=10)
     early_stopping: int = Field(40, ge=5)
-
-
-class Economics(_Strict):
-    """What a conversion is worth and what each outreach costs (one currency unit)."""
-
-    value_per_conversion: float = Field(50.0, gt=0)
-    cost: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_COST))
-
-    def channel_costs(self) -> np.ndarray:
-        """Cost per channel in CHANNELS order, shaped [1, channels, 1] to broadcast over a grid."""
-        return np.array([self.cost[c] for c in CHANNELS], dtype=float)[None, :, None]
-
-    max_contacts_7d: int | None = Field(
-        4, ge=1, description="frequency cap: customers contacted this often in 7 days get no contact"
-    )
 
 
 class Evaluation(_Strict):

@@ -18,41 +18,17 @@ import pandas as pd
 from features.candidates import CandidateGrid, candidate_grid
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
+from optichannel import baseline_policies as policies
 from optichannel.decision import Choice, best_option
+from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
+from optichannel.model_policy import decide, score_grid
+from simulator.logging_policy import business_rules
 from simulator.oracle import Oracle
-from training import policies
-from training.config import Economics, Evaluation
+from training.config import Evaluation
 
 if TYPE_CHECKING:
     from feast import FeatureStore
-
-
-@dataclass
-class Scored:
-    """Model outputs on a grid: [rows, channels, slots] probabilities and [rows] no-contact."""
-
-    p_response: np.ndarray
-    p_conversion: np.ndarray
-    p_none: np.ndarray
-
-
-def score_grid(model: NextBestChannelModel, grid: CandidateGrid) -> Scored:
-    """Predict every candidate of the grid (vectorised) and reshape for the decision."""
-    rows = grid.rows
-    action = rows["req_channel"].to_numpy(dtype=np.int64)
-    p_resp = grid.spread(model.p_response(rows))
-    p_conv = grid.spread(model.p_conversion(rows, action))
-    return Scored(p_resp, p_conv, model.p_none(grid.at_start))
-
-
-def decide(scored: Scored, allowed: np.ndarray, objective: str, econ: Economics) -> Choice:
-    """The model policy: the shared kernel decision on the model's own estimates."""
-    if objective == "response":
-        return best_option(scored.p_response, allowed, None)
-    cost = econ.channel_costs()
-    v = econ.value_per_conversion
-    return best_option(v * scored.p_conversion - cost, allowed, v * scored.p_none)
 
 
 def decision_points(
@@ -142,7 +118,7 @@ def prepare(
     truth["allowed"] = truth["allowed"] & allowed
     affluent = oracle.lat.affluent[oracle.positions(points[JOIN_KEY].to_numpy())]
     fixed = {
-        "business_rules": policies.business_rules(affluent, grid.consent, grid.local_hour, allowed),
+        "business_rules": business_rules(affluent, grid.consent, grid.local_hour, allowed),
         "heuristic": policies.heuristic(feats, grid.local_hour, allowed),
         "always_email": policies.always_email(grid.local_hour, allowed),
         "never_contact": policies.never_contact(len(points)),

@@ -6,61 +6,24 @@ the plain file store); a server is one setting away (`OPTICHANNEL_MLFLOW_TRACKIN
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from optichannel.settings import Settings
+from optichannel.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME, ROOT, setup, tracking_uri
+
+__all__ = ["CHALLENGER", "CHAMPION", "EXPERIMENT", "MODEL_NAME", "alias_version", "setup", "tracking_uri"]
+
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from optichannel.model_bundle import NextBestChannelModel
 
-EXPERIMENT = "optichannel"
-MODEL_NAME = "optichannel-nbc"
-CHAMPION, CHALLENGER = "champion", "challenger"
-ROOT = Path(__file__).resolve().parents[1]
 #: what the logged model needs at load time; listed explicitly (inference takes ~5 s)
 PIP_REQUIREMENTS = ["lightgbm", "pandas", "numpy", "mlflow"]
-
-
-def tracking_uri(settings: Settings) -> str:
-    return settings.mlflow_tracking_uri or f"sqlite:///{(ROOT / 'mlflow' / 'mlflow.db').as_posix()}"
-
-
-def setup(settings: Settings) -> MlflowClient:
-    """Point MLflow at the configured store and make sure the experiment exists."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import logging
-    import warnings
-
-    import mlflow
-
-    # MLflow sets its logger to INFO on import; its database-migration chatter is not news to a user
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # "no pip" in a uv venv
-    # the pyfunc wrapper is pickled by reference to optichannel.pyfunc_model (an importable class),
-    # which is what MLflow's generic CloudPickle warning is about
-    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=r".*noload.*")  # inside MLflow's SQLAlchemy store
-
-    uri = tracking_uri(settings)
-    location = None
-    if uri.startswith("sqlite:///"):  # a local store: artifacts next to the database
-        db = Path(uri.removeprefix("sqlite:///"))
-        db.parent.mkdir(parents=True, exist_ok=True)
-        location = (db.parent / "artifacts").resolve().as_uri()
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient()
-    if client.get_experiment_by_name(EXPERIMENT) is None:
-        client.create_experiment(EXPERIMENT, artifact_location=location)
-    mlflow.set_experiment(EXPERIMENT)
-    return client
 
 
 def code_version() -> str:

@@ -105,9 +105,11 @@ def run(
         log("fitting the response model and the S and T conversion learners")
         response = models.fit_response(tf, params, cfg)
         learners = ["s", "t"] if cfg.uplift_learner == "auto" else [cfg.uplift_learner]
+        meta = {"fingerprint": tf.fingerprint, "feature_service": FEATURE_SERVICE,
+                "economics": cfg.economics.model_dump(mode="json"), "population": population_prior(tf)}  # fmt: skip
         candidates = {
             name: models.bundle(tf, response, models.fit_conversion(tf, name, {}, cfg), name,
-                                {"fingerprint": tf.fingerprint, "feature_service": FEATURE_SERVICE})
+                                meta)
             for name in learners
         }  # fmt: skip
         table, ctx, metrics = None, None, {}
@@ -145,6 +147,14 @@ def run(
     decision = promotion.decide(metrics, champion_metrics)
     promotion.apply(client, decision, version, parent.info.run_id)
     return TrainResult(parent.info.run_id, version, learner, table, metrics, decision, report)
+
+
+def population_prior(tf: TrainingFrame) -> dict[str, float]:
+    """Median of each customer feature over the training weeks: what serving assumes about a
+    customer it has never seen (cold start), so the model scores a typical customer, not a void."""
+    train = tf.frame.loc[tf.frame["split"] == "train", tf.customer_features]
+    medians = train.apply(pd.to_numeric, errors="coerce").median()
+    return {k: float(v) for k, v in medians.items() if np.isfinite(v) and not k.startswith("prf_consent")}
 
 
 def champion_scores(

@@ -28,12 +28,9 @@ FAST = TrainConfig(
 
 
 @pytest.fixture(scope="module")
-def trained(local_store: Settings, small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Two runs on one registry: a sound model, then a deliberately crippled challenger."""
-    root = tmp_path_factory.mktemp("mlflow")
-    settings = local_store.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{root}/mlflow.db"})
-    reports = root / "reports"
-    first = run(settings, FAST, small_world, reports, progress=False, log=print)
+def trained(champion: dict, small_world: Path) -> dict:
+    """Two runs on one registry: the session's sound champion, then a crippled challenger."""
+    settings, root = champion["settings"], champion["reports"].parent
     crippled = FAST.model_copy(
         update={
             "trials": 1,
@@ -41,7 +38,7 @@ def trained(local_store: Settings, small_world: Path, tmp_path_factory: pytest.T
         }
     )
     second = run(settings, crippled, small_world, root / "reports2", progress=False, log=lambda m: None)
-    return {"settings": settings, "first": first, "second": second, "reports": reports}
+    return {"settings": settings, "first": champion["result"], "second": second, "reports": champion["reports"]}
 
 
 def test_training_frame_is_point_in_time(local_store: Settings) -> None:

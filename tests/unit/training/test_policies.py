@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 
 from features.candidates import candidate_grid
+from optichannel import baseline_policies as policies
 from optichannel.channels import CHANNELS
-from training import policies
-from training.config import Economics
-from training.evaluation import Scored, decide
+from optichannel.economics import Economics
+from optichannel.model_policy import Scored, decide
+from simulator.logging_policy import business_rules
 
 ECON = Economics()
 
@@ -66,7 +67,7 @@ def test_business_rules_follow_consent_and_affluence() -> None:
     local_hour = np.tile(np.arange(h), (n, 1))
     consent = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 1, 1], [1, 0, 0, 0, 0]], dtype=bool)
     allowed = consent[:, :, None] & np.ones((n, len(CHANNELS), h), dtype=bool)
-    choice = policies.business_rules(np.array([True, False, False]), consent, local_hour, allowed)
+    choice = business_rules(np.array([True, False, False]), consent, local_hour, allowed)
     names = [CHANNELS[c] for c in choice.channel]
     assert names == ["call", "sms", "email"]  # affluent -> call; no push consent -> sms; only e-mail left
     assert local_hour[np.arange(n), choice.slot].tolist() == [11, 12, 10]

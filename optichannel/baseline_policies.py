@@ -1,5 +1,6 @@
-"""The policies a model is judged against, each choosing one option per customer on the same
-candidate grid ([rows, channels, slots], `allowed` from consent and quiet hours).
+"""The baselines a model is judged against, each choosing one option per customer on the same
+candidate grid ([rows, channels, slots], `allowed` from consent, quiet hours and the cap).
+The simulated bank's own business rules live with the simulator (`logging_policy`).
 
 A choice is (channel index or -1 for none, slot index). The random policy is scored by its
 exact expectation over the allowed options (see evaluation), not by one noisy draw.
@@ -12,12 +13,13 @@ import pandas as pd
 
 from optichannel.channels import CHANNELS
 from optichannel.decision import Choice, best_option
-from simulator.logging_policy import RULES
 
 EMAIL = CHANNELS.index("email")
 
 
-def _at_hour(channel: np.ndarray, hour: np.ndarray, local_hour: np.ndarray, allowed: np.ndarray) -> Choice:
+def at_local_hour(
+    channel: np.ndarray, hour: np.ndarray, local_hour: np.ndarray, allowed: np.ndarray
+) -> Choice:
     """The first allowed slot of `channel` whose local hour is `hour` (none if there is none)."""
     rows = np.arange(len(channel))
     safe = np.where(channel >= 0, channel, 0)
@@ -27,28 +29,25 @@ def _at_hour(channel: np.ndarray, hour: np.ndarray, local_hour: np.ndarray, allo
     return Choice(np.where(found, channel, -1), np.where(found, slot, 0), np.zeros(len(rows)))
 
 
-def business_rules(
-    affluent: np.ndarray, consent: np.ndarray, local_hour: np.ndarray, allowed: np.ndarray
-) -> Choice:
-    """Business as usual: the bank's promo rules (first consented of call for the affluent at 11,
-    push at 18, SMS at 12, messenger at 13, e-mail at 10), at the first such hour in the window."""
-    n = len(affluent)
-    channel = np.full(n, -1)
-    hour = np.zeros(n, dtype=np.int64)
-    for ch, h, affluent_only in RULES["promo"]:
-        ok = (channel < 0) & consent[:, ch] & (affluent if affluent_only else True)
-        channel[ok], hour[ok] = ch, h
-    return _at_hour(channel, hour, local_hour, allowed)
-
-
 def always_email(local_hour: np.ndarray, allowed: np.ndarray) -> Choice:
     """The newsletter: e-mail at 10:00 local, whoever the customer is."""
     n = allowed.shape[0]
-    return _at_hour(np.full(n, EMAIL), np.full(n, 10), local_hour, allowed)
+    return at_local_hour(np.full(n, EMAIL), np.full(n, 10), local_hour, allowed)
 
 
 def never_contact(n: int) -> Choice:
     return Choice(np.full(n, -1), np.zeros(n, dtype=np.int64), np.zeros(n))
+
+
+def random_allowed(allowed: np.ndarray, rng: np.random.Generator) -> Choice:
+    """One uniformly random allowed option per row (none when nothing is allowed)."""
+    rows = allowed.shape[0]
+    flat = allowed.reshape(rows, -1)
+    keys = np.where(flat, rng.random(flat.shape), 2.0)
+    pick = keys.argmin(axis=1)
+    found = flat.any(axis=1)
+    n_slots = allowed.shape[2]
+    return Choice(np.where(found, pick // n_slots, -1), np.where(found, pick % n_slots, 0), np.zeros(rows))
 
 
 def heuristic(customer: pd.DataFrame, local_hour: np.ndarray, allowed: np.ndarray) -> Choice:
