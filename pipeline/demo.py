@@ -110,7 +110,9 @@ def demo(
     console.print(
         f"feature snapshots: {settings.features_dir}\nFeast registry and online store: {settings.feast_dir}"
     )
-    console.print("evaluation table: reports/evaluation.json; MLflow UI: `make mlflow-ui` -> http://127.0.0.1:5000")
+    console.print(
+        "evaluation table: reports/evaluation.json; MLflow UI: `make mlflow-ui` -> http://127.0.0.1:5000"
+    )
     console.print(f"demo finished in {time.perf_counter() - began:.0f} s")
 
 

@@ -105,8 +105,12 @@ def run(
         log("fitting the response model and the S and T conversion learners")
         response = models.fit_response(tf, params, cfg)
         learners = ["s", "t"] if cfg.uplift_learner == "auto" else [cfg.uplift_learner]
-        meta = {"fingerprint": tf.fingerprint, "feature_service": FEATURE_SERVICE,
-                "economics": cfg.economics.model_dump(mode="json"), "population": population_prior(tf)}  # fmt: skip
+        meta = {
+            "fingerprint": tf.fingerprint,
+            "feature_service": FEATURE_SERVICE,
+            "economics": cfg.economics.model_dump(mode="json"),
+            "population": population_prior(tf),
+        }
         candidates = {
             name: models.bundle(tf, response, models.fit_conversion(tf, name, {}, cfg), name,
                                 meta)

@@ -38,7 +38,8 @@ def trained(champion: dict, small_world: Path) -> dict:
         }
     )
     second = run(settings, crippled, small_world, root / "reports2", progress=False, log=lambda m: None)
-    return {"settings": settings, "first": champion["result"], "second": second, "reports": champion["reports"]}
+    first, reports = champion["result"], champion["reports"]
+    return {"settings": settings, "first": first, "second": second, "reports": reports}
 
 
 def test_training_frame_is_point_in_time(local_store: Settings) -> None:
