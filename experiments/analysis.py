@@ -1,10 +1,11 @@
 """What an A/B test says: per-arm conversion, uplift against the control with intervals, and checks.
 
 Input is one row per customer (arm, converted, optionally channel, cost, segment, score); the
-contacts feed is turned into that shape by `customer_outcomes`. Intervals: Wilson for each arm's
-rate, Agresti-Caffo for the difference (a Wald interval with one success and one failure added,
-well behaved at small counts) and the test that matches it, log-adjusted for the ratio; p-values
-are Holm-corrected across the comparisons with the control.
+contacts feed is turned into that shape by `experiments.outcomes`, and the sentences come from
+`experiments.narrative`. Intervals: Wilson for each arm's rate, Agresti-Caffo for the difference
+(a Wald interval with one success and one failure added, well behaved at small counts) and the
+test that matches it, log-adjusted for the ratio; p-values are Holm-corrected across the
+comparisons with the control.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from experiments.narrative import cost_note, headline
 from optichannel.assignment import check_shares
 from optichannel.channels import ACTIONS
 from optichannel.uplift_metrics import QiniSummary, qini_summary
 
 #: p-value below which the split of customers across arms is called a sample-ratio mismatch
 SRM_THRESHOLD = 0.001
-#: how arms with conventional names read in sentences
-ARM_LABELS = {"bau": "business as usual", "holdout": "the no-contact holdout", "model": "the model"}
 
 
 @dataclass
@@ -266,149 +266,6 @@ def analyze(
     if result.n_rows != len(frame):
         raise RuntimeError(f"counts do not reconcile: {result.n_rows} analysed vs {len(frame)} rows")
     return result
-
-
-def _label(arm: str) -> str:
-    return ARM_LABELS.get(arm, f"the {arm} arm")
-
-
-def _pct(rate: float) -> str:
-    return f"{rate:.2%}" if abs(rate) < 0.01 else f"{rate:.1%}"
-
-
-def _points(values: tuple[float, ...]) -> tuple[str, ...]:
-    """Percentage points with enough decimals to tell the interval's ends apart."""
-    digits = 1 if max(abs(v) for v in values) * 100 >= 0.5 else 2
-    rounded = (round(v * 100, digits) for v in values)
-    return tuple(f"{v:+.{digits}f}" if v != 0 else f"{0:.{digits}f}" for v in rounded)
-
-
-def _p_text(p: float, comparisons: int) -> str:
-    text = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-    return text + (f" (Holm-adjusted for {comparisons} comparisons)" if comparisons > 1 else "")
-
-
-def headline(arms: pd.DataFrame, cmp: pd.DataFrame, control: str, alpha: float) -> dict[str, object]:
-    """The one sentence a marketer reads first, and the numbers behind it.
-
-    The winner is the arm with the largest uplift among those significantly better than the
-    control after the Holm correction; without one, the sentence reports the best arm anyway.
-    """
-    wins = cmp[cmp["significant"] & (cmp["uplift_abs"] > 0)]
-    best = (wins if len(wins) else cmp)["uplift_abs"].fillna(-np.inf).idxmax()
-    row = cmp.loc[best]
-    level = f"{1 - alpha:.0%}"
-    diff, lo, hi = _points((row["uplift_abs"], row["abs_lo"], row["abs_hi"]))
-    text = (
-        f"The {best} arm converted {_pct(row['rate'])} vs {_pct(row['control_rate'])} for {_label(control)}: "
-        f"{diff} points ({level} CI {lo} to {hi}), {_p_text(row['p_adjusted'], len(cmp))}."
-    )
-    if len(wins):
-        verdict = "win"
-        text += f" Winner: {best} ({row['uplift_rel']:+.0%} relative to {control})."
-    elif bool(row["significant"]):
-        verdict = "loss"
-        text += f" No arm beat {control}; {best} did significantly worse."
-    else:
-        verdict = "inconclusive"
-        text += f" No arm beat {control} with {level} confidence: the difference may be chance."
-    return {
-        "winner": best if len(wins) else None,
-        "arm": best,
-        "control": control,
-        "verdict": verdict,
-        "rate": float(row["rate"]),
-        "control_rate": float(row["control_rate"]),
-        "uplift_abs": float(row["uplift_abs"]),
-        "abs_lo": float(row["abs_lo"]),
-        "abs_hi": float(row["abs_hi"]),
-        "uplift_rel": float(row["uplift_rel"]),
-        "p_adjusted": float(row["p_adjusted"]),
-        "text": text,
-    }
-
-
-def cost_note(extra_cost: float, incremental: float, significant: bool, has_cost: bool) -> tuple[float, str]:
-    """Cost per incremental conversion and a sentence on how to read it (or why it is undefined)."""
-    if not has_cost:
-        return float("nan"), "no cost data"
-    if incremental > 0:
-        value = extra_cost / incremental
-        note = "" if extra_cost >= 0 else "negative: cheaper than the control and more conversions"
-        if not significant:
-            note = (note + "; " if note else "") + "uplift not significant, so this figure is uncertain"
-        return value, note
-    if extra_cost > 0:
-        return float("inf"), "no incremental conversions (uplift <= 0): the extra cost bought nothing"
-    return float("nan"), "no incremental conversions and no extra cost: not defined"
-
-
-def customer_outcomes(contacts: pd.DataFrame, assignments: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Contacts feed -> one row per customer: arm, converted, cost, channel (first action), n_contacts.
-
-    Customers in `assignments` without a contact row are kept (not converted, channel `none`);
-    contacts of customers outside the assignment are dropped. Both are counted in attrs["notes"].
-    """
-    missing = [c for c in ("customer_id", "channel", "sent_at", "converted_at") if c not in contacts.columns]
-    if missing:
-        raise ValueError(f"contacts misses column(s) {', '.join(missing)}")
-    unknown = sorted(set(contacts["channel"].dropna().astype(str)) - set(ACTIONS))
-    if unknown:
-        raise ValueError(
-            f"contacts has unknown channel(s) {', '.join(unknown)}; expected {', '.join(ACTIONS)}"
-        )
-    rows = contacts.assign(
-        _sent=pd.to_datetime(contacts["sent_at"], utc=True),
-        _converted=contacts["converted_at"].notna(),
-        cost=pd.to_numeric(contacts["cost"], errors="coerce").fillna(0.0) if "cost" in contacts else 0.0,
-    )
-    rows = rows.sort_values(["customer_id", "_sent"], kind="stable")
-    spec = {
-        "converted": ("_converted", "max"),
-        "cost": ("cost", "sum"),
-        "channel": ("channel", "first"),
-        "n_contacts": ("channel", "size"),
-    }
-    if "arm" in rows.columns:
-        spec["contact_arm"] = ("arm", "first")
-    per_customer = rows.groupby("customer_id", sort=False).agg(**spec).reset_index()
-    per_customer["converted"] = per_customer["converted"].astype(np.int64)
-    notes: list[str] = []
-    if assignments is None:
-        if "contact_arm" not in per_customer.columns:
-            raise ValueError("contacts has no arm column and no assignments were given")
-        out = per_customer.rename(columns={"contact_arm": "arm"})
-    else:
-        if not {"customer_id", "arm"} <= set(assignments.columns):
-            raise ValueError("assignments must have the columns customer_id and arm")
-        out = assignments.merge(per_customer, on="customer_id", how="left", validate="one_to_one")
-        silent = int(out["n_contacts"].isna().sum())
-        outside = int((~per_customer["customer_id"].isin(assignments["customer_id"])).sum())
-        out = out.fillna({"converted": 0, "cost": 0.0, "channel": "none", "n_contacts": 0})
-        out[["converted", "n_contacts"]] = out[["converted", "n_contacts"]].astype(np.int64)
-        if silent:
-            notes.append(f"{silent:,} assigned customers have no contact row: counted as not converted")
-        if outside:
-            notes.append(f"{outside:,} customers in the contacts are not in the assignment: ignored")
-        if "contact_arm" in out.columns:
-            known = out["contact_arm"].notna()
-            clash = int((known & (out["contact_arm"].astype(str) != out["arm"].astype(str))).sum())
-            if clash:
-                notes.append(f"{clash:,} customers were contacted under another arm than assigned")
-            out = out.drop(columns="contact_arm")
-    out.attrs["notes"] = notes
-    return out
-
-
-def analyze_contacts(
-    contacts: pd.DataFrame,
-    assignments: pd.DataFrame | None,
-    control: str,
-    planned_shares: Mapping[str, float] | None = None,
-    alpha: float = 0.05,
-) -> Analysis:
-    """`analyze` on the contacts feed joined to the assignment (intention to treat)."""
-    return analyze(customer_outcomes(contacts, assignments), control, planned_shares, alpha)
 
 
 def qini_for(frame: pd.DataFrame, arm: str, control: str, score_col: str = "score") -> QiniSummary:

@@ -1,4 +1,5 @@
-"""The `optichannel experiment` commands: design a test, assign customers to arms, analyse it.
+"""The `optichannel experiment` commands: design a test, assign customers to arms, analyse it,
+run a whole simulated test against the truth, and judge the model off-policy on logged contacts.
 
 Heavy imports (pandas, statsmodels, matplotlib) happen inside the command bodies so that
 `optichannel --help` stays fast. Bad input ends the command with one `error: ...` line and exit
@@ -15,7 +16,11 @@ import typer
 if TYPE_CHECKING:
     import pandas as pd
 
+    from optichannel.model_bundle import NextBestChannelModel
+    from optichannel.settings import Settings
+
 ARMS_HELP = "Arms and their shares, e.g. model=0.45,bau=0.45,holdout=0.1 (shares sum to 1)."
+CAMPAIGN_ARMS = "model=0.4,bau=0.4,random=0.1,holdout=0.1"
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +29,8 @@ def register(app: typer.Typer) -> None:
     group.command("design")(design)
     group.command("assign")(assign)
     group.command("analyze")(analyze)
+    group.command("simulate")(simulate)
+    group.command("ope")(ope)
     app.add_typer(group, name="experiment")
 
 
@@ -124,7 +131,8 @@ def analyze(
 ) -> None:
     """Analyse the test (intention to treat) and write the HTML report."""
     from experiments.analysis import analyze as analyze_frame
-    from experiments.analysis import customer_outcomes, qini_for
+    from experiments.analysis import qini_for
+    from experiments.outcomes import customer_outcomes
     from experiments.report import render_report
     from optichannel.assignment import parse_arms
 
@@ -146,3 +154,99 @@ def analyze(
     typer.echo(result.headline["text"])
     if result.srm.get("mismatch"):
         typer.echo(f"warning: sample-ratio mismatch: {result.srm['message']}", err=True)
+
+
+def _champion(settings: Settings, alias: str) -> tuple[NextBestChannelModel, str]:
+    """The registered model holding `alias` and its version; a clear error when there is none."""
+    from experiments.tracking import alias_version
+    from optichannel import registry
+    from optichannel.pyfunc_model import load_bundle
+
+    version = alias_version(registry.setup(settings), alias)
+    if version is None:
+        raise ValueError(f"no model has the alias {alias!r}: run `optichannel train` first")
+    return load_bundle(registry.model_uri(alias)), version
+
+
+def simulate(
+    customers: Annotated[int, typer.Option("--customers", min=1, help="Customers in the test.")] = 2000,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Decision time (ISO, UTC) [default: a full window before the feeds end]."),
+    ] = None,
+    arms: Annotated[str, typer.Option("--arms", help=ARMS_HELP)] = CAMPAIGN_ARMS,
+    alias: Annotated[str, typer.Option("--alias", help="Registry alias of the model arm.")] = "champion",
+    world: Annotated[
+        Path | None, typer.Option("--world", help="Simulated world [default: <data_dir>/world].")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="HTML report to write.")] = Path("reports/ab_test.html"),
+    experiment: Annotated[str, typer.Option("--experiment", help="Name (salts the hash).")] = "simulated-ab",
+    window: Annotated[int, typer.Option("--window", min=1, help="Decision window, hours.")] = 72,
+    seed: Annotated[int | None, typer.Option("--seed", help="[default: settings seed]")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Run a whole A/B test on simulated customers and check its estimate against the true uplift."""
+    from experiments.campaign import check_arms, run_campaign
+    from experiments.console import campaign_table, print_table
+    from experiments.tracking import log_campaign
+    from optichannel.assignment import parse_arms
+    from optichannel.settings import get_settings
+
+    settings = get_settings()
+    world = world or settings.world_dir
+    seed = settings.seed if seed is None else seed
+    try:
+        shares = check_arms(parse_arms(arms))
+        model, version = _champion(settings, alias)
+        result = run_campaign(
+            settings, world, model, at=at, customers=customers, arms=shares, window_hours=window,
+            seed=seed, experiment=experiment, out=out, progress=not quiet,
+        )  # fmt: skip
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(exc) from None
+    run_id = log_campaign(settings, result, model_version=version, alias=alias, world_dir=world)
+    print_table(campaign_table(result))
+    typer.echo(result.analysis.headline["text"])
+    typer.echo(f"report: {result.report}")
+    typer.echo(f"MLflow run {run_id} ({alias} = version {version})")
+
+
+def ope(
+    contacts: Annotated[Path, typer.Option("--contacts", help="Logged contacts with propensities.")],
+    alias: Annotated[str, typer.Option("--alias", help="Registry alias of the model to judge.")] = "champion",
+    estimator: Annotated[str, typer.Option("--estimator", help="ips, snips, dr or all.")] = "all",
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Decisions of the last N days (held out by training).")
+    ] = 28,
+    hours: Annotated[str, typer.Option("--hours", help="Local hours of a campaign day, start-end.")] = "8-22",
+    n_boot: Annotated[int, typer.Option("--n-boot", min=2, help="Bootstrap resamples.")] = 1000,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Off-policy value of the model policy on logged decisions, next to the logging policy's."""
+    from experiments.console import ope_table, print_table
+    from experiments.offpolicy import ESTIMATORS, evaluate_model_policy, logged_decisions
+    from features.store import open_store
+    from optichannel.settings import get_settings
+
+    settings = get_settings()
+    try:
+        if estimator != "all" and estimator not in ESTIMATORS:
+            raise ValueError(f"--estimator must be one of {', '.join(ESTIMATORS)} or all, got {estimator!r}")
+        chosen = ESTIMATORS if estimator == "all" else (estimator,)
+        start, sep, end = hours.partition("-")
+        if not sep or not start.strip().isdigit() or not end.strip().isdigit():
+            raise ValueError(f"--hours must look like 8-22, got {hours!r}")
+        logged = _read_table(contacts, "contacts")
+        logged_decisions(logged, days=days)  # refuse unusable logs before loading the model
+        model, version = _champion(settings, alias)
+        result = evaluate_model_policy(
+            open_store(settings), model, logged, estimators=chosen, days=days,
+            hours=(int(start), int(end)), n_boot=n_boot, seed=settings.seed,
+            progress=settings.show_progress and not quiet,
+        )  # fmt: skip
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(exc) from None
+    print_table(ope_table(result, f"{alias} (version {version})"))
+    typer.echo(f"{len(result.decisions):,} logged decisions; the model agrees with {result.agree:,} of them")
+    for note in result.notes:
+        typer.echo(f"note: {note}")

@@ -13,9 +13,58 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.request_features import CHANNEL_SPECIFIC, local_calendar, request_features
+from features.request_features import CHANNEL_SPECIFIC, CustomerColumns, calendar_arrays, request_arrays
 from optichannel.channels import CHANNELS
 from optichannel.decision import quiet_hours_ok, slot_grid
+
+
+class CandidateRows:
+    """Model input rows without a wide frame: each customer's features once, indexed per
+    candidate, plus the request features of each candidate. The model asks for its columns as
+    one float matrix (`optichannel.model_bundle.FeatureRows`), so a 72-hour window does not
+    copy a customer's hundred features 360 times through pandas."""
+
+    def __init__(
+        self,
+        customers: pd.DataFrame,
+        customer_of_row: np.ndarray,
+        request: dict[str, np.ndarray],
+        numeric: np.ndarray,
+    ) -> None:
+        self.customers = customers
+        self.customer_of_row = customer_of_row
+        self.request = request
+        self._columns = {c: i for i, c in enumerate(customers.columns)}
+        self._numeric = numeric  # customers as floats (strings -> NaN), shared by the grid's rows
+
+    def __len__(self) -> int:
+        return len(self.customer_of_row)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.matrix([name])[:, 0]
+
+    def matrix(self, columns: list[str], overrides: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """[rows, columns] floats; a column neither here nor in `overrides` is all-missing."""
+        overrides = overrides or {}
+        out = np.full((len(self), len(columns)), np.nan)
+        from_customer = [(j, self._columns[c]) for j, c in enumerate(columns)
+                         if c not in overrides and c not in self.request and c in self._columns]  # fmt: skip
+        if from_customer:
+            dst, src = map(list, zip(*from_customer, strict=True))
+            out[:, dst] = self._numeric[np.ix_(self.customer_of_row, src)]
+        for j, c in enumerate(columns):
+            if c in overrides:
+                out[:, j] = overrides[c]
+            elif c in self.request:
+                out[:, j] = self.request[c]
+        return out
+
+    def frame(self, positions: np.ndarray | None = None) -> pd.DataFrame:
+        """The rows (or some of them) as one wide frame: customer features then request features."""
+        pos = np.arange(len(self)) if positions is None else np.asarray(positions)
+        cust = self.customers.iloc[self.customer_of_row[pos]].reset_index(drop=True)
+        req = pd.DataFrame({c: v[pos] for c, v in self.request.items()})
+        return pd.concat([cust, req], axis=1)
 
 
 @dataclass(frozen=True)
@@ -25,8 +74,8 @@ class CandidateGrid:
     Only allowed candidates (consent given, outside the channel's quiet hours) get a row, so
     nothing is scored that could never be chosen; `index` maps rows into the flat grid."""
 
-    rows: pd.DataFrame  # customer features + request features of allowed candidates
-    at_start: pd.DataFrame  # one row per customer: features + request features at the window start
+    candidates: CandidateRows  # customer features + request features of allowed candidates
+    start: CandidateRows  # one row per customer at the window start, channel features blanked
     index: np.ndarray  # flat position of each row in [n, channels, hours]
     slots_us: np.ndarray  # [n, hours] UTC slot starts in microseconds
     local_hour: np.ndarray  # [n, hours]
@@ -36,12 +85,29 @@ class CandidateGrid:
     channels: tuple[str, ...]
 
     @property
+    def rows(self) -> pd.DataFrame:
+        """All candidate rows as one wide frame (slow for big grids; scoring uses `candidates`)."""
+        return self.candidates.frame()
+
+    @property
+    def at_start(self) -> pd.DataFrame:
+        return self.start.frame()
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         return self.slots_us.shape[0], len(self.channels), self.slots_us.shape[1]
 
     @property
     def allowed(self) -> np.ndarray:
         return self.consent[:, :, None] & self.quiet_ok & self.under_cap[:, None, None]
+
+    def position(self, row: int, channel: int, slot: int) -> int:
+        """Index into `candidates` of one allowed (customer row, channel, slot)."""
+        flat = (row * len(self.channels) + channel) * self.slots_us.shape[1] + slot
+        pos = int(np.searchsorted(self.index, flat))
+        if pos >= len(self.index) or self.index[pos] != flat:
+            raise KeyError(f"candidate ({row}, {channel}, {slot}) is not allowed")
+        return pos
 
     def spread(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
         """Per-row values back into the [n, channels, hours] grid (`fill` where not allowed)."""
@@ -50,22 +116,39 @@ class CandidateGrid:
         return out.reshape(self.shape)
 
 
-def consent_matrix(customer: pd.DataFrame, channels: tuple[str, ...] = CHANNELS) -> np.ndarray:
+def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """[rows, columns] floats of a feature frame; text and missing values become NaN."""
+    out = np.full(frame.shape, np.nan)
+    is_float = (frame.dtypes == np.float64).to_numpy()
+    if is_float.any():
+        out[:, is_float] = frame.iloc[:, np.flatnonzero(is_float)].to_numpy(dtype=float)
+    for j in np.flatnonzero(~is_float):
+        values = frame.iloc[:, j].to_numpy()
+        try:  # ints and None (the online store's integer features) convert directly
+            out[:, j] = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):  # text, or numbers mixed with text
+            out[:, j] = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan
+            )
+    return out
+
+
+def consent_matrix(
+    customer: pd.DataFrame | CustomerColumns, channels: tuple[str, ...] = CHANNELS
+) -> np.ndarray:
     """[rows, channels]: True only where the customer's consent is known and given."""
-    cols = []
-    for ch in channels:
-        name = f"prf_consent_{ch}"
-        col = customer[name] if name in customer else pd.Series(np.nan, index=customer.index)
-        cols.append(pd.to_numeric(col, errors="coerce").fillna(0).to_numpy() > 0)
-    return np.column_stack(cols) if cols else np.zeros((len(customer), 0), dtype=bool)
+    cols = customer if isinstance(customer, CustomerColumns) else CustomerColumns(customer)
+    if not channels:
+        return np.zeros((len(cols), 0), dtype=bool)
+    return np.column_stack([np.nan_to_num(cols.get(f"prf_consent_{ch}"), nan=0.0) > 0 for ch in channels])
 
 
-def frequency_ok(customer: pd.DataFrame, max_contacts_7d: int | None) -> np.ndarray:
+def frequency_ok(customer: pd.DataFrame | CustomerColumns, max_contacts_7d: int | None) -> np.ndarray:
     """[rows] True while the customer's contacts of the last 7 days stay below the cap."""
-    if max_contacts_7d is None or "cnt_contacts_7d" not in customer:
-        return np.ones(len(customer), dtype=bool)
-    recent = pd.to_numeric(customer["cnt_contacts_7d"], errors="coerce").fillna(0).to_numpy()
-    return recent < max_contacts_7d
+    cols = customer if isinstance(customer, CustomerColumns) else CustomerColumns(customer)
+    if max_contacts_7d is None or "cnt_contacts_7d" not in cols:
+        return np.ones(len(cols), dtype=bool)
+    return np.nan_to_num(cols.get("cnt_contacts_7d"), nan=0.0) < max_contacts_7d
 
 
 def candidate_grid(
@@ -93,31 +176,27 @@ def candidate_grid(
     slots = slot_grid(start_us, hours)
     k = len(channels)
     base = customer.reset_index(drop=True)
-    tz = base["prf_tz"] if "prf_tz" in base else pd.Series([None] * n)
-    cal = local_calendar(
-        pd.Series(pd.to_datetime(slots.ravel(), unit="us", utc=True)),
-        tz.iloc[np.repeat(np.arange(n), hours)].reset_index(drop=True),
-    )
-    local_hour = cal["hour"].to_numpy().reshape(n, hours)
+    tz = base["prf_tz"].to_numpy() if "prf_tz" in base else np.full(n, None)
+    cal = {k: v.reshape(n, hours) for k, v in calendar_arrays(slots.ravel(), np.repeat(tz, hours)).items()}
+    local_hour = cal["hour"]
     quiet_ok = quiet_hours_ok(local_hour, allowed_hours, tuple(channels))
-    consent = consent_matrix(base, channels)
-    under_cap = frequency_ok(base, max_contacts_7d)
+    numeric = numeric_matrix(base)
+    cols = CustomerColumns(base, numeric)
+    consent = consent_matrix(cols, channels)
+    under_cap = frequency_ok(cols, max_contacts_7d)
     index = np.flatnonzero(consent[:, :, None] & quiet_ok & under_cap[:, None, None])
     cust, rest = np.divmod(index, k * hours)
     ch, slot = np.divmod(rest, hours)
-    expanded = base.iloc[cust].reset_index(drop=True)
-    req = request_features(
-        expanded,
-        pd.Series(np.array(channels, dtype=object)[ch]),
-        pd.Series(pd.to_datetime(slots[cust, slot], unit="us", utc=True)),
+    code = np.array([CHANNELS.index(c) for c in channels], dtype=np.int64)
+    req = request_arrays(cols, cust, code[ch], slots[cust, slot], {k: v[cust, slot] for k, v in cal.items()})
+    whole = np.arange(n)
+    first = request_arrays(
+        cols, whole, np.zeros(n, dtype=np.int64), slots[:, 0], {k: v[:, 0] for k, v in cal.items()}
     )
-    first = request_features(
-        base, pd.Series([CHANNELS[0]] * n), pd.Series(pd.to_datetime(slots[:, 0], unit="us", utc=True))
-    )
-    first = first.assign(**{c: np.nan for c in CHANNEL_SPECIFIC})
+    first.update({c: np.full(n, np.nan) for c in CHANNEL_SPECIFIC})
     return CandidateGrid(
-        rows=pd.concat([expanded, req], axis=1),
-        at_start=pd.concat([base, first], axis=1),
+        candidates=CandidateRows(base, cust, req, numeric),
+        start=CandidateRows(base, whole, first, numeric),
         index=index,
         slots_us=slots,
         local_hour=local_hour,

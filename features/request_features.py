@@ -10,7 +10,7 @@ import pandas as pd
 
 from features.snapshot_sql import WEEKEND_SHIFT_HOURS
 from optichannel.channels import CHANNELS
-from optichannel.localtime import epoch_seconds, to_local
+from optichannel.localtime import local_us
 
 REQUEST_FEATURES: tuple[str, ...] = (
     "req_channel",
@@ -41,20 +41,30 @@ CHANNEL_SPECIFIC: tuple[str, ...] = (
 DEFAULT_TZ = "UTC"
 
 
+def calendar_arrays(utc_us: np.ndarray, zones: np.ndarray) -> dict[str, np.ndarray]:
+    """Local hour, weekday, day of month and month lengths of UTC microseconds in their zones,
+    in NumPy after one time-zone conversion per zone (this sits on the service's hot path)."""
+    zones = np.where(pd.isna(zones), DEFAULT_TZ, zones).astype(str)
+    local = local_us(np.asarray(utc_us, dtype=np.int64), zones).astype("datetime64[us]")
+    days = local.astype("datetime64[D]")
+    month = local.astype("datetime64[M]")
+    month_start = month.astype("datetime64[D]")
+    return {
+        "hour": (local - days).astype("timedelta64[h]").astype(np.int64),
+        "weekday": (days.astype(np.int64) + 3) % 7,  # 1970-01-01 was a Thursday
+        "day": (days - month_start).astype(np.int64) + 1,
+        "month_days": ((month + 1).astype("datetime64[D]") - month_start).astype(np.int64),
+        "prev_month_days": (month_start - (month - 1).astype("datetime64[D]")).astype(np.int64),
+    }
+
+
+def _utc_us(slot_utc: pd.Series) -> np.ndarray:
+    return pd.to_datetime(slot_utc, utc=True).astype("datetime64[us, UTC]").astype("int64").to_numpy()
+
+
 def local_calendar(slot_utc: pd.Series, tz: pd.Series) -> pd.DataFrame:
-    """Local hour, weekday, day of month and month length of each slot, converting each
-    distinct (zone, hour) once: campaigns repeat the same few zones and hours many times."""
-    hour_us = pd.to_datetime(slot_utc, utc=True).astype("datetime64[us, UTC]").astype("int64").to_numpy()
-    zones = pd.Series(tz, copy=False).fillna(DEFAULT_TZ).astype(str).to_numpy()
-    keys = pd.DataFrame({"tz": zones, "us": hour_us})
-    uniq = keys.drop_duplicates().reset_index(drop=True)
-    local = to_local(pd.to_datetime(uniq["us"], unit="us", utc=True), uniq["tz"])
-    uniq["hour"] = local.dt.hour.to_numpy()
-    uniq["weekday"] = local.dt.weekday.to_numpy()
-    uniq["day"] = local.dt.day.to_numpy()
-    uniq["month_days"] = local.dt.days_in_month.to_numpy()
-    uniq["prev_month_days"] = (local - pd.to_timedelta(local.dt.day, unit="D")).dt.day.to_numpy()
-    return keys.merge(uniq, on=["tz", "us"], how="left").drop(columns=["tz", "us"])
+    """`calendar_arrays` of a Series of UTC times, as a frame."""
+    return pd.DataFrame(calendar_arrays(_utc_us(pd.Series(slot_utc)), pd.Series(tz, copy=False).to_numpy()))
 
 
 #: a message waits for the customer to look: short for pushes and SMS, long for e-mail (per hour)
@@ -64,22 +74,43 @@ MAX_WAIT_HOURS = 12
 FATIGUE_TAU_HOURS = 72.0
 
 
-def rhythm_profile(customer: pd.DataFrame) -> np.ndarray:
+class CustomerColumns:
+    """Per-customer float columns by name, from a frame or from its ready-made float matrix
+    (the candidate grid converts once; pandas costs ~50 us per column access on the hot path)."""
+
+    def __init__(self, customer: pd.DataFrame, numeric: np.ndarray | None = None) -> None:
+        self.frame, self.numeric = customer, numeric
+        self.index = {c: i for i, c in enumerate(customer.columns)}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.index
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def get(self, name: str, default: float = np.nan) -> np.ndarray:
+        if name not in self.index:
+            return np.full(len(self.frame), default)
+        if self.numeric is not None:
+            return self.numeric[:, self.index[name]]
+        return pd.to_numeric(self.frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def rhythm_profile(customer: pd.DataFrame | CustomerColumns) -> np.ndarray:
     """[rows, 24] relative activity by local hour (peak = 1, NaN when nothing was seen).
 
     Two views of the day are pooled, weighted by their counts: app/web/message activity
     (behaviour family) and card spending (transactions family); then smoothed over
     neighbouring hours, because a peak at 19:40 shows up at 19:00 and 20:00."""
-    n = len(customer)
+    cols = customer if isinstance(customer, CustomerColumns) else CustomerColumns(customer)
+    n = len(cols)
 
     def block(prefix: str, count: str) -> np.ndarray:
-        cols = [f"{prefix}_{h:02d}" for h in range(24)]
-        if not any(c in customer for c in cols):
+        names = [f"{prefix}_{h:02d}" for h in range(24)]
+        if not any(c in cols for c in names):
             return np.zeros((n, 24))
-        shares = np.column_stack(
-            [customer[c].to_numpy(dtype=float) if c in customer else np.zeros(n) for c in cols]
-        )
-        weight = customer[count].to_numpy(dtype=float) if count in customer else np.ones(n)
+        shares = np.column_stack([cols.get(c) for c in names])
+        weight = cols.get(count, 1.0)
         return np.nan_to_num(shares) * np.nan_to_num(weight)[:, None]
 
     counts = block("bhv_hour_share", "bhv_active_events_90d") + block("txn_hour_share", "txn_count_90d")
@@ -114,17 +145,19 @@ def _days_since(day: np.ndarray, prev_month_days: np.ndarray, payday: np.ndarray
     return np.where(day >= payday, day - payday, day + prev_month_days - np.minimum(payday, prev_month_days))
 
 
-def _per_channel(frame: pd.DataFrame, channel_idx: np.ndarray, template: str) -> np.ndarray:
-    """Pick, per row, the column `template.format(channel)` of the row's channel."""
-    cols = [template.format(ch) for ch in CHANNELS]
-    present = [c if c in frame else None for c in cols]
-    matrix = np.column_stack(
-        [frame[c].to_numpy(dtype=float) if c else np.full(len(frame), np.nan) for c in present]
-    )
-    return matrix[np.arange(len(frame)), channel_idx]
+def _per_channel(
+    cols: CustomerColumns, rows: np.ndarray, channel_idx: np.ndarray, template: str
+) -> np.ndarray:
+    """Pick, per candidate, the column `template.format(channel)` of its customer and channel."""
+    matrix = np.column_stack([cols.get(template.format(ch)) for ch in CHANNELS])
+    return matrix[rows, channel_idx]
 
 
-def request_features(customer: pd.DataFrame, channel: pd.Series, slot_utc: pd.Series) -> pd.DataFrame:
+def request_features(
+    customer: pd.DataFrame,
+    channel: pd.Series,
+    slot_utc: pd.Series,
+) -> pd.DataFrame:
     """Slot features for each row of `customer` (its snapshot features, nulls for cold start)
     contacted on `channel` at `slot_utc`. Row order and index follow `customer`."""
     n = len(customer)
@@ -134,46 +167,55 @@ def request_features(customer: pd.DataFrame, channel: pd.Series, slot_utc: pd.Se
     if unknown:
         raise ValueError(f"channel: unknown {sorted(unknown)}; expected one of {', '.join(CHANNELS)}")
     ch = np.array([lookup[c] for c in ch_names], dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
-    tz = customer["prf_tz"] if "prf_tz" in customer else pd.Series([None] * n)
-    cal = local_calendar(pd.Series(slot_utc).reset_index(drop=True), tz.reset_index(drop=True))
-    day, hour = cal["day"].to_numpy(), cal["hour"].to_numpy()
+    slot_us = _utc_us(pd.Series(slot_utc).reset_index(drop=True))
+    tz = customer["prf_tz"].to_numpy() if "prf_tz" in customer else np.full(n, None)
+    cal = calendar_arrays(slot_us, tz)
+    arrays = request_arrays(CustomerColumns(customer), np.arange(n), ch, slot_us, cal)
+    return pd.DataFrame(arrays, index=customer.index)
+
+
+def request_arrays(
+    cols: CustomerColumns, pick: np.ndarray, ch: np.ndarray, slot_us: np.ndarray, cal: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The request features (in REQUEST_FEATURES order) of candidates: customer `pick[i]` on
+    channel `ch[i]` at `slot_us[i]`, whose local calendar is `cal`. Customer-level work runs
+    once per customer, not per candidate (a 72-hour window repeats each customer 360 times)."""
+    n = len(pick)
+    day, hour = cal["day"], cal["hour"]
 
     def col(name: str) -> np.ndarray:
-        return customer[name].to_numpy(dtype=float) if name in customer else np.full(n, np.nan)
+        return cols.get(name)[pick]
 
     paydays = [col("txn_salary_day"), col("txn_advance_day")]
-    to_pay = np.fmin(*[_days_to(day, cal["month_days"].to_numpy(), p) for p in paydays])
-    since_pay = np.fmin(*[_days_since(day, cal["prev_month_days"].to_numpy(), p) for p in paydays])
-    slot_epoch = epoch_seconds(pd.Series(slot_utc))
+    to_pay = np.fmin(*[_days_to(day, cal["month_days"], p) for p in paydays])
+    since_pay = np.fmin(*[_days_since(day, cal["prev_month_days"], p) for p in paydays])
+    slot_epoch = slot_us / 1e6
     last_any = col("cnt_last_contact_epoch")
     last_any = np.where(last_any > 0, last_any, np.nan)
-    profile = weekend_view(rhythm_profile(customer), cal["weekday"].to_numpy() >= 5)
-    rows = np.arange(n)
+    profile = weekend_view(rhythm_profile(cols)[pick], cal["weekday"] >= 5)
+    at = np.arange(n)
     # decayed recent contacts as of the snapshot, decayed further to the slot
     since_snapshot = np.clip(slot_epoch - col("cnt_fatigue_epoch"), 0, None) / 3600.0
     fatigue = col("cnt_fatigue") * np.exp(-since_snapshot / FATIGUE_TAU_HOURS)
-    next3 = sum(profile[rows, (hour + k) % 24] for k in range(3)) / 3 if n else np.zeros(0)
+    next3 = sum(profile[at, (hour + k) % 24] for k in range(3)) / 3 if n else np.zeros(0)
     peak_hour = np.nanargmax(np.nan_to_num(profile, nan=-1.0), axis=1) if n else np.zeros(0, dtype=int)
     gap = (peak_hour - hour) % 24
-    out = pd.DataFrame(
-        {
-            "req_channel": ch,
-            "req_local_hour": hour,
-            "req_weekday": cal["weekday"].to_numpy(),
-            "req_days_to_payday": to_pay,
-            "req_days_since_payday": since_pay,
-            "req_hours_since_contact": (slot_epoch - last_any) / 3600.0,
-            "req_hours_since_channel_contact": (slot_epoch - _per_channel(customer, ch, "cnt_last_{}_epoch"))
-            / 3600,
-            "req_fatigue": fatigue,
-            "req_activity_at_hour": profile[rows, hour] if n else np.zeros(0),
-            "req_activity_next_3h": next3,
-            **{name: _reach(profile, hour, d) if n else np.zeros(0) for name, d in WAIT_DECAY.items()},
-            "req_hours_to_peak": np.where(np.isnan(profile[:, 0]), np.nan, gap) if n else np.zeros(0),
-            "req_channel_response_rate": _per_channel(customer, ch, "cnt_response_rate_{}"),
-            "req_channel_sends_90d": _per_channel(customer, ch, "cnt_sends_{}_90d"),
-            "req_channel_consent": _per_channel(customer, ch, "prf_consent_{}"),
-        },
-        index=customer.index,
-    )
-    return out[list(REQUEST_FEATURES)]
+    last_channel = _per_channel(cols, pick, ch, "cnt_last_{}_epoch")
+    out = {
+        "req_channel": ch,
+        "req_local_hour": hour,
+        "req_weekday": cal["weekday"],
+        "req_days_to_payday": to_pay,
+        "req_days_since_payday": since_pay,
+        "req_hours_since_contact": (slot_epoch - last_any) / 3600.0,
+        "req_hours_since_channel_contact": (slot_epoch - last_channel) / 3600.0,
+        "req_fatigue": fatigue,
+        "req_activity_at_hour": profile[at, hour] if n else np.zeros(0),
+        "req_activity_next_3h": next3,
+        **{name: _reach(profile, hour, d) if n else np.zeros(0) for name, d in WAIT_DECAY.items()},
+        "req_hours_to_peak": np.where(np.isnan(profile[:, 0]), np.nan, gap) if n else np.zeros(0),
+        "req_channel_response_rate": _per_channel(cols, pick, ch, "cnt_response_rate_{}"),
+        "req_channel_sends_90d": _per_channel(cols, pick, ch, "cnt_sends_{}_90d"),
+        "req_channel_consent": _per_channel(cols, pick, ch, "prf_consent_{}"),
+    }
+    return {name: out[name] for name in REQUEST_FEATURES}

@@ -45,6 +45,21 @@ def to_local(ts_utc: pd.Series | np.ndarray, tz: pd.Series | np.ndarray) -> pd.S
     return out
 
 
+def local_us(utc_us: np.ndarray, tz: np.ndarray) -> np.ndarray:
+    """Local wall-clock microseconds (as if UTC) of UTC microseconds, per row's zone: the
+    NumPy twin of `to_local` for hot paths (one tz conversion per zone, no Series)."""
+    utc_us = np.asarray(utc_us, dtype=np.int64)
+    zones = np.asarray(tz, dtype=object)
+    out = utc_us.copy()
+    for zone in pd.unique(zones):
+        if zone == "UTC":
+            continue
+        mask = zones == zone
+        idx = pd.DatetimeIndex(utc_us[mask].astype("datetime64[us]")).tz_localize("UTC")
+        out[mask] = idx.tz_convert(zone).tz_localize(None).as_unit("us").asi8
+    return out
+
+
 def local_to_utc(local_naive: pd.Series | np.ndarray, tz: pd.Series | np.ndarray) -> pd.Series:
     """UTC instant of each local wall-clock time; nonexistent/ambiguous DST times shift forward."""
     loc = pd.Series(pd.to_datetime(local_naive))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -21,6 +21,17 @@ from optichannel.channels import ACTIONS, NONE
 
 MANIFEST = "manifest.json"
 ACTION = "action"
+
+
+class FeatureRows(Protocol):
+    """Rows that hand the model its columns as one float matrix (see features.candidates)."""
+
+    def __len__(self) -> int: ...
+
+    def matrix(self, columns: list[str], overrides: dict[str, np.ndarray] | None = None) -> np.ndarray: ...
+
+
+Rows = pd.DataFrame | FeatureRows
 
 
 @dataclass
@@ -35,11 +46,11 @@ class NextBestChannelModel:
     none_blank: list[str]  # request features blanked when the action is `none`
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def p_response(self, rows: pd.DataFrame) -> np.ndarray:
+    def p_response(self, rows: Rows) -> np.ndarray:
         return self.response.predict(feature_matrix(rows, self.response_features), num_threads=_threads(rows))
 
     def p_conversion(
-        self, rows: pd.DataFrame, action: np.ndarray, overrides: dict[str, np.ndarray] | None = None
+        self, rows: Rows, action: np.ndarray, overrides: dict[str, np.ndarray] | None = None
     ) -> np.ndarray:
         """P(convert) for each row under `action` (codes into ACTIONS; 5 = none)."""
         action = np.asarray(action, dtype=np.int64)
@@ -52,7 +63,7 @@ class NextBestChannelModel:
             out[mask] = self.conversion[ACTIONS[code]].predict(x[mask], num_threads=_threads(rows))
         return out
 
-    def p_none(self, rows: pd.DataFrame) -> np.ndarray:
+    def p_none(self, rows: Rows) -> np.ndarray:
         """P(convert) without contact, from rows holding the customer's features at decision time."""
         blank = {c: np.full(len(rows), np.nan) for c in self.none_blank}
         return self.p_conversion(rows, np.full(len(rows), ACTIONS.index(NONE)), blank)
@@ -61,6 +72,19 @@ class NextBestChannelModel:
         """Per-row SHAP-style contributions to the response logit (LightGBM `pred_contrib`)."""
         values = self.response.predict(feature_matrix(rows, self.response_features), pred_contrib=True)
         return pd.DataFrame(values, columns=[*self.response_features, "bias"], index=rows.index)
+
+    def conversion_contributions(self, rows: Rows, action: np.ndarray, blank: bool = False) -> pd.DataFrame:
+        """Contributions to the conversion logit under one `action` code for all rows (`blank`:
+        the channel features are blanked, as for `none`): the drivers of a value decision."""
+        action = np.asarray(action, dtype=np.int64)
+        codes = np.unique(action)
+        if len(codes) != 1:
+            raise ValueError("conversion_contributions takes one action for all rows")
+        overrides = {c: np.full(len(rows), np.nan) for c in self.none_blank} if blank else {}
+        x = feature_matrix(rows, self.conversion_features, {**overrides, ACTION: action})
+        booster = self.conversion["all"] if self.learner == "s" else self.conversion[ACTIONS[codes[0]]]
+        values = booster.predict(x, pred_contrib=True)
+        return pd.DataFrame(values, columns=[*self.conversion_features, "bias"], index=rows.index)
 
     def save(self, out: Path) -> Path:
         out = Path(out)
@@ -100,10 +124,12 @@ class NextBestChannelModel:
 
 
 def feature_matrix(
-    rows: pd.DataFrame, columns: list[str], overrides: dict[str, np.ndarray] | None = None
+    rows: Rows, columns: list[str], overrides: dict[str, np.ndarray] | None = None
 ) -> np.ndarray:
     """The model's columns in its order as float; a column the rows lack is all-missing, and
     `overrides` replace columns without copying the frame."""
+    if not isinstance(rows, pd.DataFrame):
+        return rows.matrix(columns, overrides)
     out = np.full((len(rows), len(columns)), np.nan)
     overrides = overrides or {}
     for j, col in enumerate(columns):
@@ -114,6 +140,6 @@ def feature_matrix(
     return out
 
 
-def _threads(rows: pd.DataFrame) -> int:
+def _threads(rows: Rows) -> int:
     """One thread for small requests (thread start-up costs more than it saves), all for batches."""
     return 1 if len(rows) < 5000 else 0

@@ -7,10 +7,9 @@ campaign, so the policy that was judged is exactly the policy that runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
-import pandas as pd
 
 from optichannel.decision import Choice, best_option
 from optichannel.economics import Economics
@@ -22,8 +21,8 @@ Objective = Literal["response", "value"]
 class Grid(Protocol):
     """What scoring needs from a candidate grid (features.candidates.CandidateGrid)."""
 
-    rows: pd.DataFrame
-    at_start: pd.DataFrame
+    candidates: Any  # FeatureRows with a `column(name)` accessor
+    start: Any
 
     def spread(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray: ...
 
@@ -44,11 +43,11 @@ class Scored:
 
 def score_grid(model: NextBestChannelModel, grid: Grid) -> Scored:
     """Predict every candidate of the grid (vectorised) and reshape for the decision."""
-    rows = grid.rows
-    action = rows["req_channel"].to_numpy(dtype=np.int64)
+    rows = grid.candidates
+    action = rows.column("req_channel").astype(np.int64)
     p_resp = grid.spread(model.p_response(rows))
     p_conv = grid.spread(model.p_conversion(rows, action))
-    return Scored(p_resp, p_conv, model.p_none(grid.at_start))
+    return Scored(p_resp, p_conv, model.p_none(grid.start))
 
 
 def decide(scored: Scored, allowed: np.ndarray, objective: Objective, econ: Economics) -> Choice:

@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     feast_offline_store: Literal["duckdb", "spark"] = Field(
         "duckdb", description="offline store: duckdb (local) or spark (production at scale; needs pyspark)"
     )
+    model_alias: str = Field("champion", description="registry alias the service and scorer load")
+    api_token: str | None = Field(
+        None, description="if set, /predict* require `Authorization: Bearer <token>`"
+    )
+    exploration: float = Field(
+        0.0, ge=0.0, lt=1.0, description="share of random allowed decisions (propensity returned); 0 = off"
+    )
+    decision_log_path: Path | None = Field(
+        None, description="SQLite decision log; default <data_dir>/decisions/decisions.sqlite"
+    )
 
     @property
     def world_dir(self) -> Path:
@@ -50,6 +60,11 @@ class Settings(BaseSettings):
     def feast_dir(self) -> Path:
         """Local profile's Feast registry and SQLite online store."""
         return self.data_dir / "feast"
+
+    @property
+    def decision_log(self) -> Path:
+        """Where the service appends every decision it gives."""
+        return self.decision_log_path or self.data_dir / "decisions" / "decisions.sqlite"
 
     @property
     def validated_dir(self) -> Path:

@@ -11,6 +11,7 @@ import typer
 from experiments import cli as experiments_cli
 from features import cli as features_cli
 from pipeline import demo
+from serving import cli as serving_cli
 from simulator import cli as simulator_cli
 from training import cli as training_cli
 
@@ -27,6 +28,7 @@ def build_app() -> typer.Typer:
     simulator_cli.register(app)
     features_cli.register(app)
     training_cli.register(app)
+    serving_cli.register(app)
     experiments_cli.register(app)
     demo.register(app)
     return app

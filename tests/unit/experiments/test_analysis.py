@@ -6,14 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.analysis import (
-    analyze,
-    analyze_contacts,
-    compare_proportions,
-    customer_outcomes,
-    holm,
-    qini_for,
-)
+from experiments.analysis import analyze, compare_proportions, holm, qini_for
+from experiments.outcomes import analyze_contacts, customer_outcomes
 
 RUNS = 4000
 

@@ -151,3 +151,21 @@ def test_analyze_writes_the_report_and_prints_the_headline(app: typer.Typer, tmp
         ["experiment", "analyze", *inputs, "--control", "champion", "--out", str(report)],
     )
     assert wrong_control.exit_code == 1 and "error: control arm 'champion' not found" in wrong_control.output
+
+
+def test_simulate_and_ope_are_listed_and_refuse_bad_options_early(app: typer.Typer, tmp_path: Path) -> None:
+    listing = runner.invoke(app, ["experiment", "--help"])
+    assert "simulate" in listing.output and "ope" in listing.output
+    contacts = tmp_path / "contacts.parquet"
+    pd.DataFrame({"customer_id": ["a"], "channel": ["email"]}).to_parquet(contacts)
+    for extra, message in (
+        (["--estimator", "magic"], "error: --estimator must be one of ips, snips, dr or all"),
+        (["--hours", "8to22"], "error: --hours must look like 8-22"),
+        ([], "error: contacts misses column(s) sent_at, converted_at"),
+    ):
+        result = runner.invoke(app, ["experiment", "ope", "--contacts", str(contacts), *extra])
+        assert result.exit_code == 1 and message in result.output, result.output
+    missing = runner.invoke(app, ["experiment", "ope", "--contacts", str(tmp_path / "nothing.parquet")])
+    assert missing.exit_code == 1 and "error: contacts file not found" in missing.output
+    arms = runner.invoke(app, ["experiment", "simulate", "--arms", "model=0.5,magic=0.5"])
+    assert arms.exit_code == 1 and "error: arms: unknown policy magic" in arms.output

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +100,29 @@ def test_truth_panel_reports_coverage(full_report: str) -> None:
     panel = full_report[full_report.index("Truth check") : full_report.index("Channels used")]
     assert re.search(r"<td>model</td>.*?>yes</td>", panel, flags=re.S)
     assert re.search(r"<td>holdout</td>.*?<td>\+5\.00</td>.*?>NO</td>", panel, flags=re.S)
+
+
+def _chromium() -> str | None:
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    return next((path for path in map(shutil.which, names) if path), None)
+
+
+def test_report_renders_in_headless_chromium(frame: pd.DataFrame, analysis: Analysis, tmp_path: Path) -> None:
+    """What a marketer sees: the page renders offline, text and the embedded charts on screen."""
+    from matplotlib.image import imread
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no chromium or chromium-browser binary on PATH (apt-get install chromium)")
+    page = render_report(analysis, tmp_path / "report.html", qini=qini_for(frame, "model", "bau"))
+    shot = tmp_path / "report.png"
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+           "--window-size=1000,2400", f"--screenshot={shot}", page.resolve().as_uri()]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), done.stderr[-2000:]
+    image = imread(shot)[..., :3]
+    assert image.shape[:2] == (2400, 1000)
+    assert (image < 0.9).any(axis=2).mean() > 0.02  # not a blank page
+    # the charts' blue bars are on screen: the embedded PNGs were decoded and laid out
+    blue = np.abs(image - np.array([0x1F, 0x5F, 0xA8]) / 255).max(axis=2) < 0.03
+    assert blue.sum() > 2000

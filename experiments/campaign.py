@@ -1,0 +1,287 @@
+"""A simulated A/B campaign on the simulator's bank, where the true uplift is known.
+
+Customers known at decision time `at` are assigned to arms by the stable hash; each arm's
+policy decides on the same candidate grid the model is scored on (model: best net value with
+the economics it was trained with; bau: the bank's business rules; random: a uniformly random
+allowed option; holdout: no contact). Outcomes are drawn from the oracle's true probabilities of
+the chosen option, analysed like a real test, and written as the HTML report. Every policy is
+also applied to all sampled customers, so each arm's true expected conversion rate, and with it
+the true uplift the report's interval should cover, is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from experiments.analysis import Analysis, analyze, qini_for
+from experiments.design import Design
+from experiments.report import render_report
+from features.candidates import candidate_grid
+from features.store import historical_features, open_store
+from features.store_definitions import JOIN_KEY, TIMESTAMP
+from optichannel.assignment import assign_arms, check_shares
+from optichannel.baseline_policies import never_contact, random_allowed
+from optichannel.channels import ACTIONS
+from optichannel.decision import Choice, best_option
+from optichannel.economics import Economics
+from optichannel.model_bundle import NextBestChannelModel
+from optichannel.model_policy import decide, score_grid
+from optichannel.progress import progress_bar
+from optichannel.settings import Settings
+from optichannel.uplift_metrics import QiniSummary
+from simulator.logging_policy import business_rules
+from simulator.oracle import Oracle
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+#: the arms a campaign knows how to run, by name
+POLICIES = ("model", "bau", "random", "holdout")
+DEFAULT_ARMS = {"model": 0.4, "bau": 0.4, "random": 0.1, "holdout": 0.1}
+#: customers decided per step (bounds the memory of the candidate grid)
+CHUNK = 500
+#: age bands of the report's segment table (age at the decision)
+AGE_BANDS = ((0, 35, "under 35"), (35, 55, "35-54"), (55, 200, "55+"))
+
+
+@dataclass
+class CampaignResult:
+    """The drawn test (one row per customer), its analysis and what the truth says."""
+
+    experiment: str
+    at: pd.Timestamp
+    window_hours: int
+    arms: dict[str, float]
+    control: str
+    seed: int
+    outcomes: pd.DataFrame
+    true_rates: dict[str, float]  # arm -> true expected conversion rate over all sampled customers
+    analysis: Analysis
+    qini: QiniSummary | None
+    report: Path | None
+
+    @property
+    def true_uplift(self) -> dict[str, float]:
+        """Arm -> true absolute uplift against the control (the number each interval should cover)."""
+        base = self.true_rates[self.control]
+        return {a: r - base for a, r in self.true_rates.items() if a != self.control}
+
+    def summary(self) -> pd.DataFrame:
+        """Per arm: customers, observed and true rate, estimated uplift with interval, true uplift."""
+        arms = self.analysis.arms
+        cmp = self.analysis.comparisons.reindex(arms.index)
+        table = pd.DataFrame(
+            {
+                "n": arms["n"].astype(int),
+                "rate": arms["rate"],
+                "true_rate": [self.true_rates[a] for a in arms.index],
+                "uplift": cmp["uplift_abs"],
+                "lo": cmp["abs_lo"],
+                "hi": cmp["abs_hi"],
+                "true_uplift": [self.true_uplift.get(a, np.nan) for a in arms.index],
+            }
+        )
+        inside = (table["lo"] <= table["true_uplift"]) & (table["true_uplift"] <= table["hi"])
+        table["covered"] = [None if a == self.control else bool(c) for a, c in inside.items()]
+        return table
+
+
+def check_arms(arms: Mapping[str, float], control: str = "bau") -> dict[str, float]:
+    """Validated shares of arms a campaign can run, the control among them."""
+    shares = check_shares(arms)
+    unknown = sorted(set(shares) - set(POLICIES))
+    if unknown:
+        raise ValueError(f"arms: unknown policy {', '.join(unknown)}; a campaign knows {', '.join(POLICIES)}")
+    if control not in shares:
+        raise ValueError(f"control arm {control!r} is not among the arms ({', '.join(shares)})")
+    return shares
+
+
+def feed_end(world_dir: Path) -> pd.Timestamp:
+    """The newest moment in the world's feeds (transactions, events, contacts)."""
+    import duckdb
+
+    parts = [
+        f"SELECT MAX({col}) AS t FROM read_parquet('{(Path(world_dir) / table).as_posix()}/**/*.parquet')"
+        for table, col in (("transactions", "ts"), ("events", "ts"), ("contacts", "sent_at"))
+        if (Path(world_dir) / table).exists()
+    ]
+    if not parts:
+        raise FileNotFoundError(f"{world_dir} holds no simulated feeds: run `optichannel simulate` first")
+    with duckdb.connect() as con:
+        (end,) = con.execute(f"SELECT MAX(t) FROM ({' UNION ALL '.join(parts)})").fetchone()
+    end = pd.Timestamp(end)
+    return end.tz_convert("UTC") if end.tzinfo else end.tz_localize("UTC")
+
+
+def default_time(world_dir: Path, window_hours: int) -> pd.Timestamp:
+    """The latest whole hour that leaves a full decision window before the feeds end."""
+    return (feed_end(world_dir) - pd.Timedelta(hours=window_hours)).floor("h")
+
+
+def sample_customers(world_dir: Path, at: pd.Timestamp, n: int | None, seed: int) -> np.ndarray:
+    """Up to `n` customers who had signed up by `at` (all of them when `n` is None), sorted."""
+    path = Path(world_dir) / "customers.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `optichannel simulate` first")
+    table = pd.read_parquet(path, columns=["customer_id", "signup_date"])
+    known = table.loc[pd.to_datetime(table["signup_date"]) <= at.tz_localize(None), "customer_id"]
+    ids = np.sort(known.drop_duplicates().astype(str).to_numpy())
+    if len(ids) == 0:
+        raise ValueError(f"no customer had signed up by {at}")
+    if n is not None and n < len(ids):
+        ids = np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))
+    return ids
+
+
+def age_band(birth_year: pd.Series, at: pd.Timestamp) -> np.ndarray:
+    age = at.year - pd.to_numeric(birth_year, errors="coerce").to_numpy(dtype=float)
+    out = np.full(len(age), "unknown", dtype=object)
+    for lo, hi, label in AGE_BANDS:
+        out[(age >= lo) & (age < hi)] = label
+    return out
+
+
+def _take(values: np.ndarray, choice: Choice, fill: np.ndarray | float) -> np.ndarray:
+    """Each row's value at its chosen (channel, slot); `fill` where the choice is no contact."""
+    rows = np.arange(len(choice.channel))
+    contact = choice.channel >= 0
+    picked = values[rows, np.where(contact, choice.channel, 0), choice.slot]
+    return np.where(contact, picked, fill)
+
+
+def _random_rate(truth: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
+    """Exact expected true conversion of a uniformly random allowed option (no contact if none)."""
+    count = allowed.sum(axis=(1, 2))
+    mean = (truth["p_conversion"] * allowed).sum(axis=(1, 2)) / np.maximum(count, 1)
+    return np.where(count > 0, mean, truth["p_none"])
+
+
+def _decide_chunk(
+    ids: np.ndarray,
+    feats: pd.DataFrame,
+    arm: np.ndarray,
+    at: pd.Timestamp,
+    hours: int,
+    oracle: Oracle,
+    model: NextBestChannelModel,
+    econ: Economics,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Every arm's choice for these customers, the drawn outcome of their own arm, and per
+    policy the true conversion probability of its choice for every customer."""
+    grid = candidate_grid(feats, at, hours, max_contacts_7d=econ.max_contacts_7d)
+    truth = oracle.grid(ids, at, hours)
+    allowed = truth["allowed"] & grid.allowed
+    scored = score_grid(model, grid)
+    affluent = oracle.lat.affluent[oracle.positions(ids)]
+    choices = {
+        "model": decide(scored, allowed, "value", econ),
+        "bau": business_rules(affluent, grid.consent, grid.local_hour, allowed),
+        "random": random_allowed(allowed, rng),
+        "holdout": never_contact(len(ids)),
+    }
+    true_p = {name: _take(truth["p_conversion"], c, truth["p_none"]) for name, c in choices.items()}
+    true_p["random"] = _random_rate(truth, allowed)
+    # the model's predicted uplift of the contact it would send (its choice whenever it contacts)
+    contact_value, _ = scored.values(econ)
+    best = best_option(contact_value, allowed, None)
+    score = np.where(best.channel >= 0, _take(scored.p_conversion, best, 0.0) - scored.p_none, 0.0)
+
+    rows = np.arange(len(ids))
+    pick = np.array([POLICIES.index(a) for a in arm])
+    channel = np.stack([choices[p].channel for p in POLICIES])[pick, rows]
+    slot = np.stack([choices[p].slot for p in POLICIES])[pick, rows]
+    own = Choice(channel, slot, np.zeros(len(ids)))
+    p_resp, p_conv = _take(truth["p_response"], own, 0.0), _take(truth["p_conversion"], own, truth["p_none"])
+    contact = channel >= 0
+    frame = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "arm": arm,
+            "channel": np.array(ACTIONS, dtype=object)[np.where(contact, channel, len(ACTIONS) - 1)],
+            "send_at": pd.Series(pd.to_datetime(grid.slots_us[rows, slot], unit="us", utc=True)).where(
+                contact
+            ),
+            "local_hour": np.where(contact, grid.local_hour[rows, slot], -1),
+            "cost": np.where(contact, econ.channel_costs()[0, np.where(contact, channel, 0), 0], 0.0),
+            "responded": (rng.random(len(ids)) < p_resp).astype(np.int64),
+            "converted": (rng.random(len(ids)) < p_conv).astype(np.int64),
+            "true_p_conversion": p_conv,
+            "true_p_none": truth["p_none"],
+            "score": score,
+            "segment": age_band(feats["prf_birth_year"], at) if "prf_birth_year" in feats else "all",
+        }
+    )
+    return frame, true_p
+
+
+def run_campaign(
+    settings: Settings,
+    world_dir: Path,
+    model: NextBestChannelModel,
+    *,
+    at: pd.Timestamp | str | None = None,
+    customers: int | None = 2000,
+    arms: Mapping[str, float] = DEFAULT_ARMS,
+    window_hours: int = 72,
+    seed: int = 7,
+    salt: str = "",
+    experiment: str = "simulated-ab",
+    control: str = "bau",
+    out: Path | None = Path("reports/ab_test.html"),
+    design: Design | None = None,
+    store: FeatureStore | None = None,
+    progress: bool = True,
+) -> CampaignResult:
+    """Run the whole simulated test and (unless `out` is None) write its HTML report."""
+    shares = check_arms(arms, control)
+    if window_hours < 1:
+        raise ValueError(f"window_hours must be at least 1, got {window_hours}")
+    oracle = Oracle.load(world_dir)
+    at = default_time(world_dir, window_hours) if at is None else pd.Timestamp(at)
+    at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+    ids = sample_customers(world_dir, at, customers, seed)
+    arm = assign_arms(ids, experiment, shares, salt=salt)
+    econ = Economics.from_meta(model.meta)
+    rng = np.random.default_rng(seed)
+    frames, true_p = [], {p: [] for p in POLICIES}
+    with progress_bar(progress and settings.show_progress) as bar:
+        fetch = bar.add_task("campaign: point-in-time features", total=1)
+        entity = pd.DataFrame({JOIN_KEY: ids, TIMESTAMP: at})
+        feats = historical_features(store or open_store(settings), entity)
+        bar.advance(fetch)
+        task = bar.add_task("campaign: decisions and outcomes", total=len(ids))
+        for start in range(0, len(ids), CHUNK):
+            part = slice(start, start + CHUNK)
+            frame, probs = _decide_chunk(
+                ids[part], feats.iloc[part], arm[part], at, window_hours, oracle, model, econ, rng
+            )
+            frames.append(frame)
+            for name, values in probs.items():
+                true_p[name].append(values)
+            bar.advance(task, len(frame))
+    outcomes = pd.concat(frames, ignore_index=True)
+    true_rates = {a: float(np.concatenate(true_p[a]).mean()) for a in shares}
+    analysis = analyze(outcomes, control, planned_shares=shares)
+    qini = None
+    if "model" in shares and control != "model":
+        try:
+            qini = qini_for(outcomes, "model", control)
+        except ValueError:  # e.g. nobody converted in one of the arms: no curve to draw
+            qini = None
+    result = CampaignResult(
+        experiment, at, window_hours, shares, control, seed, outcomes, true_rates, analysis, qini, None
+    )
+    if out is not None:
+        title = f"A/B test {experiment}: {len(ids):,} simulated customers from {at:%Y-%m-%d %H:%M} UTC"
+        result.report = render_report(
+            analysis, out, title=title, design=design, qini=qini, truth=result.true_uplift
+        )
+    return result

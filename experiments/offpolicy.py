@@ -1,0 +1,223 @@
+"""The model policy judged on logged decisions, before any live test: the inputs the estimators of
+`experiments.ope` need, computed from the contacts feed (with the logging policy's propensities)
+and the point-in-time features of the Feast store.
+
+The target policy is what the model would have done at each logged decision: among the options
+the logging policy had that day (every allowed channel at each local hour of the campaign day,
+`hours` = [8, 22) for the simulated bank, or no contact), the best by net value with the
+model's economics. A logged action is (channel, local hour), and its propensity is the logging
+policy's probability of exactly that pair, so the target agrees with the log only where it picks
+the same channel at the same hour (or both send nothing); matching on the channel alone would
+weigh every hour's reward as if each were the only one. Reward: converted within
+`conversion_days` of the decision; decisions whose window runs past the feed's end are dropped.
+Features are read as of the logged time, as in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from experiments.ope import doubly_robust, ips, snips
+from features.candidates import candidate_grid
+from features.store import historical_features
+from features.store_definitions import JOIN_KEY, TIMESTAMP
+from optichannel.channels import CHANNELS, NONE
+from optichannel.economics import Economics
+from optichannel.localtime import local_to_utc, to_local
+from optichannel.model_bundle import NextBestChannelModel
+from optichannel.model_policy import decide, score_grid
+from optichannel.progress import progress_bar
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+ESTIMATORS = ("ips", "snips", "dr")
+#: local hours [start, end) of the simulated bank's campaign day (simulator LoggingPolicy.window_hours)
+DEFAULT_HOURS = (8, 22)
+#: decisions scored per step (bounds the memory of the candidate grid)
+CHUNK = 1000
+US_PER_HOUR = 3_600_000_000
+#: below this effective sample size the percentile bootstrap of IPS-type estimates is unreliable
+FEW_EFFECTIVE = 500
+
+
+@dataclass
+class OffPolicyResult:
+    """Estimates of the model policy's conversion rate next to the logging policy's own."""
+
+    estimates: pd.DataFrame  # method -> value, lo, hi, n, effective_n, n_boot
+    logged: dict[str, float]  # the logging policy's mean reward with a bootstrap interval
+    decisions: pd.DataFrame  # per decision: reward, propensity, target_prob, q_logged, q_target, ...
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def agree(self) -> int:
+        """Decisions where the model would have done what was logged."""
+        return int((self.decisions["target_prob"] > 0).sum())
+
+
+def logged_decisions(
+    contacts: pd.DataFrame, conversion_days: int = 7, days: int | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The evaluable decisions (propensity known, outcome window closed, sent in the last `days`
+    days before the feed's end) with their reward, and notes on what was dropped.
+
+    Judge a model only on decisions it was not trained on: by default training holds out the
+    last 28 days (validation and test weeks), and on its own training rows a model looks far
+    better than it is (it has fitted their noise)."""
+    missing = [c for c in ("customer_id", "channel", "sent_at", "converted_at") if c not in contacts]
+    if missing:
+        raise ValueError(f"contacts misses column(s) {', '.join(missing)}")
+    if "propensity" not in contacts:
+        raise ValueError(
+            "contacts has no propensity column: off-policy evaluation needs the logging policy's"
+        )
+    unknown = sorted(set(contacts["channel"].dropna().astype(str)) - {*CHANNELS, NONE})
+    if unknown:
+        raise ValueError(f"contacts has unknown channel(s) {', '.join(unknown)}")
+    frame = contacts.assign(
+        sent_at=pd.to_datetime(contacts["sent_at"], utc=True),
+        converted_at=pd.to_datetime(contacts["converted_at"], utc=True),
+        propensity=pd.to_numeric(contacts["propensity"], errors="coerce"),
+    )
+    times = [frame["sent_at"], frame["converted_at"]]
+    if "responded_at" in frame:
+        times.append(pd.to_datetime(frame["responded_at"], utc=True))
+    end = max(t.max() for t in times if t.notna().any())
+    window = pd.Timedelta(days=conversion_days)
+    notes = []
+    known = frame["propensity"] > 0
+    if (~known).any():
+        notes.append(f"{int((~known).sum()):,} decisions without a propensity: left out")
+    closed = frame["sent_at"] + window <= end
+    if (~closed).any():
+        notes.append(
+            f"{int((~closed).sum()):,} decisions of the last {conversion_days} days: outcome not known yet"
+        )
+    keep = known & closed
+    if days is not None:
+        keep &= frame["sent_at"] > end - pd.Timedelta(days=days)
+        notes.append(f"evaluated: decisions of the last {days} days before the feed's end ({end:%Y-%m-%d})")
+    out = frame[keep].sort_values(["sent_at", "customer_id"], kind="stable").reset_index(drop=True)
+    if out.empty:
+        raise ValueError("no logged decision with a propensity and a known outcome is left to evaluate")
+    converted = out["converted_at"].notna() & (out["converted_at"] - out["sent_at"] <= window)
+    out["reward"] = converted.astype(np.float64)
+    return out, notes
+
+
+def _window_start(sent_at: pd.Series, tz: pd.Series, first_hour: int) -> pd.Series:
+    """UTC start of the campaign day's window: `first_hour` local on the decision's local date."""
+    zones = tz.fillna("UTC").astype(str).to_numpy()
+    local = to_local(sent_at, zones)
+    return local_to_utc(local.dt.normalize() + pd.Timedelta(hours=first_hour), zones)
+
+
+def _target_chunk(
+    part: pd.DataFrame,
+    feats: pd.DataFrame,
+    model: NextBestChannelModel,
+    econ: Economics,
+    hours: tuple[int, int],
+) -> pd.DataFrame:
+    """The model's choice on each decision's campaign day, and whether the log did the same."""
+    tz = feats["prf_tz"] if "prf_tz" in feats else pd.Series([None] * len(feats), index=feats.index)
+    start = _window_start(part["sent_at"].reset_index(drop=True), tz.reset_index(drop=True), hours[0])
+    grid = candidate_grid(feats, start, hours[1] - hours[0], max_contacts_7d=econ.max_contacts_7d)
+    scored = score_grid(model, grid)
+    choice = decide(scored, grid.allowed, "value", econ)
+    rows = np.arange(len(part))
+    lookup = {c: i for i, c in enumerate(CHANNELS)} | {NONE: -1}
+    logged_ch = part["channel"].map(lookup).to_numpy(dtype=np.int64)
+    sent_us = part["sent_at"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
+    logged_slot = (sent_us - grid.slots_us[:, 0]) // US_PER_HOUR
+    in_window = (logged_slot >= 0) & (logged_slot < grid.slots_us.shape[1])
+    slot = np.clip(logged_slot, 0, grid.slots_us.shape[1] - 1)
+    contact = choice.channel >= 0
+    q_target = np.where(
+        contact, scored.p_conversion[rows, np.where(contact, choice.channel, 0), choice.slot], scored.p_none
+    )
+    q_logged = np.where(
+        logged_ch >= 0, scored.p_conversion[rows, np.maximum(logged_ch, 0), slot], scored.p_none
+    )
+    agree = (choice.channel == logged_ch) & ((logged_ch < 0) | (in_window & (choice.slot == slot)))
+    return pd.DataFrame(
+        {
+            "target_channel": np.array([*CHANNELS, NONE], dtype=object)[choice.channel],
+            "target_prob": agree.astype(np.float64),
+            "q_target": q_target,
+            # the model's reward for the logged action; only used where the target agrees with the log
+            "q_logged": np.where(np.isfinite(q_logged), q_logged, q_target),
+        },
+        index=part.index,
+    )
+
+
+def target_policy(
+    store: FeatureStore,
+    model: NextBestChannelModel,
+    decisions: pd.DataFrame,
+    hours: tuple[int, int] = DEFAULT_HOURS,
+    econ: Economics | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """`decisions` plus the model policy's target_prob and the reward model's q_logged, q_target."""
+    if not 0 <= hours[0] < hours[1] <= 24:
+        raise ValueError(f"hours must be local hours [start, end) within 0-24, got {hours[0]}-{hours[1]}")
+    econ = econ or Economics.from_meta(model.meta)
+    entity = pd.DataFrame({JOIN_KEY: decisions["customer_id"].astype(str), TIMESTAMP: decisions["sent_at"]})
+    parts = []
+    with progress_bar(progress) as bar:
+        fetch = bar.add_task("off-policy: point-in-time features", total=1)
+        feats = historical_features(store, entity)
+        bar.advance(fetch)
+        task = bar.add_task("off-policy: the model's decisions", total=len(decisions))
+        for start in range(0, len(decisions), CHUNK):
+            rows = slice(start, start + CHUNK)
+            part = decisions.iloc[rows]
+            parts.append(_target_chunk(part, feats.iloc[rows].reset_index(drop=True), model, econ, hours))
+            bar.advance(task, len(part))
+    return pd.concat([decisions, pd.concat(parts)], axis=1)
+
+
+def evaluate_model_policy(
+    store: FeatureStore,
+    model: NextBestChannelModel,
+    contacts: pd.DataFrame,
+    *,
+    estimators: Sequence[str] = ESTIMATORS,
+    days: int | None = 28,
+    hours: tuple[int, int] = DEFAULT_HOURS,
+    conversion_days: int = 7,
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+) -> OffPolicyResult:
+    """The model policy's conversion rate per logged decision by each estimator, with intervals."""
+    bad = sorted(set(estimators) - set(ESTIMATORS))
+    if bad or not estimators:
+        raise ValueError(f"estimator must be among {', '.join(ESTIMATORS)}; got {', '.join(bad) or 'none'}")
+    decisions, notes = logged_decisions(contacts, conversion_days, days)
+    frame = target_policy(store, model, decisions, hours, progress=progress)
+    r, p, pi = frame["reward"], frame["propensity"], frame["target_prob"]
+    args = {"n_boot": n_boot, "seed": seed}
+    make = {
+        "ips": lambda: ips(r, p, pi, **args),
+        "snips": lambda: snips(r, p, pi, **args),
+        "dr": lambda: doubly_robust(r, p, pi, frame["q_logged"], frame["q_target"], **args),
+    }
+    table = pd.DataFrame([vars(make[name]()) for name in ESTIMATORS if name in estimators])
+    weakest = float(table["effective_n"].min())
+    if weakest < FEW_EFFECTIVE:
+        notes.append(
+            f"only ~{weakest:,.0f} decisions effectively carry the estimates (effective n): with so few, "
+            "bootstrap intervals may understate the uncertainty; evaluate more days or log more exploration"
+        )
+    on_policy = ips(r, np.ones(len(r)), np.ones(len(r)), **args)
+    logged = {"value": on_policy.value, "lo": on_policy.lo, "hi": on_policy.hi, "n": float(on_policy.n)}
+    return OffPolicyResult(table.set_index("method"), logged, frame, notes)

@@ -1,0 +1,128 @@
+"""Whole campaigns offline: decisions for a list of customers (up to millions) written to
+Parquet, without HTTP. Features come from the offline store (Feast point-in-time retrieval at
+the window start), so the list can be far larger than what the online store should serve.
+
+The same kernel decision as the service (candidate grid, model scores, constrained argmax),
+chunk by chunk so memory stays flat: a 72-hour window is 360 candidates per customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.candidates import candidate_grid
+from features.store_definitions import JOIN_KEY, TIMESTAMP
+from optichannel.channels import CHANNELS, NONE
+from optichannel.economics import Economics
+from optichannel.model_bundle import NextBestChannelModel
+from optichannel.model_policy import decide, score_grid
+from optichannel.progress import progress_bar
+from serving.decider import apply_prior, known_rows
+
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    customers: int
+    contacted: int
+    fallback: int
+    by_channel: dict[str, int]
+    out: Path
+
+
+def read_customers(path: Path) -> pd.Series:
+    """The campaign list: a Parquet or CSV file with a `customer_id` column (duplicates dropped)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"customer list not found: {path}")
+    if path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path, dtype={JOIN_KEY: str})
+    elif path.suffix.lower() in (".parquet", ".pq") or path.is_dir():
+        frame = pd.read_parquet(path)
+    else:
+        raise ValueError(f"customer list must be Parquet or CSV, got {path}")
+    if JOIN_KEY not in frame:
+        raise ValueError(f"{path}: no `{JOIN_KEY}` column (columns: {', '.join(map(str, frame.columns))})")
+    ids = frame[JOIN_KEY].dropna().astype(str)
+    if ids.empty:
+        raise ValueError(f"{path}: the customer list is empty")
+    return ids.drop_duplicates().reset_index(drop=True)
+
+
+def score_chunk(
+    model: NextBestChannelModel, feats: pd.DataFrame, start: pd.Timestamp, hours: int, econ: Economics
+) -> pd.DataFrame:
+    """Decisions for one chunk of customers whose features are `feats` (cold start included)."""
+    known = known_rows(feats)
+    frame = apply_prior(feats, model.meta.get("population") or {}, ~known)
+    grid = candidate_grid(frame, start, hours, max_contacts_7d=econ.max_contacts_7d)
+    scored = score_grid(model, grid)
+    choice = decide(scored, grid.allowed, "value", econ)
+    rows = np.arange(len(frame))
+    contact = choice.channel >= 0
+    ch, slot = np.where(contact, choice.channel, 0), choice.slot
+    send_us = np.where(contact, grid.slots_us[rows, slot], np.iinfo(np.int64).min)
+    p_conv = np.where(contact, scored.p_conversion[rows, ch, slot], scored.p_none)
+    return pd.DataFrame(
+        {
+            JOIN_KEY: feats[JOIN_KEY].astype(str).to_numpy(),
+            "channel": np.where(contact, np.array(CHANNELS, dtype=object)[ch], NONE),
+            "send_at": pd.to_datetime(np.where(contact, send_us, 0), unit="us", utc=True).where(contact),
+            "local_hour": np.where(contact, grid.local_hour[rows, slot], -1),
+            "p_response": np.where(contact, scored.p_response[rows, ch, slot], np.nan),
+            "p_conversion": p_conv,
+            "p_no_contact": scored.p_none,
+            "uplift": p_conv - scored.p_none,
+            "expected_value": choice.value,
+            "fallback": ~known,
+        }
+    )
+
+
+def score_campaign(
+    store: object,
+    model: NextBestChannelModel,
+    customers: pd.Series,
+    out: Path,
+    start: pd.Timestamp,
+    hours: int = 72,
+    progress: bool = True,
+    chunk: int = CHUNK,
+) -> ScoreSummary:
+    """Score every customer and write one Parquet file (row groups per chunk)."""
+    from features.store import historical_features
+
+    econ = Economics.from_meta(model.meta)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    entity = pd.DataFrame({JOIN_KEY: customers.to_numpy(), TIMESTAMP: start})
+    feats = historical_features(store, entity).drop(columns=[TIMESTAMP])  # point in time, at the start
+    writer: pq.ParquetWriter | None = None
+    counts: dict[str, int] = {}
+    fallback = 0
+    try:
+        with progress_bar(progress) as bar:
+            task = bar.add_task("scoring the campaign", total=len(feats))
+            for lo in range(0, len(feats), chunk):
+                part = score_chunk(
+                    model, feats.iloc[lo : lo + chunk].reset_index(drop=True), start, hours, econ
+                )
+                table = pa.Table.from_pandas(part, preserve_index=False)
+                writer = writer or pq.ParquetWriter(out, table.schema)
+                writer.write_table(table)
+                for name, n in part["channel"].value_counts().items():
+                    counts[str(name)] = counts.get(str(name), 0) + int(n)
+                fallback += int(part["fallback"].sum())
+                bar.advance(task, len(part))
+    finally:
+        if writer is not None:
+            writer.close()
+    total = sum(counts.values())
+    return ScoreSummary(total, total - counts.get(NONE, 0), fallback, counts, out)

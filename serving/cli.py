@@ -1,0 +1,99 @@
+"""`optichannel serve` (the HTTP service) and `optichannel score` (whole campaigns offline).
+
+Heavy imports happen inside the command bodies so `optichannel --help` stays fast. A missing
+model or store ends the command with one `error: ...` line naming what to run, exit code 1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+SERVICE = "serving.service:NextBestChannel"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("score")(score)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code=1)
+
+
+def serve(
+    port: Annotated[int, typer.Option("--port", "-p", help="HTTP port.")] = 3000,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes (one model each).")] = 2,
+) -> None:
+    """Start the BentoML service (`bentoml serve serving.service:NextBestChannel`) until Ctrl-C."""
+    from optichannel.registry import ROOT
+    from optichannel.settings import get_settings
+    from serving.runtime import StartupError, load_model, open_reader
+
+    settings = get_settings()
+    try:  # check before starting workers: one clear line instead of a worker's traceback
+        _, version = load_model(settings)
+        open_reader(settings)
+    except StartupError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"serving optichannel-nbc version {version} ({settings.model_alias}) on http://{host}:{port}")
+    typer.echo(f"decision log: {settings.decision_log}; try: curl -s -X POST http://{host}:{port}/predict "
+               "-H 'Content-Type: application/json' -d '{\"customer_id\": \"C000001\"}'")  # fmt: skip
+    env = {**os.environ, "OPTICHANNEL_SERVE_WORKERS": str(workers), "BENTOML_DO_NOT_TRACK": "true"}
+    env["OPTICHANNEL_DATA_DIR"] = str(settings.data_dir.resolve())
+    bentoml = Path(sys.executable).with_name("bentoml")
+    cmd = [str(bentoml), "serve", SERVICE, "--port", str(port), "--host", host]
+    try:
+        raise typer.Exit(subprocess.call(cmd, cwd=ROOT, env=env))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def score(
+    customers: Annotated[Path, typer.Option("--customers", help="Parquet or CSV with a customer_id column.")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file of decisions to write.")],
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            "--at", help="Window start, UTC [default: the next full hour].", formats=["%Y-%m-%dT%H:%M"]
+        ),
+    ] = None,
+    hours: Annotated[int, typer.Option("--hours", min=1, max=168, help="Window length in hours.")] = 72,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Decide for a whole campaign offline (features from the offline store) into Parquet."""
+    import time
+
+    import pandas as pd
+
+    from features.store import open_store
+    from optichannel.settings import get_settings
+    from serving.batch_scorer import read_customers, score_campaign
+    from serving.decider import next_full_hour
+    from serving.runtime import StartupError, load_model
+
+    settings = get_settings()
+    began = time.perf_counter()
+    try:
+        ids = read_customers(customers)
+        model, version = load_model(settings)
+        start = pd.Timestamp(at, tz="UTC") if at else pd.Timestamp(next_full_hour())
+        summary = score_campaign(
+            open_store(settings), model, ids, out, start, hours, settings.show_progress and not quiet
+        )
+    except (StartupError, FileNotFoundError, ValueError) as exc:
+        raise _fail(exc) from None
+    elapsed = time.perf_counter() - began
+    mix = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.by_channel.items(), key=lambda kv: -kv[1]))
+    typer.echo(
+        f"{summary.customers:,} customers scored with model version {version} in {elapsed:.1f} s "
+        f"({summary.customers / elapsed:,.0f}/s): {mix}; cold start {summary.fallback:,} -> {summary.out}"
+    )

@@ -1,0 +1,76 @@
+"""What the service loads at start-up: the registry's champion, the Feast store, the decision
+engine and the decision log. Fails fast with a message that says what to run when a piece is
+missing, instead of a stack trace from deep inside MLflow or Feast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from optichannel.model_bundle import NextBestChannelModel
+from optichannel.settings import Settings
+from serving.decider import Decider, FeatureReader
+from serving.decision_log import DecisionLog
+
+
+class StartupError(RuntimeError):
+    """The service cannot start: the message says why and what to do."""
+
+
+@dataclass
+class Runtime:
+    decider: Decider
+    log: DecisionLog
+    model_version: str
+    settings: Settings
+
+
+def load_model(settings: Settings) -> tuple[NextBestChannelModel, str]:
+    """(model bundle, registry version) of the model holding the configured alias."""
+    from mlflow.exceptions import MlflowException
+
+    from optichannel import registry
+    from optichannel.pyfunc_model import load_bundle
+
+    client = registry.setup(settings)
+    uri = registry.tracking_uri(settings)
+    try:
+        version = client.get_model_version_by_alias(registry.MODEL_NAME, settings.model_alias).version
+    except MlflowException:
+        raise StartupError(
+            f"no model holds the alias '{settings.model_alias}' of {registry.MODEL_NAME} in {uri}: "
+            "run `optichannel train` first (or set OPTICHANNEL_MLFLOW_TRACKING_URI / OPTICHANNEL_MODEL_ALIAS)"
+        ) from None
+    return load_bundle(registry.model_uri(settings.model_alias)), str(version)
+
+
+def open_reader(settings: Settings) -> FeatureReader:
+    """The online feature reader, after checking the store was applied and materialized."""
+    from features.online_read import OnlineReader
+    from features.store import open_store
+    from features.store_definitions import FEATURE_SERVICE
+
+    if settings.profile == "local" and not (settings.feast_dir / "registry.db").exists():
+        raise StartupError(
+            f"no Feast registry in {settings.feast_dir}: run `optichannel features apply` and "
+            "`optichannel features materialize` (or set OPTICHANNEL_DATA_DIR)"
+        )
+    store = open_store(settings)
+    try:
+        reader = OnlineReader(store)
+    except Exception as exc:  # Feast raises its own types for a missing service or view
+        raise StartupError(
+            f"the Feast store has no feature service {FEATURE_SERVICE!r} ({exc}): "
+            "run `optichannel features apply`"
+        ) from None
+    return reader.read
+
+
+def load_runtime(settings: Settings) -> Runtime:
+    """Everything a worker needs, loaded once."""
+    from optichannel.registry import MODEL_NAME
+
+    model, version = load_model(settings)
+    decider = Decider(model, open_reader(settings), MODEL_NAME, version, epsilon=settings.exploration)
+    log = DecisionLog(settings.decision_log).start()
+    return Runtime(decider, log, version, settings)

@@ -1,0 +1,115 @@
+"""The service's request and answer, as pydantic models: they validate input (a 4xx naming
+the field for anything malformed) and generate the OpenAPI schema a CRM developer reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ChannelName = Literal["email", "sms", "push", "call", "messenger"]
+ActionName = Literal["email", "sms", "push", "call", "messenger", "none"]
+MAX_WINDOW_HOURS = 168
+MAX_BATCH = 1000
+
+
+class PredictRequest(BaseModel):
+    """One outreach the CRM is about to make: whom, which channels it could use, when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(..., min_length=1, max_length=128, description="the CRM's customer id")
+    channels: list[ChannelName] | None = Field(
+        None, min_length=1, description="candidate channels (default: all five)"
+    )
+    window_start: datetime | None = Field(
+        None, description="earliest send time, ISO 8601 with offset (default: the next full hour, UTC)"
+    )
+    window_hours: int = Field(72, ge=1, le=MAX_WINDOW_HOURS, description="hours the send may wait")
+    purpose: Literal["marketing", "service"] = Field(
+        "marketing", description="marketing needs the channel's consent and respects the frequency cap"
+    )
+    allow_no_contact: bool = Field(True, description="may the answer be `none` when no contact pays?")
+    explain: bool = Field(False, description="include the top drivers of the decision")
+    curve: bool = Field(False, description="include each channel's expected value over the window's hours")
+    timezone: str | None = Field(
+        None, description="IANA zone, used when the store does not know the customer (cold start)"
+    )
+    consent: dict[ChannelName, bool] | None = Field(
+        None, description="consents the CRM knows; override the store's per channel"
+    )
+
+    @field_validator("window_start")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("window_start needs a UTC offset, e.g. 2026-11-24T18:00:00Z")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+        return value
+
+
+class Option(BaseModel):
+    """A channel at its best slot (or `none`), with what the model expects of it."""
+
+    channel: ActionName
+    send_at: datetime | None = Field(None, description="UTC send time (null for none)")
+    send_at_local: str | None = Field(None, description="the same moment in the customer's local time")
+    p_response: float | None = Field(None, description="P(response within 72 h)")
+    p_conversion: float = Field(..., description="P(conversion within 7 days) under this action")
+    expected_value: float = Field(..., description="value x P(conversion) - channel cost")
+
+
+class Exclusion(BaseModel):
+    channel: ChannelName
+    reason: Literal["not requested", "no consent", "frequency cap", "quiet hours"]
+
+
+class Driver(BaseModel):
+    feature: str
+    value: float | None
+    contribution: float = Field(..., description="log-odds contribution to P(conversion) of the choice")
+
+
+class PredictResponse(BaseModel):
+    """The decision and everything needed to trust, log and later evaluate it."""
+
+    decision_id: str
+    customer_id: str
+    decision: Option
+    explanation: str = Field(..., description="the decision in one sentence")
+    uplift: float = Field(
+        ..., description="P(conversion) of the decision minus P(conversion) without contact"
+    )
+    no_contact: Option
+    ranking: list[Option] = Field(..., description="every allowed channel at its best slot, best first")
+    excluded: list[Exclusion]
+    drivers: list[Driver] | None = None
+    curve: dict[str, list[float | None]] | None = Field(
+        None, description="per channel, expected value for each hour of the window (null if not allowed)"
+    )
+    window_start: datetime
+    window_hours: int
+    timezone: str
+    fallback: bool = Field(..., description="true when the customer is unknown to the store (cold start)")
+    propensity: float = Field(..., description="probability this policy picks this decision (exploration)")
+    explored: bool
+    model_name: str
+    model_version: str
+    features_as_of: datetime | None
+
+
+class BatchRequest(BaseModel):
+    requests: list[PredictRequest] = Field(..., min_length=1, max_length=MAX_BATCH)

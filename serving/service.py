@@ -1,0 +1,103 @@
+"""The BentoML service a CRM calls before every outreach: `POST /predict`, `POST /predict_batch`,
+plus Bento's own `/livez`, `/readyz` and `/metrics`.
+
+Start it with `optichannel serve` (or `bentoml serve serving.service:NextBestChannel`). It loads
+the registry's champion and the Feast store once per worker, fails fast if either is missing,
+and logs every decision off the request path.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from typing import Any
+
+import bentoml
+from bentoml.exceptions import InvalidArgument
+
+from serving.schemas import BatchRequest, PredictRequest, PredictResponse
+
+log = logging.getLogger(__name__)
+
+
+def _workers() -> int:
+    """Worker processes (each a full copy of the model): OPTICHANNEL_SERVE_WORKERS, default 2."""
+    return max(1, int(os.environ.get("OPTICHANNEL_SERVE_WORKERS", "2")))
+
+
+class BearerAuth:
+    """ASGI middleware: when OPTICHANNEL_API_TOKEN is set, `/predict*` need that bearer token.
+    Health and metrics stay open for the load balancer and Prometheus."""
+
+    def __init__(self, app: Any) -> None:
+        from optichannel.settings import get_settings
+
+        self.app = app
+        token = get_settings().api_token
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if self.expected is not None and scope["type"] == "http" and scope["path"].startswith("/predict"):
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                body = json.dumps(
+                    {"error": "missing or wrong bearer token: send `Authorization: Bearer <token>`"}
+                )
+                headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
+                await send({"type": "http.response.start", "status": 401, "headers": headers})
+                await send({"type": "http.response.body", "body": body.encode()})
+                return
+        await self.app(scope, receive, send)
+
+
+@bentoml.service(name="optichannel", workers=_workers(), traffic={"timeout": 30})
+class NextBestChannel:
+    """Next-best-channel decisions: which channel, which hour, or no contact at all."""
+
+    def __init__(self) -> None:
+        from optichannel.settings import get_settings
+        from serving.runtime import load_runtime
+
+        self.runtime = load_runtime(get_settings())
+        self.decisions = bentoml.metrics.Counter(
+            name="optichannel_decisions", documentation="decisions given", labelnames=["channel", "fallback"]
+        )
+        self.log_failures = bentoml.metrics.Counter(
+            name="optichannel_decision_log_failures", documentation="failed decision-log writes"
+        )
+        self._failures_seen = 0
+
+    def _answer(self, requests: list[PredictRequest]) -> list[dict[str, Any]]:
+        try:
+            answers = self.runtime.decider.decide(requests)
+        except ValueError as exc:  # bad values the schema cannot see (e.g. a zone in the store)
+            raise InvalidArgument(str(exc)) from None
+        from serving.decision_log import record
+
+        self.runtime.log.append(record(a, r.purpose) for a, r in zip(answers, requests, strict=True))
+        for a in answers:
+            self.decisions.labels(channel=a["decision"]["channel"], fallback=str(a["fallback"]).lower()).inc()
+        failures = self.runtime.log.failures
+        if failures > self._failures_seen:
+            self.log_failures.inc(failures - self._failures_seen)
+            self._failures_seen = failures
+        return answers
+
+    @bentoml.api(route="/predict", input_spec=PredictRequest)
+    def predict(self, **request: Any) -> PredictResponse:
+        """The best channel and hour (or none) for one customer, with its reasons."""
+        return PredictResponse.model_validate(self._answer([PredictRequest.model_construct(**request)])[0])
+
+    @bentoml.api(route="/predict_batch", input_spec=BatchRequest)
+    def predict_batch(self, requests: list[PredictRequest]) -> list[PredictResponse]:
+        """Many decisions in one call (up to 1,000), scored together."""
+        return [PredictResponse.model_validate(a) for a in self._answer(requests)]
+
+    @bentoml.on_shutdown
+    def _close_log(self) -> None:
+        self.runtime.log.close()
+
+
+NextBestChannel.add_asgi_middleware(BearerAuth)
