@@ -158,9 +158,9 @@ def analyze(
 
 def _champion(settings: Settings, alias: str) -> tuple[NextBestChannelModel, str]:
     """The registered model holding `alias` and its version; a clear error when there is none."""
-    from experiments.tracking import alias_version
     from optichannel import registry
     from optichannel.pyfunc_model import load_bundle
+    from optichannel.registry import alias_version
 
     version = alias_version(registry.setup(settings), alias)
     if version is None:

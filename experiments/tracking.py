@@ -10,25 +10,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from optichannel.registry import MODEL_NAME, setup
+from optichannel.registry import setup
 from optichannel.settings import Settings
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from experiments.campaign import CampaignResult
 
 RUN_KIND = "ab_campaign"
-
-
-def alias_version(client: MlflowClient, alias: str) -> str | None:
-    """The registry version holding `alias`, or None when no model has it."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
-    except MlflowException:
-        return None
 
 
 def _metric_name(text: str) -> str:

@@ -60,3 +60,13 @@ def setup(settings: Settings) -> MlflowClient:
         client.create_experiment(EXPERIMENT, artifact_location=location)
     mlflow.set_experiment(EXPERIMENT)
     return client
+
+
+def alias_version(client: MlflowClient, alias: str) -> str | None:
+    """The registry version holding `alias`, or None when no model has it yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
+    except MlflowException:
+        return None

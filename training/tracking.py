@@ -12,14 +12,21 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from optichannel.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME, ROOT, setup, tracking_uri
+from optichannel.registry import (
+    CHALLENGER,
+    CHAMPION,
+    EXPERIMENT,
+    MODEL_NAME,
+    ROOT,
+    alias_version,
+    setup,
+    tracking_uri,
+)
 
 __all__ = ["CHALLENGER", "CHAMPION", "EXPERIMENT", "MODEL_NAME", "alias_version", "setup", "tracking_uri"]
 
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from optichannel.model_bundle import NextBestChannelModel
 
 #: what the logged model needs at load time; listed explicitly (inference takes ~5 s)
@@ -64,13 +71,3 @@ def log_and_register(bundle: NextBestChannelModel, example: pd.DataFrame, workdi
     version = str(info.registered_model_version)
     mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
     return version
-
-
-def alias_version(client: MlflowClient, alias: str) -> str | None:
-    """The registry version holding `alias`, or None when no model has it yet."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
-    except MlflowException:
-        return None

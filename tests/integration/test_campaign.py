@@ -14,11 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from experiments.campaign import CampaignResult, run_campaign
-from experiments.tracking import alias_version, log_campaign
+from experiments.tracking import log_campaign
 from optichannel import registry
 from optichannel.assignment import assign_arms
 from optichannel.channels import DEFAULT_ALLOWED_HOURS
 from optichannel.localtime import to_local
+from optichannel.registry import alias_version
 from optichannel.settings import get_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

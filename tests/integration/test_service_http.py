@@ -1,0 +1,161 @@
+"""The real service: `bentoml serve` on a free port against the session's trained store, called
+over HTTP like a CRM would — answers, errors, auth, health, metrics, the decision log, and
+schemathesis-generated requests from the service's own OpenAPI schema (never a 5xx)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import hypothesis
+import pandas as pd
+import pytest
+import schemathesis
+
+from serving.decision_log import read_log
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(champion: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    settings = champion["settings"]
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("decisions") / "decisions.sqlite"
+    env = {**os.environ, "OPTICHANNEL_DATA_DIR": str(settings.data_dir),
+           "OPTICHANNEL_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "OPTICHANNEL_API_TOKEN": TOKEN,
+           "OPTICHANNEL_DECISION_LOG_PATH": str(log_path), "OPTICHANNEL_SERVE_WORKERS": "1",
+           "BENTOML_DO_NOT_TRACK": "true"}  # fmt: skip
+    bentoml = Path(sys.executable).with_name("bentoml")
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path_factory.mktemp("serve") / "serve.log"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            [str(bentoml), "serve", "serving.service:NextBestChannel", "--port", str(port)],
+            cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"bentoml serve exited with {proc.returncode}:\n{out.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            proc.terminate()
+            pytest.fail(f"service not ready in 120 s:\n{out.read_text()[-3000:]}")
+        customers = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"]
+        try:
+            yield {"url": url, "log": log_path, "customers": customers.tolist(), "output": out}
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def test_predict_answers_a_crm_over_http(service: dict) -> None:
+    url, cid = service["url"], service["customers"][3]
+    body = {"customer_id": cid, "explain": True, "window_hours": 48}
+    assert httpx.post(f"{url}/predict", json=body).status_code == 401  # token required
+    assert (
+        httpx.post(f"{url}/predict", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    )
+    r = httpx.post(f"{url}/predict", json=body, headers=AUTH)
+    assert r.status_code == 200, r.text
+    ans = r.json()
+    assert ans["customer_id"] == cid and ans["window_hours"] == 48 and not ans["fallback"]
+    assert ans["model_name"] == "optichannel-nbc" and ans["model_version"]
+    assert ans["decision"]["channel"] in {"email", "sms", "push", "call", "messenger", "none"}
+    assert ans["explanation"] and ans["drivers"] and len(ans["decision_id"]) == 32
+    start = pd.Timestamp(ans["window_start"])  # default: the next full hour
+    assert start.minute == 0 and pd.Timestamp.now(tz="UTC") < start <= pd.Timestamp.now(
+        tz="UTC"
+    ) + pd.Timedelta(hours=1)
+    batch = [{"customer_id": c} for c in service["customers"][:40]] + [{"customer_id": "nobody-knows"}]
+    rb = httpx.post(f"{url}/predict_batch", json={"requests": batch}, headers=AUTH)
+    assert rb.status_code == 200, rb.text
+    answers = rb.json()
+    assert [a["customer_id"] for a in answers] == [b["customer_id"] for b in batch]
+    assert [a["fallback"] for a in answers] == [False] * 40 + [True]
+    # the decision log holds every decision, joinable by decision_id
+    ids = {ans["decision_id"], *(a["decision_id"] for a in answers)}
+    for _ in range(40):
+        if service["log"].exists() and ids <= set(read_log(service["log"])["decision_id"]):
+            break
+        time.sleep(0.25)
+    assert ids <= set(read_log(service["log"])["decision_id"])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/predict", {"customer_id": "C1", "channels": ["fax"]}, "channels"),
+        ("/predict", {"customer_id": "C1", "window_hours": 500}, "window_hours"),
+        ("/predict", {"customer_id": "C1", "window_start": "next tuesday"}, "window_start"),
+        ("/predict", {"customer_id": "C1", "window_start": "2026-05-01T10:00:00"}, "window_start"),
+        ("/predict", {"customer_id": "C1", "timezone": "Mars/Olympus"}, "timezone"),
+        ("/predict", {"channels": ["sms"]}, "customer_id"),
+        ("/predict_batch", {"requests": []}, "requests"),
+        ("/predict_batch", {"requests": [{"customer_id": "C1"}] * 1001}, "requests"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_field(service: dict, path: str, body: dict, field: str) -> None:
+    r = httpx.post(service["url"] + path, json=body, headers=AUTH)
+    assert r.status_code == 400, r.text
+    assert field in {str(p) for d in r.json()["detail"] for p in d["loc"]}
+    assert "Traceback" not in r.text
+
+
+def test_health_and_metrics(service: dict) -> None:
+    url = service["url"]
+    assert httpx.get(f"{url}/livez").status_code == 200
+    assert httpx.get(f"{url}/readyz").status_code == 200
+    httpx.post(f"{url}/predict", json={"customer_id": service["customers"][0]}, headers=AUTH)
+    metrics = httpx.get(f"{url}/metrics").text
+    assert "optichannel_decisions_total" in metrics
+
+
+def test_no_generated_request_gets_a_5xx(service: dict) -> None:
+    """Requests generated from the service's own OpenAPI schema (valid and invalid): a 2xx or a
+    4xx, never a server error."""
+    schema = schemathesis.openapi.from_url(f"{service['url']}/docs.json")
+    operations = [r.ok() for r in schema.include(path_regex="^/predict").get_all_operations()]
+    assert {op.path for op in operations} == {"/predict", "/predict_batch"}
+    seen: list[int] = []
+    modes = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
+    for operation, mode in itertools.product(operations, modes):
+
+        @hypothesis.given(case=operation.as_strategy(mode))
+        @hypothesis.settings(
+            max_examples=40,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+        def check(case: schemathesis.Case) -> None:
+            response = case.call(base_url=service["url"], headers=AUTH, timeout=30)
+            seen.append(response.status_code)
+            assert response.status_code < 500, (
+                f"{case.body!r} -> {response.status_code} {response.text[:500]}"
+            )
+
+        check()
+    assert len(seen) >= 60 and 200 in seen and 400 in seen
