@@ -36,6 +36,7 @@ class CandidateRows:
         self.request = request
         self._columns = {c: i for i, c in enumerate(customers.columns)}
         self._numeric = numeric  # customers as floats (strings -> NaN), shared by the grid's rows
+        self._transposed: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.customer_of_row)
@@ -43,21 +44,35 @@ class CandidateRows:
     def column(self, name: str) -> np.ndarray:
         return self.matrix([name])[:, 0]
 
-    def matrix(self, columns: list[str], overrides: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        """[rows, columns] floats; a column neither here nor in `overrides` is all-missing."""
+    def matrix(
+        self,
+        columns: list[str],
+        overrides: dict[str, np.ndarray] | None = None,
+        subset: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """[rows, columns] floats in column-major order (LightGBM reads it as is, and a prefix of
+        the columns is a free view); a column neither here nor in `overrides` is all-missing.
+        `subset`: only these rows, in this order (overrides then have one value per subset row)."""
         overrides = overrides or {}
-        out = np.full((len(self), len(columns)), np.nan)
-        from_customer = [(j, self._columns[c]) for j, c in enumerate(columns)
-                         if c not in overrides and c not in self.request and c in self._columns]  # fmt: skip
-        if from_customer:
-            dst, src = map(list, zip(*from_customer, strict=True))
-            out[:, dst] = self._numeric[np.ix_(self.customer_of_row, src)]
+        customer = self.customer_of_row if subset is None else self.customer_of_row[subset]
+        out = np.empty((len(customer), len(columns)), order="F")
+        by_customer = self._by_column()
         for j, c in enumerate(columns):
             if c in overrides:
                 out[:, j] = overrides[c]
             elif c in self.request:
-                out[:, j] = self.request[c]
+                out[:, j] = self.request[c] if subset is None else self.request[c][subset]
+            elif c in self._columns:
+                np.take(by_customer[self._columns[c]], customer, out=out[:, j])
+            else:
+                out[:, j] = np.nan
         return out
+
+    def _by_column(self) -> np.ndarray:
+        """The customers' floats column by column (contiguous per feature, for fast gathers)."""
+        if self._transposed is None:
+            self._transposed = np.ascontiguousarray(self._numeric.T)
+        return self._transposed
 
     def frame(self, positions: np.ndarray | None = None) -> pd.DataFrame:
         """The rows (or some of them) as one wide frame: customer features then request features."""

@@ -45,17 +45,27 @@ def calendar_arrays(utc_us: np.ndarray, zones: np.ndarray) -> dict[str, np.ndarr
     """Local hour, weekday, day of month and month lengths of UTC microseconds in their zones,
     in NumPy after one time-zone conversion per zone (this sits on the service's hot path)."""
     zones = np.where(pd.isna(zones), DEFAULT_TZ, zones).astype(str)
-    local = local_us(np.asarray(utc_us, dtype=np.int64), zones).astype("datetime64[us]")
+    utc_us = np.asarray(utc_us, dtype=np.int64)
+    # campaigns repeat a few zones and hours many times: convert each distinct (zone, time) once
+    zone_code, zone_names = pd.factorize(zones)
+    order = np.lexsort((utc_us, zone_code))
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (np.diff(utc_us[order]) != 0) | (np.diff(zone_code[order]) != 0)
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    first = order[new]
+    local = local_us(utc_us[first], np.asarray(zone_names)[zone_code[first]]).astype("datetime64[us]")
     days = local.astype("datetime64[D]")
     month = local.astype("datetime64[M]")
     month_start = month.astype("datetime64[D]")
-    return {
+    table = {
         "hour": (local - days).astype("timedelta64[h]").astype(np.int64),
         "weekday": (days.astype(np.int64) + 3) % 7,  # 1970-01-01 was a Thursday
         "day": (days - month_start).astype(np.int64) + 1,
         "month_days": ((month + 1).astype("datetime64[D]") - month_start).astype(np.int64),
         "prev_month_days": (month_start - (month - 1).astype("datetime64[D]")).astype(np.int64),
     }
+    return {k: v[inverse] for k, v in table.items()}
 
 
 def _utc_us(slot_utc: pd.Series) -> np.ndarray:
@@ -127,13 +137,25 @@ def weekend_view(profile: np.ndarray, weekend: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(weekend, dtype=bool)[:, None], shifted, profile)
 
 
-def _reach(profile: np.ndarray, hour: np.ndarray, decay: float) -> np.ndarray:
-    """Best decayed activity while a message waits from `hour` on (the customer sees it later)."""
-    rows = np.arange(len(hour))
-    best = profile[rows, hour % 24]
-    for wait in range(1, MAX_WAIT_HOURS + 1):
-        best = np.fmax(best, profile[rows, (hour + wait) % 24] * decay**wait)
-    return best
+def rhythm_tables(profile: np.ndarray) -> dict[str, np.ndarray]:
+    """Per customer, weekday/weekend view and local hour: the rhythm request features, as
+    [customers, 2, 24] tables, so candidates only look them up (a window repeats each
+    customer's 24 hours many times over)."""
+    views = np.stack([weekend_view(profile, np.full(len(profile), w)) for w in (False, True)], axis=1)
+
+    def ahead(k: int) -> np.ndarray:  # the profile k hours later, at every hour
+        return np.roll(views, -k, axis=2)
+
+    tables = {"req_activity_at_hour": views, "req_activity_next_3h": (views + ahead(1) + ahead(2)) / 3}
+    for name, decay in WAIT_DECAY.items():  # best decayed activity while a message waits unread
+        best = views
+        for wait in range(1, MAX_WAIT_HOURS + 1):
+            best = np.fmax(best, ahead(wait) * decay**wait)
+        tables[name] = best
+    peak = np.nanargmax(np.nan_to_num(views, nan=-1.0), axis=2) if len(views) else np.zeros((0, 2), dtype=int)
+    gap = (peak[:, :, None] - np.arange(24)[None, None, :]) % 24
+    tables["req_hours_to_peak"] = np.where(np.isnan(views[:, :, :1]), np.nan, gap)
+    return tables
 
 
 def _days_to(day: np.ndarray, month_days: np.ndarray, payday: np.ndarray) -> np.ndarray:
@@ -180,7 +202,6 @@ def request_arrays(
     """The request features (in REQUEST_FEATURES order) of candidates: customer `pick[i]` on
     channel `ch[i]` at `slot_us[i]`, whose local calendar is `cal`. Customer-level work runs
     once per customer, not per candidate (a 72-hour window repeats each customer 360 times)."""
-    n = len(pick)
     day, hour = cal["day"], cal["hour"]
 
     def col(name: str) -> np.ndarray:
@@ -192,14 +213,11 @@ def request_arrays(
     slot_epoch = slot_us / 1e6
     last_any = col("cnt_last_contact_epoch")
     last_any = np.where(last_any > 0, last_any, np.nan)
-    profile = weekend_view(rhythm_profile(cols)[pick], cal["weekday"] >= 5)
-    at = np.arange(n)
     # decayed recent contacts as of the snapshot, decayed further to the slot
     since_snapshot = np.clip(slot_epoch - col("cnt_fatigue_epoch"), 0, None) / 3600.0
     fatigue = col("cnt_fatigue") * np.exp(-since_snapshot / FATIGUE_TAU_HOURS)
-    next3 = sum(profile[at, (hour + k) % 24] for k in range(3)) / 3 if n else np.zeros(0)
-    peak_hour = np.nanargmax(np.nan_to_num(profile, nan=-1.0), axis=1) if n else np.zeros(0, dtype=int)
-    gap = (peak_hour - hour) % 24
+    where = (pick * 2 + (cal["weekday"] >= 5)) * 24 + hour
+    rhythm = {name: table.reshape(-1)[where] for name, table in rhythm_tables(rhythm_profile(cols)).items()}
     last_channel = _per_channel(cols, pick, ch, "cnt_last_{}_epoch")
     out = {
         "req_channel": ch,
@@ -210,10 +228,7 @@ def request_arrays(
         "req_hours_since_contact": (slot_epoch - last_any) / 3600.0,
         "req_hours_since_channel_contact": (slot_epoch - last_channel) / 3600.0,
         "req_fatigue": fatigue,
-        "req_activity_at_hour": profile[at, hour] if n else np.zeros(0),
-        "req_activity_next_3h": next3,
-        **{name: _reach(profile, hour, d) if n else np.zeros(0) for name, d in WAIT_DECAY.items()},
-        "req_hours_to_peak": np.where(np.isnan(profile[:, 0]), np.nan, gap) if n else np.zeros(0),
+        **rhythm,
         "req_channel_response_rate": _per_channel(cols, pick, ch, "cnt_response_rate_{}"),
         "req_channel_sends_90d": _per_channel(cols, pick, ch, "cnt_sends_{}_90d"),
         "req_channel_consent": _per_channel(cols, pick, ch, "prf_consent_{}"),

@@ -28,7 +28,12 @@ class FeatureRows(Protocol):
 
     def __len__(self) -> int: ...
 
-    def matrix(self, columns: list[str], overrides: dict[str, np.ndarray] | None = None) -> np.ndarray: ...
+    def matrix(
+        self,
+        columns: list[str],
+        overrides: dict[str, np.ndarray] | None = None,
+        subset: np.ndarray | None = None,
+    ) -> np.ndarray: ...
 
 
 Rows = pd.DataFrame | FeatureRows
@@ -55,12 +60,35 @@ class NextBestChannelModel:
         """P(convert) for each row under `action` (codes into ACTIONS; 5 = none)."""
         action = np.asarray(action, dtype=np.int64)
         x = feature_matrix(rows, self.conversion_features, {**(overrides or {}), ACTION: action})
+        return self._conversion(x, action, _threads(rows))
+
+    def score(self, rows: Rows, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P(response), P(conversion)) of contact rows under their `action`, building each row's
+        features once: the response model's columns are a prefix of the conversion model's, and
+        a T-learner gets one matrix per action instead of a matrix and then copies of it."""
+        action = np.asarray(action, dtype=np.int64)
+        k = len(self.response_features)
+        threads = _threads(rows)
+        if self.conversion_features[:k] != self.response_features:
+            return self.p_response(rows), self.p_conversion(rows, action)
         if self.learner == "s":
-            return self.conversion["all"].predict(x, num_threads=_threads(rows))
-        out = np.empty(len(rows))
+            x = feature_matrix(rows, self.conversion_features, {ACTION: action})
+            return self.response.predict(x[:, :k], num_threads=threads), self._conversion(x, action, threads)
+        p_resp, p_conv = np.empty(len(action)), np.empty(len(action))
+        for code in np.unique(action):
+            idx = np.flatnonzero(action == code)
+            x = feature_matrix(rows, self.conversion_features, {ACTION: np.full(len(idx), code)}, subset=idx)
+            p_resp[idx] = self.response.predict(x[:, :k], num_threads=threads)
+            p_conv[idx] = self.conversion[ACTIONS[code]].predict(x, num_threads=threads)
+        return p_resp, p_conv
+
+    def _conversion(self, x: np.ndarray, action: np.ndarray, threads: int) -> np.ndarray:
+        if self.learner == "s":
+            return self.conversion["all"].predict(x, num_threads=threads)
+        out = np.empty(len(x))
         for code in np.unique(action):
             mask = action == code
-            out[mask] = self.conversion[ACTIONS[code]].predict(x[mask], num_threads=_threads(rows))
+            out[mask] = self.conversion[ACTIONS[code]].predict(x[mask], num_threads=threads)
         return out
 
     def p_none(self, rows: Rows) -> np.ndarray:
@@ -124,12 +152,18 @@ class NextBestChannelModel:
 
 
 def feature_matrix(
-    rows: Rows, columns: list[str], overrides: dict[str, np.ndarray] | None = None
+    rows: Rows,
+    columns: list[str],
+    overrides: dict[str, np.ndarray] | None = None,
+    subset: np.ndarray | None = None,
 ) -> np.ndarray:
     """The model's columns in its order as float; a column the rows lack is all-missing, and
-    `overrides` replace columns without copying the frame."""
+    `overrides` replace columns without copying the frame. `subset`: only these rows (the
+    overrides then have one value per subset row)."""
     if not isinstance(rows, pd.DataFrame):
-        return rows.matrix(columns, overrides)
+        return rows.matrix(columns, overrides, subset)
+    if subset is not None:
+        rows = rows.iloc[subset]
     out = np.full((len(rows), len(columns)), np.nan)
     overrides = overrides or {}
     for j, col in enumerate(columns):

@@ -45,9 +45,8 @@ def score_grid(model: NextBestChannelModel, grid: Grid) -> Scored:
     """Predict every candidate of the grid (vectorised) and reshape for the decision."""
     rows = grid.candidates
     action = rows.column("req_channel").astype(np.int64)
-    p_resp = grid.spread(model.p_response(rows))
-    p_conv = grid.spread(model.p_conversion(rows, action))
-    return Scored(p_resp, p_conv, model.p_none(grid.start))
+    p_resp, p_conv = model.score(rows, action)
+    return Scored(grid.spread(p_resp), grid.spread(p_conv), model.p_none(grid.start))
 
 
 def decide(scored: Scored, allowed: np.ndarray, objective: Objective, econ: Economics) -> Choice:

@@ -99,3 +99,72 @@ def test_cold_start_rows_are_nulls_not_errors() -> None:
 def test_unknown_channel_is_named() -> None:
     with pytest.raises(ValueError, match="channel: unknown \\['fax'\\]"):
         request_features(_customers(), pd.Series(["fax", "sms", "sms"]), _slots())
+
+
+def test_candidate_grid_rows_equal_request_features_row_by_row() -> None:
+    """The grid's vectorised path (customer work once, candidates by lookup) gives exactly what
+    the one-row-at-a-time function gives for every candidate: training and serving agree."""
+    from features.candidates import candidate_grid
+    from optichannel.channels import CHANNELS
+
+    customers = _customers().assign(**{f"prf_consent_{c}": [1, 1, 0] for c in CHANNELS})
+    customers["bhv_active_events_90d"] = [40.0, 5.0, None]
+    grid = candidate_grid(customers, pd.Timestamp("2026-03-27T21:30Z"), 60)
+    rows = grid.rows
+    assert len(rows) == len(grid.index) > 100
+    _, k, h = grid.shape
+    cust, rest = np.divmod(grid.index, k * h)
+    ch, slot = np.divmod(rest, h)
+    expected = request_features(
+        customers.iloc[cust].reset_index(drop=True),
+        pd.Series(np.array(CHANNELS)[ch]),
+        pd.Series(pd.to_datetime(grid.slots_us[cust, slot], unit="us", utc=True)),
+    )
+    for col in REQUEST_FEATURES:
+        np.testing.assert_allclose(rows[col].to_numpy(float), expected[col].to_numpy(float), equal_nan=True)
+    # and the model's float matrix is the same numbers as the wide frame
+    cols = ["txn_salary_day", "req_local_hour", "req_activity_at_hour", "prf_tz"]
+    matrix = grid.candidates.matrix(cols)
+    np.testing.assert_allclose(matrix[:, :3], rows[cols[:3]].to_numpy(float), equal_nan=True)
+    assert np.isnan(matrix[:, 3]).all()  # text is not a number
+
+
+def test_rhythm_features_equal_a_brute_force_over_the_profile() -> None:
+    """Activity, reach and hours-to-peak recomputed hour by hour from the customer's profile."""
+    from features.request_features import WAIT_DECAY, rhythm_profile, weekend_view
+
+    customers = _customers().iloc[:2]
+    slots = pd.Series(pd.to_datetime(["2026-03-05T07:00Z", "2026-03-07T09:00Z"], utc=True))  # Thu, Sat
+    out = request_features(customers, pd.Series(["sms", "push"]), slots)
+    profile = rhythm_profile(customers)
+    for i in range(2):
+        hour, weekday = out["req_local_hour"].iloc[i], out["req_weekday"].iloc[i]
+        view = weekend_view(profile[i : i + 1], np.array([weekday >= 5]))[0]
+        assert out["req_activity_at_hour"].iloc[i] == pytest.approx(view[hour])
+        ahead = [view[(hour + k) % 24] for k in range(3)]
+        assert out["req_activity_next_3h"].iloc[i] == pytest.approx(sum(ahead) / 3)
+        for name, decay in WAIT_DECAY.items():
+            best = max(view[(hour + w) % 24] * decay**w for w in range(13))
+            assert out[name].iloc[i] == pytest.approx(best)
+        assert out["req_hours_to_peak"].iloc[i] == (int(np.argmax(view)) - hour) % 24
+
+
+def test_local_calendar_equals_pandas_time_zone_conversion() -> None:
+    """The NumPy calendar (deduplicated per zone and time) against pandas' tz_convert, DST, half-
+    hour zones, repeated times and missing zones included."""
+    from features.request_features import local_calendar
+    from optichannel.localtime import to_local
+
+    rng = np.random.default_rng(0)
+    ts = pd.Series(pd.to_datetime(rng.integers(1.7e9, 1.9e9, 5000), unit="s", utc=True))
+    ts[:1000] = ts[0]
+    zones = ["Europe/Moscow", "Asia/Kolkata", "America/New_York", "UTC", "Australia/Adelaide", None]
+    tz = pd.Series(rng.choice(np.array(zones, dtype=object), 5000))
+    got = local_calendar(ts, tz)
+    local = to_local(ts, tz.fillna("UTC"))
+    assert (got["hour"].to_numpy() == local.dt.hour.to_numpy()).all()
+    assert (got["weekday"].to_numpy() == local.dt.weekday.to_numpy()).all()
+    assert (got["day"].to_numpy() == local.dt.day.to_numpy()).all()
+    assert (got["month_days"].to_numpy() == local.dt.days_in_month.to_numpy()).all()
+    previous = (local - pd.to_timedelta(local.dt.day, unit="D")).dt.day.to_numpy()
+    assert (got["prev_month_days"].to_numpy() == previous).all()

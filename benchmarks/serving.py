@@ -1,0 +1,227 @@
+"""Serving speed, measured: the real `bentoml serve` over HTTP next to the floor measured in the
+same run, and the offline batch scorer next to LightGBM's raw prediction on the same rows.
+
+Needs a trained champion and a materialized store (run `make demo` first, or point
+OPTICHANNEL_DATA_DIR / OPTICHANNEL_MLFLOW_TRACKING_URI at them). Prints:
+
+- floor: one stock Feast online read (`get_online_features`, 1 customer) + LightGBM predicting
+  the same 72-hour candidate rows (response, conversion, no contact), in process;
+- `/predict` p50/p99 sequentially, then throughput and p50/p99 with 16 concurrent clients;
+- `/predict_batch` customers per second (batches of 100);
+- batch scorer customers per second vs raw LightGBM on identical candidate matrices.
+
+    .venv/bin/python benchmarks/serving.py [--requests 300] [--seconds 15] [--scorer-customers 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def floor(model, store, reader, ids: list[str], start: pd.Timestamp, n: int) -> dict[str, list[float]]:
+    """Per request: stock Feast read of one customer, and LightGBM over its candidate rows."""
+    from features.candidates import candidate_grid
+    from features.store_definitions import FEATURE_SERVICE
+    from optichannel.channels import ACTIONS, NONE
+
+    service = store.get_feature_service(FEATURE_SERVICE)
+    out: dict[str, list[float]] = {"feast_read": [], "fast_read": [], "lightgbm": [], "decide": []}
+    from serving.decider import Decider
+    from serving.schemas import PredictRequest
+
+    decider = Decider(model, reader.read, "bench", "0")
+    for cid in ids[:n]:
+        t0 = time.perf_counter()
+        store.get_online_features(features=service, entity_rows=[{"customer_id": cid}]).to_dict()
+        t1 = time.perf_counter()
+        feats, _ = reader.read([cid])
+        t2 = time.perf_counter()
+        grid = candidate_grid(feats, start, 72, max_contacts_7d=4)
+        rows = grid.candidates
+        action = rows.column("req_channel")
+        xc = rows.matrix(model.conversion_features, {"action": action})
+        xr = np.ascontiguousarray(xc[:, : len(model.response_features)])
+        xn = grid.start.matrix(model.conversion_features, {"action": np.full(1, float(ACTIONS.index(NONE)))})
+        t3 = time.perf_counter()
+        model.response.predict(xr, num_threads=1)
+        model._conversion(np.ascontiguousarray(xc), action.astype(np.int64), 1)
+        model._conversion(np.ascontiguousarray(xn), np.full(1, ACTIONS.index(NONE)), 1)
+        t4 = time.perf_counter()
+        decider.decide([PredictRequest(customer_id=cid, window_start=start.to_pydatetime())])
+        t5 = time.perf_counter()
+        out["feast_read"].append(t1 - t0)
+        out["fast_read"].append(t2 - t1)
+        out["lightgbm"].append(t4 - t3)
+        out["decide"].append(t5 - t4)
+    return out
+
+
+def start_service(port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "OPTICHANNEL_SERVE_WORKERS": str(workers), "BENTOML_DO_NOT_TRACK": "true",
+           "OPTICHANNEL_DECISION_LOG_PATH": str(Path(tempfile.mkdtemp()) / "decisions.sqlite")}  # fmt: skip
+    bentoml = Path(sys.executable).with_name("bentoml")
+    cmd = [str(bentoml), "serve", "serving.service:NextBestChannel", "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("the service did not become ready in 120 s (run `optichannel serve` to see why)")
+
+
+def load(url: str, ids: list[str], seconds: float, clients: int) -> tuple[list[float], int]:
+    """`clients` threads posting /predict for `seconds`: latencies and error count."""
+    latencies: list[float] = []
+    errors = [0]
+    stop = time.time() + seconds
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        rng = np.random.default_rng(k)
+        with httpx.Client(timeout=30) as client:
+            while time.time() < stop:
+                t = time.perf_counter()
+                r = client.post(f"{url}/predict", json={"customer_id": str(rng.choice(ids))})
+                with lock:
+                    latencies.append(time.perf_counter() - t)
+                    errors[0] += r.status_code != 200
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors[0]
+
+
+def scorer_vs_raw(model, store, ids: list[str], start: pd.Timestamp) -> tuple[float, float, int]:
+    """(scorer customers/s end to end, raw LightGBM customers/s on the same rows, rows)."""
+    from features.candidates import candidate_grid
+    from features.store import historical_features
+    from optichannel.channels import ACTIONS, NONE
+    from serving.batch_scorer import CHUNK, score_campaign
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        score_campaign(store, model, pd.Series(ids), Path(tmp) / "out.parquet", start, 72, progress=False)
+        scorer = time.perf_counter() - t0
+    feats = historical_features(store, pd.DataFrame({"customer_id": ids, "event_timestamp": start}))
+    raw, rows = 0.0, 0
+    for lo in range(0, len(ids), CHUNK):
+        grid = candidate_grid(
+            feats.iloc[lo : lo + CHUNK].reset_index(drop=True), start, 72, max_contacts_7d=4
+        )
+        action = grid.candidates.column("req_channel")
+        xc = grid.candidates.matrix(model.conversion_features, {"action": action})
+        xr = xc[:, : len(model.response_features)]
+        none = np.full(len(grid.start), ACTIONS.index(NONE))
+        xn = grid.start.matrix(model.conversion_features, {"action": none.astype(float)})
+        rows += len(xc)
+        t = time.perf_counter()
+        model.response.predict(xr, num_threads=0)
+        model._conversion(xc, action.astype(np.int64), 0)
+        model._conversion(xn, none, 0)
+        raw += time.perf_counter() - t
+    return len(ids) / scorer, len(ids) / raw, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scorer-customers", type=int, default=2000)
+    args = parser.parse_args()
+
+    from features.online_read import OnlineReader
+    from features.store import open_store
+    from optichannel.settings import get_settings
+    from serving.decider import next_full_hour
+    from serving.runtime import load_model
+
+    settings = get_settings()
+    model, version = load_model(settings)
+    store = open_store(settings)
+    reader = OnlineReader(store)
+    ids = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"].astype(str).tolist()
+    rng = np.random.default_rng(0)
+    sample = [str(x) for x in rng.choice(ids, size=args.requests)]
+    start = pd.Timestamp(next_full_hour())
+    print(f"model version {version}; {len(ids):,} customers in the store; 72-hour windows, all channels")
+
+    f = floor(model, store, reader, sample, start, min(args.requests, 200))
+    floor_ms = [a + b for a, b in zip(f["feast_read"], f["lightgbm"], strict=True)]
+    print("\nin process (ms)            p50      p99")
+    for name, vals in [("stock Feast read (1)", f["feast_read"]), ("our online read (1)", f["fast_read"]),
+                       ("LightGBM on candidates", f["lightgbm"]), ("floor = Feast + LightGBM", floor_ms),
+                       ("full decision (decide)", f["decide"])]:  # fmt: skip
+        print(f"  {name:<24} {pct(vals, 50):7.2f}  {pct(vals, 99):7.2f}")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_service(port, args.workers)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=30) as client:
+            for cid in sample[:20]:  # warm up both workers
+                client.post(f"{url}/predict", json={"customer_id": cid})
+            seq = []
+            for cid in sample:
+                t = time.perf_counter()
+                r = client.post(f"{url}/predict", json={"customer_id": cid})
+                seq.append(time.perf_counter() - t)
+                assert r.status_code == 200, r.text
+            batch_n, t = 0, time.perf_counter()
+            for lo in range(0, len(sample), 100):
+                part = sample[lo : lo + 100]
+                r = client.post(f"{url}/predict_batch", json={"requests": [{"customer_id": c} for c in part]})
+                assert r.status_code == 200, r.text
+                batch_n += len(part)
+            batch_rate = batch_n / (time.perf_counter() - t)
+        lat, errors = load(url, ids, args.seconds, args.clients)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    p99_floor = pct(floor_ms, 99)
+    print(f"\nHTTP ({args.workers} workers)               p50      p99")
+    print(f"  /predict sequential      {pct(seq, 50):7.2f}  {pct(seq, 99):7.2f}")
+    print(f"  /predict {args.clients} clients       {pct(lat, 50):7.2f}  {pct(lat, 99):7.2f}")
+    print(f"  throughput with {args.clients} clients: {len(lat) / args.seconds:,.0f} req/s, errors {errors}")
+    print(f"  /predict_batch (100 per call): {batch_rate:,.0f} customers/s")
+    print(f"  ratio p99 sequential / p99 floor: {pct(seq, 99) / p99_floor:.2f}x (target < 3x)")
+
+    n = args.scorer_customers
+    scorer_ids = [ids[i % len(ids)] for i in range(n)]
+    scorer, raw, rows = scorer_vs_raw(model, store, scorer_ids, start)
+    print(f"\nbatch scorer, {n:,} customers ({rows:,} candidate rows)")
+    print(f"  optichannel score: {scorer:,.0f} customers/s; LightGBM raw on the same rows: {raw:,.0f}/s")
+    print(f"  ratio scorer / raw: {scorer / raw:.2f} (target >= 0.70)")
+
+
+if __name__ == "__main__":
+    main()
