@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.request_features import CHANNEL_SPECIFIC, CustomerColumns, calendar_arrays, request_arrays
+from features.request_features import (
+    CHANNEL_SPECIFIC,
+    CustomerColumns,
+    calendar_arrays,
+    request_arrays,
+    rhythm_profile,
+    rhythm_tables,
+)
 from optichannel.channels import CHANNELS
 from optichannel.decision import quiet_hours_ok, slot_grid
 
@@ -203,10 +210,13 @@ def candidate_grid(
     cust, rest = np.divmod(index, k * hours)
     ch, slot = np.divmod(rest, hours)
     code = np.array([CHANNELS.index(c) for c in channels], dtype=np.int64)
-    req = request_arrays(cols, cust, code[ch], slots[cust, slot], {k: v[cust, slot] for k, v in cal.items()})
+    tables = rhythm_tables(rhythm_profile(cols))
+    req = request_arrays(
+        cols, cust, code[ch], slots[cust, slot], {k: v[cust, slot] for k, v in cal.items()}, tables
+    )
     whole = np.arange(n)
     first = request_arrays(
-        cols, whole, np.zeros(n, dtype=np.int64), slots[:, 0], {k: v[:, 0] for k, v in cal.items()}
+        cols, whole, np.zeros(n, dtype=np.int64), slots[:, 0], {k: v[:, 0] for k, v in cal.items()}, tables
     )
     first.update({c: np.full(n, np.nan) for c in CHANNEL_SPECIFIC})
     return CandidateGrid(

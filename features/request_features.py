@@ -197,11 +197,17 @@ def request_features(
 
 
 def request_arrays(
-    cols: CustomerColumns, pick: np.ndarray, ch: np.ndarray, slot_us: np.ndarray, cal: dict[str, np.ndarray]
+    cols: CustomerColumns,
+    pick: np.ndarray,
+    ch: np.ndarray,
+    slot_us: np.ndarray,
+    cal: dict[str, np.ndarray],
+    tables: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The request features (in REQUEST_FEATURES order) of candidates: customer `pick[i]` on
     channel `ch[i]` at `slot_us[i]`, whose local calendar is `cal`. Customer-level work runs
-    once per customer, not per candidate (a 72-hour window repeats each customer 360 times)."""
+    once per customer, not per candidate (a 72-hour window repeats each customer 360 times).
+    `tables`: the customers' `rhythm_tables`, when the caller has them already."""
     day, hour = cal["day"], cal["hour"]
 
     def col(name: str) -> np.ndarray:
@@ -217,7 +223,8 @@ def request_arrays(
     since_snapshot = np.clip(slot_epoch - col("cnt_fatigue_epoch"), 0, None) / 3600.0
     fatigue = col("cnt_fatigue") * np.exp(-since_snapshot / FATIGUE_TAU_HOURS)
     where = (pick * 2 + (cal["weekday"] >= 5)) * 24 + hour
-    rhythm = {name: table.reshape(-1)[where] for name, table in rhythm_tables(rhythm_profile(cols)).items()}
+    tables = tables if tables is not None else rhythm_tables(rhythm_profile(cols))
+    rhythm = {name: table.reshape(-1)[where] for name, table in tables.items()}
     last_channel = _per_channel(cols, pick, ch, "cnt_last_{}_epoch")
     out = {
         "req_channel": ch,

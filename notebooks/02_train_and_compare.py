@@ -54,7 +54,7 @@ from training.config import Evaluation, SearchSpace, Split, TrainConfig
 from training.train import run
 
 # %% tags=["parameters"]
-CUSTOMERS = 1000  # a small bank; 70 days leave 28+ training days before 14 validation + 14 test days
+CUSTOMERS = 2000  # a small bank; 70 days leave 28+ training days before 14 validation + 14 test days
 DAYS = 70
 SEED = 11
 TRIALS = 2  # Optuna trials of the response model (the default config runs 20)
@@ -199,13 +199,9 @@ display(runs.loc[is_trial, trial_columns])
 # %%
 artifacts = [a.path for a in client.list_artifacts(first.run_id, "plots")]
 print("plots logged with the run:", artifacts)
-display(
-    Image(
-        filename=mlflow.artifacts.download_artifacts(
-            run_id=first.run_id, artifact_path="plots/calibration.png", dst_path=str(WORK / "artifacts")
-        )
-    )
-)
+for path in artifacts:  # calibration against the true probabilities, and feature importance
+    local = mlflow.artifacts.download_artifacts(run_id=first.run_id, artifact_path=path, dst_path=str(WORK))
+    display(Image(filename=local, width=700))
 
 # %% [markdown]
 # ## A second, deliberately weak challenger
@@ -243,14 +239,18 @@ tables = mlflow.load_table(
 )
 version_of = {first.run_id: f"v{first.version}", second.run_id: f"v{second.version} (weak)"}
 tables["model version"] = tables["run_id"].map(version_of)
-capture = tables.pivot_table(index="policy", columns="model version", values="capture_value")
-display(capture.round(3))
+capture = {
+    metric: tables.pivot_table(index="policy", columns="model version", values=metric).loc[order]
+    for metric in ("capture_value", "capture_response")
+}
+display(pd.concat(capture, axis=1).round(3))
 
-fig, ax = plt.subplots(figsize=(9, 3.8))
-capture.loc[order].plot.barh(ax=ax)
-ax.axvline(0, color="black", linewidth=0.8)
-ax.set_xlabel("oracle capture of net value")
-ax.set_title("the same policies and decision points, two training runs")
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.8), sharey=True)
+for ax, (metric, frame) in zip(axes, capture.items(), strict=True):
+    frame.plot.barh(ax=ax, legend=ax is axes[1])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"oracle {metric.replace('_', ' ')}")
+fig.suptitle("the same policies and decision points, two training runs")
 fig.tight_layout()
 fig.savefig(WORK / "capture_compare.png", dpi=80)
 plt.show()
@@ -275,20 +275,23 @@ for result in (first, second):
 # %%
 model = client.get_registered_model(registry.MODEL_NAME)
 print("aliases:", dict(model.aliases))
-versions = client.search_model_versions(f"name = '{registry.MODEL_NAME}'")
-display(
-    pd.DataFrame(
-        [
-            {
-                "version": v.version,
-                "run_id": v.run_id,
-                "aliases": ", ".join(v.aliases),
-                "promotion": v.tags.get("promotion"),
-            }
-            for v in sorted(versions, key=lambda v: int(v.version))
-        ]
-    )
+versions = sorted(
+    (
+        client.get_model_version(registry.MODEL_NAME, v.version)  # search results carry no aliases
+        for v in client.search_model_versions(f"name = '{registry.MODEL_NAME}'")
+    ),
+    key=lambda v: int(v.version),
 )
+rows = [
+    {
+        "version": v.version,
+        "run_id": v.run_id,
+        "aliases": ", ".join(v.aliases),
+        "promotion": v.tags.get("promotion"),
+    }
+    for v in versions
+]
+display(pd.DataFrame(rows).set_index("version"))
 champion = registry.alias_version(client, registry.CHAMPION)
 challenger = registry.alias_version(client, registry.CHALLENGER)
 print(f"champion = version {champion}, challenger = version {challenger}, loaded via {registry.model_uri()}")

@@ -64,8 +64,10 @@ class Decider:
         frame = self._complete(feats, requests, known)
         starts = [r.window_start or next_full_hour(now) for r in requests]
         out: list[dict[str, Any] | None] = [None] * len(requests)
-        keys = pd.Series([(r.window_hours, r.purpose) for r in requests])
-        for (hours, purpose), idx in keys.groupby(keys).groups.items():
+        groups: dict[tuple[int, str], list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault((r.window_hours, r.purpose), []).append(i)
+        for (hours, purpose), idx in groups.items():
             rows = np.asarray(idx)
             group = Group.build(
                 self.model,
