@@ -159,3 +159,23 @@ def test_no_generated_request_gets_a_5xx(service: dict) -> None:
 
         check()
     assert len(seen) >= 60 and 200 in seen and 400 in seen
+
+
+def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
+    """`bentoml build` with the repo's bentofile: code in, state (data, MLflow, tests) out."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[2]
+    path = os.pathsep.join([str(root / ".uv" / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]])
+    if shutil.which("uv", path=path) is None:
+        pytest.skip("bentoml build needs uv on PATH (make setup installs it into .uv/bin)")
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path), "PATH": path, "BENTOML_DO_NOT_TRACK": "true"}
+    bentoml = Path(sys.executable).with_name("bentoml")
+    done = subprocess.run([str(bentoml), "build", "."], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bento,) = [p for p in (tmp_path / "bentos" / "optichannel").iterdir() if p.is_dir()]
+    src = bento / "src"
+    assert (src / "serving" / "service.py").exists() and (
+        src / "features" / "feature_repo" / "feature_store.yaml"
+    ).exists()
+    assert not (src / "tests").exists() and not (src / "data").exists()
