@@ -16,9 +16,6 @@ OPTICHANNEL_DATA_DIR / OPTICHANNEL_MLFLOW_TRACKING_URI at them). Prints:
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -73,23 +70,6 @@ def floor(model, store, reader, ids: list[str], start: pd.Timestamp, n: int) -> 
         out["lightgbm"].append(t4 - t3)
         out["decide"].append(t5 - t4)
     return out
-
-
-def start_service(port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "OPTICHANNEL_SERVE_WORKERS": str(workers), "BENTOML_DO_NOT_TRACK": "true",
-           "OPTICHANNEL_DECISION_LOG_PATH": str(Path(tempfile.mkdtemp()) / "decisions.sqlite")}  # fmt: skip
-    bentoml = Path(sys.executable).with_name("bentoml")
-    cmd = [str(bentoml), "serve", "serving.service:NextBestChannel", "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the service did not become ready in 120 s (run `optichannel serve` to see why)")
 
 
 def load(url: str, ids: list[str], seconds: float, clients: int) -> tuple[list[float], int]:
@@ -161,6 +141,7 @@ def main() -> None:
     from features.store import open_store
     from optichannel.settings import get_settings
     from serving.decider import next_full_hour
+    from serving.local_server import running_service
     from serving.runtime import load_model
 
     settings = get_settings()
@@ -181,12 +162,8 @@ def main() -> None:
                        ("full decision (decide)", f["decide"])]:  # fmt: skip
         print(f"  {name:<24} {pct(vals, 50):7.2f}  {pct(vals, 99):7.2f}")
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = start_service(port, args.workers)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    bench = settings.model_copy(update={"decision_log_path": Path(tempfile.mkdtemp()) / "decisions.sqlite"})
+    with running_service(bench, workers=args.workers) as url:
         with httpx.Client(timeout=30) as client:
             for cid in sample[:20]:  # warm up both workers
                 client.post(f"{url}/predict", json={"customer_id": cid})
@@ -204,9 +181,6 @@ def main() -> None:
                 batch_n += len(part)
             batch_rate = batch_n / (time.perf_counter() - t)
         lat, errors = load(url, ids, args.seconds, args.clients)
-    finally:
-        proc.terminate()
-        proc.wait(30)
     p99_floor = pct(floor_ms, 99)
     print(f"\nHTTP ({args.workers} workers)               p50      p99")
     print(f"  /predict sequential      {pct(seq, 50):7.2f}  {pct(seq, 99):7.2f}")

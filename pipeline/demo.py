@@ -9,9 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from optichannel.settings import Settings
 
 
 def _step(console: Console, title: str, action: Callable[[], str]) -> None:
@@ -27,7 +31,11 @@ def demo(
     seed: int = typer.Option(7, "--seed", "-s", help="random seed"),
     trials: int = typer.Option(5, "--trials", min=1, help="Optuna trials for the response model"),
     stop_after: int = typer.Option(
-        None, "--stop-after", min=1, max=5, help="stop after this step (1 simulate ... 5 train)"
+        None,
+        "--stop-after",
+        min=1,
+        max=7,
+        help="stop after this step (1 simulate ... 5 train, 6 serve, 7 A/B)",
     ),
     data: Path = typer.Option(
         None,
@@ -35,7 +43,8 @@ def demo(
         help="your own feeds (Parquet or CSV in the documented contracts); skips the simulator",
     ),
 ) -> None:
-    """Run the pipeline end to end: simulate, validate, build features, Feast, train and evaluate."""
+    """Run the pipeline end to end: simulate, validate, build features, Feast, train and evaluate,
+    serve a few decisions over HTTP, and run a simulated A/B test with its HTML report."""
     from features.build import build_features
     from features.validation import validate_feeds
     from optichannel.settings import get_settings
@@ -105,14 +114,53 @@ def demo(
         return f"optichannel-nbc version {result.version} {verdict} ({result.promotion.reason})"
 
     _step(console, f"5. tune ({trials} Optuna trials), train, register and evaluate the model", train)
+    if stop_after == 5:
+        return
+
+    def serve() -> str:
+        import pandas as pd
+
+        from serving.cli import ask
+        from serving.local_server import running_service
+
+        ids = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"].astype(str)
+        sample = [*ids.sample(5, random_state=seed), "new-customer-0001"]
+        with running_service(settings, workers=1) as url:
+            console.print(f"  service up at {url}; asking it as a CRM would (POST /predict_batch):")
+            ask(sample, url=url, hours=72, token=settings.api_token)
+        return f"{len(sample)} decisions, service stopped; every decision is in {settings.decision_log}"
+
+    _step(console, "6. start the service, ask it for a few decisions, stop it", serve)
+    if stop_after == 6 or data is not None:
+        if data is not None:
+            console.print("your own feeds have no oracle: the simulated A/B test (step 7) is skipped")
+        _summary(console, settings, world, began)
+        return
+
+    def ab_test() -> str:
+        from experiments.cli import CAMPAIGN_ARMS, simulate
+
+        report = Path("reports/ab_test.html")
+        simulate(customers=min(customers, 2000), at=None, arms=CAMPAIGN_ARMS, alias=settings.model_alias,
+                 world=world, out=report, experiment="demo-ab", window=72, seed=seed,
+                 quiet=not settings.show_progress)  # fmt: skip
+        return f"HTML report -> {report.resolve()}"
+
+    _step(console, "7. run a simulated A/B test: model vs business as usual, true uplift known", ab_test)
+    _summary(console, settings, world, began)
+
+
+def _summary(console: Console, settings: Settings, world: Path, began: float) -> None:
     console.rule("[bold]summary")
     console.print(f"feeds: {world}\nvalidated tables and report: {settings.validated_dir / 'report.json'}")
     console.print(
         f"feature snapshots: {settings.features_dir}\nFeast registry and online store: {settings.feast_dir}"
     )
+    console.print("evaluation table: reports/evaluation.json; A/B report: reports/ab_test.html")
     console.print(
-        "evaluation table: reports/evaluation.json; MLflow UI: `make mlflow-ui` -> http://127.0.0.1:5000"
+        "MLflow UI: `make mlflow-ui` -> http://127.0.0.1:5000; service: `optichannel serve` -> :3000"
     )
+    console.print(f"decision log: {settings.decision_log}")
     console.print(f"demo finished in {time.perf_counter() - began:.0f} s")
 
 

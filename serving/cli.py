@@ -6,7 +6,6 @@ model or store ends the command with one `error: ...` line naming what to run, e
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import datetime
@@ -15,11 +14,10 @@ from typing import Annotated
 
 import typer
 
-SERVICE = "serving.service:NextBestChannel"
-
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("ask")(ask)
     app.command("score")(score)
 
 
@@ -36,6 +34,7 @@ def serve(
     """Start the BentoML service (`bentoml serve serving.service:NextBestChannel`) until Ctrl-C."""
     from optichannel.registry import ROOT
     from optichannel.settings import get_settings
+    from serving.local_server import SERVICE, service_env
     from serving.runtime import StartupError, load_model, open_reader
 
     settings = get_settings()
@@ -47,12 +46,10 @@ def serve(
     typer.echo(f"serving optichannel-nbc version {version} ({settings.model_alias}) on http://{host}:{port}")
     typer.echo(f"decision log: {settings.decision_log}; try: curl -s -X POST http://{host}:{port}/predict "
                "-H 'Content-Type: application/json' -d '{\"customer_id\": \"C000001\"}'")  # fmt: skip
-    env = {**os.environ, "OPTICHANNEL_SERVE_WORKERS": str(workers), "BENTOML_DO_NOT_TRACK": "true"}
-    env["OPTICHANNEL_DATA_DIR"] = str(settings.data_dir.resolve())
     bentoml = Path(sys.executable).with_name("bentoml")
     cmd = [str(bentoml), "serve", SERVICE, "--port", str(port), "--host", host]
     try:
-        raise typer.Exit(subprocess.call(cmd, cwd=ROOT, env=env))
+        raise typer.Exit(subprocess.call(cmd, cwd=ROOT, env=service_env(settings, workers)))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
@@ -97,3 +94,40 @@ def score(
         f"{summary.customers:,} customers scored with model version {version} in {elapsed:.1f} s "
         f"({summary.customers / elapsed:,.0f}/s): {mix}; cold start {summary.fallback:,} -> {summary.out}"
     )
+
+
+def ask(
+    customer_ids: Annotated[list[str], typer.Argument(help="Customer ids to ask about.")],
+    url: Annotated[
+        str, typer.Option("--url", help="Base URL of a running service.")
+    ] = "http://127.0.0.1:3000",
+    hours: Annotated[int, typer.Option("--hours", min=1, max=168, help="Window length in hours.")] = 72,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="OPTICHANNEL_API_TOKEN", help="Bearer token, if set.")
+    ] = None,
+) -> None:
+    """Ask a running service for decisions, as a CRM would, and print them readably."""
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"requests": [{"customer_id": c, "window_hours": hours, "explain": True} for c in customer_ids]}
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/predict_batch", json=body, headers=headers, timeout=60)
+    except httpx.HTTPError as exc:
+        raise _fail(
+            RuntimeError(f"no service at {url} ({exc}); start one with `optichannel serve`")
+        ) from None
+    if response.status_code != 200:
+        raise _fail(RuntimeError(f"the service answered {response.status_code}: {response.text[:500]}"))
+    table = Table("customer", "decision", "local time", "value vs none", "top driver", "why", show_lines=True)
+    for a in response.json():
+        d = a["decision"]
+        when = "-" if d["send_at_local"] is None else d["send_at_local"][:16].replace("T", " ")
+        driver = a["drivers"][0]["feature"] if a.get("drivers") else "-"
+        flag = " (cold start)" if a["fallback"] else ""
+        table.add_row(a["customer_id"] + flag, d["channel"], when,
+                      f"{d['expected_value']:.2f} vs {a['no_contact']['expected_value']:.2f}", driver,
+                      a["explanation"])  # fmt: skip
+    Console(width=160).print(table)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,55 +19,21 @@ import pytest
 import schemathesis
 
 from serving.decision_log import read_log
+from serving.local_server import running_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service(champion: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    settings = champion["settings"]
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("decisions") / "decisions.sqlite"
-    env = {**os.environ, "OPTICHANNEL_DATA_DIR": str(settings.data_dir),
-           "OPTICHANNEL_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "OPTICHANNEL_API_TOKEN": TOKEN,
-           "OPTICHANNEL_DECISION_LOG_PATH": str(log_path), "OPTICHANNEL_SERVE_WORKERS": "1",
-           "BENTOML_DO_NOT_TRACK": "true"}  # fmt: skip
-    bentoml = Path(sys.executable).with_name("bentoml")
-    root = Path(__file__).resolve().parents[2]
+    settings = champion["settings"].model_copy(update={"api_token": TOKEN, "decision_log_path": log_path})
     out = tmp_path_factory.mktemp("serve") / "serve.log"
-    with out.open("w") as sink:
-        proc = subprocess.Popen(
-            [str(bentoml), "serve", "serving.service:NextBestChannel", "--port", str(port)],
-            cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"bentoml serve exited with {proc.returncode}:\n{out.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            proc.terminate()
-            pytest.fail(f"service not ready in 120 s:\n{out.read_text()[-3000:]}")
-        customers = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"]
-        try:
-            yield {"url": url, "log": log_path, "customers": customers.tolist(), "output": out}
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    customers = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"]
+    with running_service(settings, workers=1, log_file=out) as url:
+        yield {"url": url, "log": log_path, "customers": customers.tolist(), "output": out}
 
 
 def test_predict_answers_a_crm_over_http(service: dict) -> None:

@@ -1,0 +1,93 @@
+"""Run the real service (`bentoml serve`) in a child process for the length of a `with` block:
+used by the demo, the HTTP tests and the serving benchmark, so all three start it the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from optichannel.registry import ROOT
+from optichannel.settings import Settings
+
+SERVICE = "serving.service:NextBestChannel"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def service_env(settings: Settings, workers: int) -> dict[str, str]:
+    """The environment that gives the child process these settings."""
+    env = {**os.environ, "OPTICHANNEL_SERVE_WORKERS": str(workers), "BENTOML_DO_NOT_TRACK": "true"}
+    env |= {
+        "OPTICHANNEL_PROFILE": settings.profile,
+        "OPTICHANNEL_DATA_DIR": str(Path(settings.data_dir).resolve()),
+        "OPTICHANNEL_MODEL_ALIAS": settings.model_alias,
+        "OPTICHANNEL_EXPLORATION": str(settings.exploration),
+        "OPTICHANNEL_DECISION_LOG_PATH": str(settings.decision_log.resolve()),
+    }
+    for name, value in (
+        ("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri),
+        ("API_TOKEN", settings.api_token),
+    ):
+        if value:
+            env[f"OPTICHANNEL_{name}"] = value
+    return env
+
+
+@contextmanager
+def running_service(
+    settings: Settings,
+    port: int | None = None,
+    workers: int = 1,
+    log_file: Path | None = None,
+    timeout: float = 120,
+) -> Iterator[str]:
+    """Yield the base URL once `/readyz` answers; stop the service afterwards. A service that
+    exits or never gets ready raises RuntimeError with the tail of its output."""
+    import httpx
+
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    bentoml = Path(sys.executable).with_name("bentoml")
+    out_path = log_file or Path(os.devnull)
+    with open(out_path, "w") as sink:
+        proc = subprocess.Popen(
+            [str(bentoml), "serve", SERVICE, "--port", str(port), "--host", "127.0.0.1"],
+            cwd=ROOT, env=service_env(settings, workers), stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.time() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the service exited with code {proc.returncode}{_tail(log_file)}")
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.time() > deadline:
+                    raise RuntimeError(f"the service was not ready within {timeout:.0f} s{_tail(log_file)}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _tail(log_file: Path | None) -> str:
+    if log_file is None or not log_file.exists():
+        return ""
+    return ":\n" + log_file.read_text(errors="replace")[-3000:]
