@@ -184,7 +184,7 @@ display(summary.join(cmp[["uplift_rel", "p_value", "p_adjusted", "significant"]]
 print("true uplift:", {arm: round(value, 4) for arm, value in result.true_uplift.items()})
 
 treated = summary.drop(index=CONTROL)
-fig, ax = plt.subplots(figsize=(10, 3))
+fig, ax = plt.subplots(figsize=(10, 3), layout="constrained")
 y = np.arange(len(treated))
 ax.errorbar(
     treated["uplift"],
@@ -200,7 +200,6 @@ ax.set_yticks(y, treated.index)
 ax.set_xlabel(f"absolute uplift in 7-day conversion vs {CONTROL}")
 ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:+.1f} pt"))
 ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-fig.tight_layout()
 fig.savefig(WORK / "uplift_vs_truth.png", dpi=80)
 plt.show()
 
@@ -233,7 +232,7 @@ by_channel = result.analysis.by_channel
 display(by_channel.round(4))
 shares = by_channel.pivot_table(index="arm", columns="channel", values="share_of_arm", fill_value=0)
 shares = shares.reindex(index=list(arms.index)).reindex(columns=[c for c in ACTIONS if c in shares])
-fig, axes = plt.subplots(1, 2, figsize=(14, 3.5), gridspec_kw={"wspace": 0.35})
+fig, axes = plt.subplots(1, 2, figsize=(14, 3.5), layout="constrained")
 shares.plot.barh(stacked=True, ax=axes[0], colormap="tab10")
 axes[0].set_xlabel("share of the arm")
 axes[0].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
@@ -244,7 +243,6 @@ for arm_name in ("model", CONTROL):
 axes[1].set_xlabel("local hour of the send")
 axes[1].set_ylabel("contacts")
 axes[1].legend()
-fig.tight_layout()
 fig.savefig(WORK / "channels.png", dpi=80)
 plt.show()
 

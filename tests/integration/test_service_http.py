@@ -5,7 +5,9 @@ schemathesis-generated requests from the service's own OpenAPI schema (never a 5
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -144,3 +146,33 @@ def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
         src / "features" / "feature_repo" / "feature_store.yaml"
     ).exists()
     assert not (src / "tests").exists() and not (src / "data").exists()
+
+
+def _readme_block(lang: str, needle: str) -> str:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+    (block,) = [b for b in blocks if needle in b]
+    return block
+
+
+def test_readme_crm_examples_work_as_written(service: dict) -> None:
+    """The README's curl and Python examples, run against the live service (URL, customer and
+    token swapped in), so the docs a CRM developer copies cannot drift from the service."""
+    import shutil
+
+    cid = service["customers"][7]
+    snippet = _readme_block("python", "/predict").replace("http://127.0.0.1:3000", service["url"])
+    snippet = snippet.replace('"C0000042"', repr(cid)).replace("httpx.post(", "httpx.post(headers=AUTH, url=")
+    namespace: dict = {"AUTH": AUTH}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    assert namespace["answer"]["customer_id"] == cid and namespace["answer"]["drivers"]
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    command = (
+        _readme_block("bash", "curl")
+        .replace("http://127.0.0.1:3000", service["url"])
+        .replace("C0000042", cid)
+    )
+    command = command.replace("curl -s", f"curl -s -H 'Authorization: Bearer {TOKEN}'")
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and json.loads(done.stdout)["customer_id"] == cid, done.stdout + done.stderr
