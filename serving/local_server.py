@@ -26,8 +26,10 @@ def free_port() -> int:
 
 
 def service_env(settings: Settings, workers: int) -> dict[str, str]:
-    """The environment that gives the child process these settings."""
+    """The environment that gives the child process these settings (and its workers the cores)."""
     env = {**os.environ, "OPTICHANNEL_SERVE_WORKERS": str(workers), "BENTOML_DO_NOT_TRACK": "true"}
+    # each worker is a process with its own LightGBM: share the cores instead of oversubscribing them
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     env |= {
         "OPTICHANNEL_PROFILE": settings.profile,
         "OPTICHANNEL_DATA_DIR": str(Path(settings.data_dir).resolve()),
