@@ -111,11 +111,16 @@ def run(
             "economics": cfg.economics.model_dump(mode="json"),
             "population": population_prior(tf),
         }
-        candidates = {
-            name: models.bundle(tf, response, models.fit_conversion(tf, name, {}, cfg), name,
-                                meta)
-            for name in learners
-        }  # fmt: skip
+        candidates = {}
+        for name in learners:
+            try:
+                candidates[name] = models.bundle(
+                    tf, response, models.fit_conversion(tf, name, {}, cfg), name, meta
+                )
+            except ValueError as exc:  # e.g. a T-learner action without conversions in a small world
+                if len(learners) == 1:
+                    raise
+                log(f"skipping the {name}-learner: {exc}")
         table, ctx, metrics = None, None, {}
         if has_truth:
             log("evaluating against the simulator's oracle")
