@@ -24,6 +24,8 @@ from features.request_features import (
 from optichannel.channels import CHANNELS
 from optichannel.decision import quiet_hours_ok, slot_grid
 
+SMALL_FRAME = 2000  # rows up to which a frame converts through one object array
+
 
 class CandidateRows:
     """Model input rows without a wide frame: each customer's features once, indexed per
@@ -139,19 +141,32 @@ class CandidateGrid:
 
 
 def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """[rows, columns] floats of a feature frame; text and missing values become NaN."""
+    """[rows, columns] floats of a feature frame; text and missing values become NaN.
+
+    Small frames (a service request) go through one object array, which is ten times quicker
+    than a pandas call per column; large ones column by column, without boxing every cell."""
+    if len(frame) <= SMALL_FRAME:
+        return _to_floats(frame.to_numpy(dtype=object))
     out = np.full(frame.shape, np.nan)
     is_float = (frame.dtypes == np.float64).to_numpy()
     if is_float.any():
         out[:, is_float] = frame.iloc[:, np.flatnonzero(is_float)].to_numpy(dtype=float)
-    for j in np.flatnonzero(~is_float):
-        values = frame.iloc[:, j].to_numpy()
-        try:  # ints and None (the online store's integer features) convert directly
-            out[:, j] = np.asarray(values, dtype=float)
-        except (TypeError, ValueError):  # text, or numbers mixed with text
-            out[:, j] = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(
-                dtype=float, na_value=np.nan
-            )
+    rest = np.flatnonzero(~is_float)
+    if len(rest):
+        out[:, rest] = _to_floats(frame.iloc[:, rest].to_numpy(dtype=object))
+    return out
+
+
+def _to_floats(values: np.ndarray) -> np.ndarray:
+    out = np.full(values.shape, np.nan)
+    for j in range(values.shape[1]):
+        col = values[:, j]
+        try:  # numbers, ints and None (the online store's integer features) convert directly
+            out[:, j] = col.astype(float)
+        except (TypeError, ValueError):  # text (a zone, a region) is not a number; mixed: coerce
+            if all(isinstance(v, str) or v is None for v in col):
+                continue
+            out[:, j] = pd.to_numeric(pd.Series(col), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return out
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from optichannel.channels import ACTIONS, NONE
 
 MANIFEST = "manifest.json"
+SMALL_BATCH = 5000  # rows below which one LightGBM thread and fewer calls are quickest
 ACTION = "action"
 
 
@@ -71,7 +72,7 @@ class NextBestChannelModel:
         threads = _threads(rows)
         if self.conversion_features[:k] != self.response_features:
             return self.p_response(rows), self.p_conversion(rows, action)
-        if self.learner == "s":
+        if self.learner == "s" or len(action) < SMALL_BATCH:  # small: fewer LightGBM calls beat fewer copies
             x = feature_matrix(rows, self.conversion_features, {ACTION: action})
             return self.response.predict(x[:, :k], num_threads=threads), self._conversion(x, action, threads)
         p_resp, p_conv = np.empty(len(action)), np.empty(len(action))
@@ -176,4 +177,4 @@ def feature_matrix(
 
 def _threads(rows: Rows) -> int:
     """One thread for small requests (thread start-up costs more than it saves), all for batches."""
-    return 1 if len(rows) < 5000 else 0
+    return 1 if len(rows) < SMALL_BATCH else 0

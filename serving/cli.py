@@ -6,7 +6,7 @@ model or store ends the command with one `error: ...` line naming what to run, e
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -47,11 +47,10 @@ def serve(
     typer.echo(f"decision log: {settings.decision_log}; try: curl -s -X POST http://{host}:{port}/predict "
                "-H 'Content-Type: application/json' -d '{\"customer_id\": \"C000001\"}'")  # fmt: skip
     bentoml = Path(sys.executable).with_name("bentoml")
-    cmd = [str(bentoml), "serve", SERVICE, "--port", str(port), "--host", host]
-    try:
-        raise typer.Exit(subprocess.call(cmd, cwd=ROOT, env=service_env(settings, workers)))
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    sys.stdout.flush()
+    os.chdir(ROOT)  # become `bentoml serve` itself: Ctrl-C and SIGTERM reach the server directly
+    os.execve(bentoml, [str(bentoml), "serve", SERVICE, "--port", str(port), "--host", host],
+              service_env(settings, workers))  # fmt: skip
 
 
 def score(

@@ -52,7 +52,18 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-@bentoml.service(name="optichannel", workers=_workers(), traffic={"timeout": 30})
+def _access_log() -> bool:
+    """Per-request access lines (OPTICHANNEL_ACCESS_LOG=true): off by default, because the decision
+    log already records every answer and the access log costs a quarter of the throughput."""
+    return os.environ.get("OPTICHANNEL_ACCESS_LOG", "false").lower() in ("1", "true", "yes")
+
+
+@bentoml.service(
+    name="optichannel",
+    workers=_workers(),
+    traffic={"timeout": 30},
+    logging={"access": {"enabled": _access_log(), "skip_paths": ["/livez", "/readyz", "/metrics"]}},
+)
 class NextBestChannel:
     """Next-best-channel decisions: which channel, which hour, or no contact at all."""
 
