@@ -52,6 +52,9 @@ class OnlineReader:
             f.name for v in views for f in v.features if f.dtype.to_value_type().name == "DOUBLE"
         }
         self._col = {name: i for i, name in enumerate(self.features)}
+        self._float_idx = [i for i, name in enumerate(self.features) if name in self.float_features]
+        self._float_names = [self.features[i] for i in self._float_idx]
+        self._other_idx = [i for i, name in enumerate(self.features) if name not in self.float_features]
         self.sqlite_path = None
         if type(config.online_store).__name__.lower().startswith("sqlite"):
             self.sqlite_path = config.online_store.path
@@ -68,7 +71,8 @@ class OnlineReader:
         return con
 
     def read(self, customer_ids: list[str] | pd.Series) -> tuple[pd.DataFrame, pd.Series]:
-        """(features frame with `customer_id` first, as-of time per row: the newest snapshot read)."""
+        """(features frame with `customer_id` first, then the non-float features, then the float
+        ones; as-of time per row: the newest snapshot read)."""
         ids = [str(c) for c in customer_ids]
         if self.sqlite_path is None:
             rows = [{JOIN_KEY: c} for c in ids]
@@ -112,8 +116,9 @@ class OnlineReader:
             first = [position[k] for k in keys]
             floats, newest = floats[first], newest[first]
             others = {c: [col[i] for i in first] for c, col in others.items()}
-        data: dict[str, Any] = {JOIN_KEY: ids}
-        for c, name in enumerate(self.features):
-            data[name] = floats[:, c] if name in self.float_features else others.get(c, [None] * n)
+        # one float block plus the few other columns: a per-column frame costs ~10 us a column
+        float_part = pd.DataFrame(floats[:, self._float_idx], columns=self._float_names)
+        other = {JOIN_KEY: ids, **{self.features[c]: others.get(c, [None] * n) for c in self._other_idx}}
+        frame = pd.concat([pd.DataFrame(other), float_part], axis=1)
         as_of = pd.to_datetime(pd.Series(newest).where(newest > 0), unit="s", utc=True)
-        return pd.DataFrame(data), as_of
+        return frame, as_of

@@ -131,7 +131,7 @@ def known_rows(feats: pd.DataFrame) -> np.ndarray:
 
 def apply_prior(feats: pd.DataFrame, prior: dict[str, float], unknown: np.ndarray) -> pd.DataFrame:
     """A copy where unknown customers carry the population prior (the training medians the model
-    was shipped with) and consents are numbers (missing = not given)."""
+    was shipped with) and every consent column exists."""
     frame = feats.reset_index(drop=True).copy()
     if unknown.any():
         for col, value in prior.items():
@@ -139,8 +139,9 @@ def apply_prior(feats: pd.DataFrame, prior: dict[str, float], unknown: np.ndarra
                 frame.loc[unknown, col] = value
     if "prf_tz" not in frame:
         frame["prf_tz"] = None
-    for col in CONSENT:
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0.0) if col in frame else 0.0
+    for col in CONSENT:  # missing or null consent counts as not given (see consent_matrix)
+        if col not in frame:
+            frame[col] = 0.0
     return frame
 
 
