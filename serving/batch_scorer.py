@@ -33,6 +33,7 @@ class ScoreSummary:
     customers: int
     contacted: int
     fallback: int
+    stale: int  # known customers whose time-varying features are past the views' TTL at the start
     by_channel: dict[str, int]
     out: Path
 
@@ -104,6 +105,8 @@ def score_campaign(
     out.parent.mkdir(parents=True, exist_ok=True)
     entity = pd.DataFrame({JOIN_KEY: customers.to_numpy(), TIMESTAMP: start})
     feats = historical_features(store, entity).drop(columns=[TIMESTAMP])  # point in time, at the start
+    dynamic = [c for c in feats.columns if c.startswith(("txn_", "bhv_", "cnt_"))]
+    stale = int((known_rows(feats) & feats[dynamic].isna().all(axis=1).to_numpy()).sum()) if dynamic else 0
     writer: pq.ParquetWriter | None = None
     counts: dict[str, int] = {}
     fallback = 0
@@ -125,4 +128,4 @@ def score_campaign(
         if writer is not None:
             writer.close()
     total = sum(counts.values())
-    return ScoreSummary(total, total - counts.get(NONE, 0), fallback, counts, out)
+    return ScoreSummary(total, total - counts.get(NONE, 0), fallback, stale, counts, out)

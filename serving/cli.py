@@ -88,6 +88,14 @@ def score(
     except (StartupError, FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None
     elapsed = time.perf_counter() - began
+    if summary.stale:
+        typer.echo(
+            f"warning: for {summary.stale:,} known customers the newest transaction, behaviour and contact "
+            f"features are older than their 2-day time-to-live at {start:%Y-%m-%d %H:%M} UTC, so only the "
+            "profile was used: refresh the feeds (`features build`, `features materialize`) or pass an --at "
+            "inside the data",
+            err=True,
+        )
     mix = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.by_channel.items(), key=lambda kv: -kv[1]))
     typer.echo(
         f"{summary.customers:,} customers scored with model version {version} in {elapsed:.1f} s "

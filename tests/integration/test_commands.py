@@ -62,6 +62,9 @@ def test_score_command_writes_a_decision_per_customer(env: dict) -> None:
     assert decisions["fallback"].sum() == 1 and "cold start 1" in result.output
     contacted = decisions[decisions["channel"] != "none"]
     assert len(contacted) > 50 and (contacted["send_at"] >= pd.Timestamp("2026-04-30T09:00Z")).all()
+    assert "time-to-live" not in result.output
+    later = runner.invoke(build_app(), [*args[:-3], "--at", "2026-12-30T09:00", "--quiet"])
+    assert later.exit_code == 0 and "older than their 2-day time-to-live" in later.output
     bad = env["tmp"] / "bad.csv"
     pd.DataFrame({"id": ["x"]}).to_csv(bad, index=False)
     refused = runner.invoke(build_app(), ["score", "--customers", str(bad), "--out", str(out)])
