@@ -144,8 +144,13 @@ def main() -> None:
     from serving.local_server import running_service
     from serving.runtime import load_model
 
+    from serving.runtime import StartupError
+
     settings = get_settings()
-    model, version = load_model(settings)
+    try:
+        model, version = load_model(settings)
+    except StartupError as exc:
+        raise SystemExit(f"error: {exc} (`make demo` leaves a model and a store to measure)") from None
     store = open_store(settings)
     reader = OnlineReader(store)
     ids = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"].astype(str).tolist()
