@@ -142,9 +142,7 @@ def main() -> None:
     from optichannel.settings import get_settings
     from serving.decider import next_full_hour
     from serving.local_server import running_service
-    from serving.runtime import load_model
-
-    from serving.runtime import StartupError
+    from serving.runtime import StartupError, load_model
 
     settings = get_settings()
     try:
