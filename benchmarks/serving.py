@@ -97,18 +97,20 @@ def load(url: str, ids: list[str], seconds: float, clients: int) -> tuple[list[f
     return latencies, errors[0]
 
 
-def scorer_vs_raw(model, store, ids: list[str], start: pd.Timestamp) -> tuple[float, float, int]:
+def scorer_vs_raw(model, features_dir: Path, ids: list[str], start: pd.Timestamp) -> tuple[float, float, int]:
     """(scorer customers/s end to end, raw LightGBM customers/s on the same rows, rows)."""
     from features.candidates import candidate_grid
-    from features.store import historical_features
+    from features.offline_read import features_at
     from optichannel.channels import ACTIONS, NONE
     from serving.batch_scorer import CHUNK, score_campaign
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        score_campaign(store, model, pd.Series(ids), Path(tmp) / "out.parquet", start, 72, progress=False)
+        score_campaign(
+            features_dir, model, pd.Series(ids), Path(tmp) / "out.parquet", start, 72, progress=False
+        )
         scorer = time.perf_counter() - t0
-    feats = historical_features(store, pd.DataFrame({"customer_id": ids, "event_timestamp": start}))
+    feats = features_at(features_dir, pd.Series(ids), start)
     raw, rows = 0.0, 0
     for lo in range(0, len(ids), CHUNK):
         grid = candidate_grid(
@@ -194,7 +196,7 @@ def main() -> None:
 
     n = args.scorer_customers
     scorer_ids = [ids[i % len(ids)] for i in range(n)]
-    scorer, raw, rows = scorer_vs_raw(model, store, scorer_ids, start)
+    scorer, raw, rows = scorer_vs_raw(model, settings.features_dir, scorer_ids, start)
     print(f"\nbatch scorer, {n:,} customers ({rows:,} candidate rows)")
     print(f"  optichannel score: {scorer:,.0f} customers/s; LightGBM raw on the same rows: {raw:,.0f}/s")
     print(f"  ratio scorer / raw: {scorer / raw:.2f} (target >= 0.70)")

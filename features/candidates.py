@@ -15,6 +15,7 @@ import pandas as pd
 
 from features.request_features import (
     CHANNEL_SPECIFIC,
+    DEFAULT_TZ,
     CustomerColumns,
     calendar_arrays,
     request_arrays,
@@ -24,7 +25,7 @@ from features.request_features import (
 from optichannel.channels import CHANNELS
 from optichannel.decision import quiet_hours_ok, slot_grid
 
-SMALL_FRAME = 2000  # rows up to which a frame converts through one object array
+SMALL_FRAME = 200  # rows up to which one object array beats a pandas call per column (measured)
 
 
 class CandidateRows:
@@ -140,6 +141,17 @@ class CandidateGrid:
         return out.reshape(self.shape)
 
 
+def _grid_calendar(slots: np.ndarray, tz: np.ndarray) -> dict[str, np.ndarray]:
+    """Local calendar of every [customer, slot]. A campaign shares one window: then each zone's
+    hours are computed once and looked up by the customer's zone."""
+    n, hours = slots.shape
+    if n and (slots == slots[0]).all():
+        codes, names = pd.factorize(pd.Series(tz, dtype=object).fillna(DEFAULT_TZ).astype(str))
+        per_zone = calendar_arrays(np.tile(slots[0], len(names)), np.repeat(np.asarray(names), hours))
+        return {k: v.reshape(len(names), hours)[codes] for k, v in per_zone.items()}
+    return {k: v.reshape(n, hours) for k, v in calendar_arrays(slots.ravel(), np.repeat(tz, hours)).items()}
+
+
 def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
     """[rows, columns] floats of a feature frame; text and missing values become NaN.
 
@@ -214,7 +226,7 @@ def candidate_grid(
     k = len(channels)
     base = customer.reset_index(drop=True)
     tz = base["prf_tz"].to_numpy() if "prf_tz" in base else np.full(n, None)
-    cal = {k: v.reshape(n, hours) for k, v in calendar_arrays(slots.ravel(), np.repeat(tz, hours)).items()}
+    cal = _grid_calendar(slots, tz)
     local_hour = cal["hour"]
     quiet_ok = quiet_hours_ok(local_hour, allowed_hours, tuple(channels))
     numeric = numeric_matrix(base)

@@ -1,6 +1,7 @@
 """Whole campaigns offline: decisions for a list of customers (up to millions) written to
-Parquet, without HTTP. Features come from the offline store (Feast point-in-time retrieval at
-the window start), so the list can be far larger than what the online store should serve.
+Parquet, without HTTP. Features come from the offline snapshots at the window start (Feast's
+point-in-time rule and TTLs, read in one DuckDB pass: `features.offline_read`), so the list can
+be far larger than what the online store should serve.
 
 The same kernel decision as the service (candidate grid, model scores, constrained argmax),
 chunk by chunk so memory stays flat: a 72-hour window is 360 candidates per customer.
@@ -17,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.candidates import candidate_grid
-from features.store_definitions import JOIN_KEY, TIMESTAMP
+from features.offline_read import features_at
+from features.store_definitions import JOIN_KEY
 from optichannel.channels import CHANNELS, NONE
 from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
@@ -88,7 +90,7 @@ def score_chunk(
 
 
 def score_campaign(
-    store: object,
+    features_dir: Path,
     model: NextBestChannelModel,
     customers: pd.Series,
     out: Path,
@@ -98,13 +100,10 @@ def score_campaign(
     chunk: int = CHUNK,
 ) -> ScoreSummary:
     """Score every customer and write one Parquet file (row groups per chunk)."""
-    from features.store import historical_features
-
     econ = Economics.from_meta(model.meta)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    entity = pd.DataFrame({JOIN_KEY: customers.to_numpy(), TIMESTAMP: start})
-    feats = historical_features(store, entity).drop(columns=[TIMESTAMP])  # point in time, at the start
+    feats = features_at(features_dir, customers, start)  # Feast's point-in-time rule, one time for all
     dynamic = [c for c in feats.columns if c.startswith(("txn_", "bhv_", "cnt_"))]
     stale = int((known_rows(feats) & feats[dynamic].isna().all(axis=1).to_numpy()).sum()) if dynamic else 0
     writer: pq.ParquetWriter | None = None

@@ -70,7 +70,6 @@ def score(
 
     import pandas as pd
 
-    from features.store import open_store
     from optichannel.settings import get_settings
     from serving.batch_scorer import read_customers, score_campaign
     from serving.decider import next_full_hour
@@ -83,7 +82,7 @@ def score(
         model, version = load_model(settings)
         start = pd.Timestamp(at, tz="UTC") if at else pd.Timestamp(next_full_hour())
         summary = score_campaign(
-            open_store(settings), model, ids, out, start, hours, settings.show_progress and not quiet
+            settings.features_dir, model, ids, out, start, hours, settings.show_progress and not quiet
         )
     except (StartupError, FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None

@@ -195,7 +195,7 @@ def test_batch_scorer_matches_the_service(engine: dict, tmp_path: Path) -> None:
     start = engine["as_of"] + timedelta(hours=5)
     out = tmp_path / "campaign.parquet"
     summary = score_campaign(
-        open_store(engine["settings"]), engine["model"], ids, out, start, 48, False, chunk=128
+        engine["settings"].features_dir, engine["model"], ids, out, start, 48, False, chunk=128
     )
     scored = pd.read_parquet(out)
     assert summary.customers == len(scored) == len(ids) and summary.fallback == 1

@@ -185,3 +185,37 @@ def test_production_profile_on_redis_and_postgres(
         assert client.dbsize() >= 200
     finally:
         client.flushdb()
+
+
+def test_campaign_read_equals_feast_point_in_time_with_ttl(local: Settings) -> None:
+    """`features_at` (one time for a whole list, DuckDB over the snapshots) returns exactly what
+    Feast's `get_historical_features` returns: newest snapshot at or before the time, nulls past
+    each view's TTL (checked just inside and just past it) and for unknown customers."""
+    from features.offline_read import features_at
+
+    store = st.open_store(local)
+    ids = pd.read_parquet(local.validated_dir / "customers.parquet")["customer_id"]
+    ids = pd.Series([*ids.sample(300, random_state=4), "never-seen", *ids.head(2)])
+    newest = (
+        pd.read_parquet(local.features_dir / "contacts.parquet", columns=["event_timestamp"]).max().iloc[0]
+    )
+    times = [newest - pd.Timedelta(days=30, hours=-7), newest, newest + pd.Timedelta(days=2),
+             newest + pd.Timedelta(days=2, seconds=1), newest + pd.Timedelta(days=40)]  # fmt: skip
+    for at in times:
+        feast = st.historical_features(store, pd.DataFrame({"customer_id": ids, "event_timestamp": at}))
+        ours = features_at(local.features_dir, ids, at)
+        cols = [c for c in feast.columns if c not in ("customer_id", "event_timestamp")]
+        assert set(cols) == set(ours.columns) - {"customer_id"}
+        assert ours["customer_id"].tolist() == ids.tolist()
+        for col in cols:
+            mine, theirs = ours[col], feast[col]
+            if mine.dtype == object or theirs.dtype == object:
+                assert (
+                    mine.fillna("<na>").astype(str).tolist() == theirs.fillna("<na>").astype(str).tolist()
+                ), col
+            else:
+                np.testing.assert_allclose(
+                    mine.to_numpy(float), theirs.to_numpy(float), equal_nan=True, err_msg=col
+                )
+    stale = features_at(local.features_dir, ids, newest + pd.Timedelta(days=40))
+    assert stale["cnt_contacts_7d"].isna().all() and stale["prf_tz"].iloc[:300].notna().all()
