@@ -134,7 +134,7 @@ def demo(
     if stop_after == 6 or data is not None:
         if data is not None:
             console.print("your own feeds have no oracle: the simulated A/B test (step 7) is skipped")
-        _summary(console, settings, world, began)
+        _summary(console, settings, world, began, ab_test=False)
         return
 
     def ab_test() -> str:
@@ -150,13 +150,14 @@ def demo(
     _summary(console, settings, world, began)
 
 
-def _summary(console: Console, settings: Settings, world: Path, began: float) -> None:
+def _summary(console: Console, settings: Settings, world: Path, began: float, ab_test: bool = True) -> None:
     console.rule("[bold]summary")
     console.print(f"feeds: {world}\nvalidated tables and report: {settings.validated_dir / 'report.json'}")
     console.print(
         f"feature snapshots: {settings.features_dir}\nFeast registry and online store: {settings.feast_dir}"
     )
-    console.print("evaluation table: reports/evaluation.json; A/B report: reports/ab_test.html")
+    if ab_test:
+        console.print("evaluation table: reports/evaluation.json; A/B report: reports/ab_test.html")
     console.print(
         "MLflow UI: `make mlflow-ui` -> http://127.0.0.1:5000; service: `optichannel serve` -> :3000"
     )

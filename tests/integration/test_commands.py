@@ -119,3 +119,32 @@ def test_serve_command_starts_the_service_or_says_what_is_missing(env: dict) -> 
         proc.wait(30)
     gone = runner.invoke(build_app(), ["ask", "C1", "--url", f"http://127.0.0.1:{port}"])
     assert gone.exit_code == 1 and "optichannel serve" in gone.output
+
+
+def test_demo_runs_on_your_own_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`demo --data DIR`: feeds without a simulator truth go through validation, features, Feast,
+    training (judged on logged outcomes), and the service; the A/B step is skipped, said so."""
+    own = tmp_path / "own"
+    assert (
+        runner.invoke(build_app(), ["simulate", "-n", "800", "-d", "70", "-o", str(own), "-q"]).exit_code == 0
+    )
+    import shutil
+
+    shutil.rmtree(own / "truth")  # your own feeds have no oracle
+    monkeypatch.setenv("OPTICHANNEL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OPTICHANNEL_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("OPTICHANNEL_SHOW_PROGRESS", "false")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(build_app(), ["demo", "--data", str(own), "--trials", "1"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "no simulator truth: judging on the newest weeks of logged outcomes" in result.output
+    assert "promoted to champion" in result.output and "6 decisions, service stopped" in result.output
+    assert (
+        "A/B test (step 7) is skipped" in result.output
+        and not (tmp_path / "reports" / "ab_test.html").exists()
+    )
+    assert not (tmp_path / "data" / "world").exists()
