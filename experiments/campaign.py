@@ -148,14 +148,6 @@ def age_band(birth_year: pd.Series, at: pd.Timestamp) -> np.ndarray:
     return out
 
 
-def _take(values: np.ndarray, choice: Choice, fill: np.ndarray | float) -> np.ndarray:
-    """Each row's value at its chosen (channel, slot); `fill` where the choice is no contact."""
-    rows = np.arange(len(choice.channel))
-    contact = choice.channel >= 0
-    picked = values[rows, np.where(contact, choice.channel, 0), choice.slot]
-    return np.where(contact, picked, fill)
-
-
 def _random_rate(truth: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
     """Exact expected true conversion of a uniformly random allowed option (no contact if none)."""
     count = allowed.sum(axis=(1, 2))
@@ -187,19 +179,19 @@ def _decide_chunk(
         "random": random_allowed(allowed, rng),
         "holdout": never_contact(len(ids)),
     }
-    true_p = {name: _take(truth["p_conversion"], c, truth["p_none"]) for name, c in choices.items()}
+    true_p = {name: c.take(truth["p_conversion"], truth["p_none"]) for name, c in choices.items()}
     true_p["random"] = _random_rate(truth, allowed)
     # the model's predicted uplift of the contact it would send (its choice whenever it contacts)
     contact_value, _ = scored.values(econ)
     best = best_option(contact_value, allowed, None)
-    score = np.where(best.channel >= 0, _take(scored.p_conversion, best, 0.0) - scored.p_none, 0.0)
+    score = np.where(best.channel >= 0, best.take(scored.p_conversion, 0.0) - scored.p_none, 0.0)
 
     rows = np.arange(len(ids))
     pick = np.array([POLICIES.index(a) for a in arm])
     channel = np.stack([choices[p].channel for p in POLICIES])[pick, rows]
     slot = np.stack([choices[p].slot for p in POLICIES])[pick, rows]
     own = Choice(channel, slot, np.zeros(len(ids)))
-    p_resp, p_conv = _take(truth["p_response"], own, 0.0), _take(truth["p_conversion"], own, truth["p_none"])
+    p_resp, p_conv = own.take(truth["p_response"], 0.0), own.take(truth["p_conversion"], truth["p_none"])
     contact = channel >= 0
     frame = pd.DataFrame(
         {
@@ -210,7 +202,7 @@ def _decide_chunk(
                 contact
             ),
             "local_hour": np.where(contact, grid.local_hour[rows, slot], -1),
-            "cost": np.where(contact, econ.channel_costs()[0, np.where(contact, channel, 0), 0], 0.0),
+            "cost": econ.contact_cost(channel),
             "responded": (rng.random(len(ids)) < p_resp).astype(np.int64),
             "converted": (rng.random(len(ids)) < p_conv).astype(np.int64),
             "true_p_conversion": p_conv,

@@ -43,6 +43,12 @@ class Choice:
     slot: np.ndarray
     value: np.ndarray
 
+    def take(self, values: np.ndarray, fill: np.ndarray | float) -> np.ndarray:
+        """Each row's entry of a [rows, channels, slots] array at its choice; `fill` for none."""
+        contact = self.channel >= 0
+        picked = values[np.arange(len(self.channel)), np.where(contact, self.channel, 0), self.slot]
+        return np.where(contact, picked, fill)
+
 
 def best_option(value: np.ndarray, allowed: np.ndarray, none_value: np.ndarray | None) -> Choice:
     """Argmax over allowed candidates; `none` wins ties and whenever nothing allowed pays more.

@@ -29,6 +29,11 @@ class Economics(BaseModel):
         """Cost per channel in CHANNELS order, shaped [1, channels, 1] to broadcast over a grid."""
         return np.array([self.cost[c] for c in CHANNELS], dtype=float)[None, :, None]
 
+    def contact_cost(self, channel: np.ndarray) -> np.ndarray:
+        """Cost of each row's chosen channel index (0 for no contact, -1)."""
+        channel = np.asarray(channel)
+        return np.where(channel >= 0, self.channel_costs()[0, np.where(channel >= 0, channel, 0), 0], 0.0)
+
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Economics:
         """The economics a model was trained and judged with (defaults for older models)."""

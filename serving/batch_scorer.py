@@ -71,15 +71,14 @@ def score_chunk(
     rows = np.arange(len(frame))
     contact = choice.channel >= 0
     ch, slot = np.where(contact, choice.channel, 0), choice.slot
-    send_us = np.where(contact, grid.slots_us[rows, slot], np.iinfo(np.int64).min)
-    p_conv = np.where(contact, scored.p_conversion[rows, ch, slot], scored.p_none)
+    p_conv = choice.take(scored.p_conversion, scored.p_none)
     return pd.DataFrame(
         {
             JOIN_KEY: feats[JOIN_KEY].astype(str).to_numpy(),
             "channel": np.where(contact, np.array(CHANNELS, dtype=object)[ch], NONE),
-            "send_at": pd.to_datetime(np.where(contact, send_us, 0), unit="us", utc=True).where(contact),
+            "send_at": pd.to_datetime(grid.slots_us[rows, slot], unit="us", utc=True).where(contact),
             "local_hour": np.where(contact, grid.local_hour[rows, slot], -1),
-            "p_response": np.where(contact, scored.p_response[rows, ch, slot], np.nan),
+            "p_response": choice.take(scored.p_response, np.nan),
             "p_conversion": p_conv,
             "p_no_contact": scored.p_none,
             "uplift": p_conv - scored.p_none,

@@ -19,10 +19,10 @@ from features.candidates import CandidateGrid, candidate_grid
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from optichannel import baseline_policies as policies
-from optichannel.decision import Choice, best_option
+from optichannel.decision import Choice
 from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
-from optichannel.model_policy import decide, score_grid
+from optichannel.model_policy import Scored, decide, score_grid
 from simulator.logging_policy import business_rules
 from simulator.oracle import Oracle
 from training.config import Evaluation
@@ -49,18 +49,12 @@ def decision_points(
 
 
 def _true_value(truth: dict[str, np.ndarray], choice: Choice, econ: Economics) -> dict[str, np.ndarray]:
-    rows = np.arange(len(choice.channel))
-    contact = choice.channel >= 0
-    ch = np.where(contact, choice.channel, 0)
-    p_resp = np.where(contact, truth["p_response"][rows, ch, choice.slot], 0.0)
-    p_conv = np.where(contact, truth["p_conversion"][rows, ch, choice.slot], truth["p_none"])
-    cost = np.where(contact, econ.channel_costs()[0, ch, 0], 0.0)
-    incremental = p_conv - truth["p_none"]
+    incremental = choice.take(truth["p_conversion"], truth["p_none"]) - truth["p_none"]
     return {
-        "p_response": p_resp,
+        "p_response": choice.take(truth["p_response"], 0.0),
         "incremental": incremental,
-        "net_value": econ.value_per_conversion * incremental - cost,
-        "contacted": contact.astype(float),
+        "net_value": econ.value_per_conversion * incremental - econ.contact_cost(choice.channel),
+        "contacted": (choice.channel >= 0).astype(float),
     }
 
 
@@ -130,13 +124,9 @@ def evaluate(ctx: Context, model: NextBestChannelModel) -> tuple[pd.DataFrame, d
     """Policy table (policy x metrics, captures included) and the model's calibration errors."""
     truth, allowed, econ = ctx.truth, ctx.allowed, ctx.econ
     scored = score_grid(model, ctx.grid)
-    cost = econ.channel_costs()
-    v = econ.value_per_conversion
+    oracle = Scored(truth["p_response"], truth["p_conversion"], truth["p_none"])  # the policy on the truth
     choices: dict[str, dict[str, Choice]] = {
-        "oracle": {
-            "response": best_option(truth["p_response"], allowed, None),
-            "value": best_option(v * truth["p_conversion"] - cost, allowed, v * truth["p_none"]),
-        },
+        "oracle": {obj: decide(oracle, allowed, obj, econ) for obj in ("response", "value")},
         "model": {obj: decide(scored, allowed, obj, econ) for obj in ("response", "value")},
         **{name: {"response": c, "value": c} for name, c in ctx.fixed.items()},
     }
