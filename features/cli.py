@@ -33,8 +33,12 @@ def build(
         Path | None, typer.Option("--out", help="Snapshot Parquet [default: <data_dir>/features].")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Recompute every snapshot, not only the new days.")
+    ] = False,
 ) -> None:
-    """Compute daily feature snapshots per family (only data strictly before each snapshot)."""
+    """Compute daily feature snapshots per family (only data strictly before each snapshot);
+    incremental when the previous build allows it, and says which."""
     import time
 
     from features.build import build_features
@@ -43,15 +47,17 @@ def build(
     settings = get_settings()
     began = time.perf_counter()
     try:
-        rows = build_features(
+        built = build_features(
             validated or settings.validated_dir,
             out or settings.features_dir,
             progress=settings.show_progress and not quiet,
+            full=full,
         )
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
-    summary = ", ".join(f"{family} {n:,}" for family, n in rows.items())
+    summary = ", ".join(f"{family} {n:,}" for family, n in built.rows.items())
+    typer.echo(f"{'incremental' if built.incremental else 'full rebuild'}: {built.reason}")
     typer.echo(
         f"snapshot rows: {summary} -> {out or settings.features_dir} in {time.perf_counter() - began:.1f} s"
     )

@@ -8,6 +8,7 @@ the same frame (a test checks): one row per requested id, in order, nulls when u
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any
@@ -64,10 +65,14 @@ class OnlineReader:
         self._local = threading.local()
 
     def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, reopened when materialize has swapped in a new file."""
+        inode = os.stat(self.sqlite_path).st_ino
         con = getattr(self._local, "con", None)
-        if con is None:
+        if con is None or self._local.inode != inode:
+            if con is not None:
+                con.close()
             con = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.con = con
+            self._local.con, self._local.inode = con, inode
         return con
 
     def read(self, customer_ids: list[str] | pd.Series) -> tuple[pd.DataFrame, pd.Series]:

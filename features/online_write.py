@@ -1,68 +1,44 @@
-"""A faster materialize: the latest snapshot per customer, written straight into the
-online store in Feast's own row format.
+"""Feast's SQLite online-store row format, produced in bulk.
 
 Feast's stock path converts every cell through Arrow -> proto and upserts it one
-`execute` at a time (~46k cells/s into SQLite). Here DuckDB picks the latest rows,
-NumPy encodes the float cells, one wide staging row per customer goes in, and SQLite
-itself unpivots them into the recreated table in primary-key order. Rows are identical
-to Feast's (a test reads both back through `get_online_features`). Other online stores
-(Redis) get the same prepared frames through Feast's public `write_to_online_store`.
+`execute` at a time (~80k cells/s here). Here NumPy encodes the float cells into two
+fixed-stride blobs bound once to a single INSERT ... SELECT, which unpivots one key row per
+customer into its cells in C, in primary-key order. Rows are byte-identical to Feast's
+(a test compares the tables). `features/materialize.py` decides where they go.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
-from features.store_definitions import JOIN_KEY, TIMESTAMP, VIEWS, snapshot_path
+from features.store_definitions import JOIN_KEY, TIMESTAMP
 from optichannel.localtime import epoch_seconds
-
-if TYPE_CHECKING:
-    from feast import FeatureStore
 
 DOUBLE_TAG = 0x29  # Value.double_val: field 5, 64-bit wire type
 
 
-def latest_snapshots(features_dir: Path, family: str, end: datetime) -> pd.DataFrame:
-    """Each customer's newest snapshot row at or before `end`.
+def _pack_doubles(block: np.ndarray) -> tuple[bytes, bytes, int]:
+    """Row-major float cells as two fixed-stride blobs: 9-byte Value protos (tag 0 marks NaN, an
+    empty Value in Feast) and their `str()` texts padded with spaces to the widest; plus that width.
 
-    First the newest time per customer from two columns, then only rows from the oldest
-    of those on: snapshots are sorted by time, so older row groups are never read.
+    `str()` runs once per distinct bit pattern (about one cell in ten: counts and shares repeat).
     """
-    path = snapshot_path(features_dir, family).as_posix()
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        (since,) = con.execute(
-            f"SELECT MIN(t) FROM (SELECT MAX({TIMESTAMP}) AS t FROM read_parquet('{path}') "
-            f"WHERE {TIMESTAMP} <= ? GROUP BY {JOIN_KEY})",
-            [end],
-        ).fetchone()
-        query = f"""
-            SELECT * FROM read_parquet('{path}') WHERE {TIMESTAMP} BETWEEN ? AND ?
-            QUALIFY row_number() OVER (PARTITION BY {JOIN_KEY} ORDER BY {TIMESTAMP} DESC) = 1
-            ORDER BY {JOIN_KEY}"""
-        return con.execute(query, [since, end]).df()
-
-
-def _encode_doubles(values: np.ndarray) -> tuple[list[bytes], list[str | None]]:
-    """(serialized Value protos, value_text) of float cells; NaN is an empty Value, as in Feast."""
-    values = np.asarray(values, dtype=np.float64)
-    raw = np.empty((len(values), 9), dtype=np.uint8)
+    flat = np.ascontiguousarray(block, dtype=np.float64).ravel()
+    raw = np.empty((flat.size, 9), dtype=np.uint8)
     raw[:, 0] = DOUBLE_TAG
-    raw[:, 1:] = values.astype("<f8").view(np.uint8).reshape(-1, 8)
-    blob = raw.tobytes()
-    null = np.isnan(values)
-    protos = [b"" if null[i] else blob[9 * i : 9 * i + 9] for i in range(len(values))]
-    texts = [None if n else str(v) for n, v in zip(null.tolist(), values.tolist(), strict=True)]
-    return protos, texts
+    raw[:, 1:] = flat.astype("<f8").view(np.uint8).reshape(-1, 8)
+    raw[np.isnan(flat), 0] = 0
+    distinct, inverse = np.unique(flat.view(np.uint64), return_inverse=True)
+    values = distinct.view(np.float64)
+    texts = ["" if v != v else str(v) for v in values.tolist()]  # v != v: NaN, no text
+    width = max(1, max(map(len, texts), default=1))
+    padded = np.array(texts, dtype=f"S{width}")[inverse.ravel()].tobytes().replace(b"\x00", b" ")
+    return raw.tobytes(), padded, width
 
 
 def _encode_generic(values: pd.Series, value_type: Any) -> tuple[list[bytes], list[str | None]]:
@@ -107,103 +83,78 @@ class EntityKeys:
 
 @dataclass
 class Staged:
-    """One view's rows, encoded, as columns in primary-key order: entity key, event_ts, then
-    value and value_text per feature (features sorted by name)."""
+    """One view's rows, encoded, in primary-key order (entity key, then feature name).
+
+    Float features travel as row-major packed blobs (`_pack_doubles`), bound once to the
+    INSERT; the few other features as per-row values in the key table."""
 
     table: str
-    names: list[str]
-    columns: list[list[Any]]
+    names: list[str]  # all features, sorted: Feast's feature_name order within a key
+    rows: list[tuple[Any, ...]]  # (i, entity key, event_ts, value and text per loose feature)
+    packed: list[str]  # float features, in blob column order
+    loose: list[str]  # the other features
+    blobs: tuple[bytes, bytes, int] = (b"", b"", 1)
 
 
 def stage(frame: pd.DataFrame, view: Any, table: str, keys: EntityKeys) -> Staged:
     """Encode a view's latest rows the way Feast's SQLite store stores them."""
     key_list = keys(frame[JOIN_KEY])
-    order = sorted(range(len(key_list)), key=key_list.__getitem__)
-    ts = np.floor(epoch_seconds(frame[TIMESTAMP])).astype(np.int64)
+    order = np.array(sorted(range(len(key_list)), key=key_list.__getitem__), dtype=np.int64)
+    ts = np.floor(epoch_seconds(frame[TIMESTAMP])).astype(np.int64)[order]
     names = sorted(f.name for f in view.features)
     dtypes = {f.name: f.dtype for f in view.features}
-    columns: list[list[Any]] = [[key_list[i] for i in order], ts[order].tolist()]
-    for name in names:
-        col = frame[name].iloc[order]
-        if pd.api.types.is_float_dtype(col):
-            protos, texts = _encode_doubles(col.to_numpy())
-        else:
-            protos, texts = _encode_generic(col, dtypes[name].to_value_type())
-        columns += [protos, texts]
-    return Staged(table, names, columns)
+    packed = [n for n in names if pd.api.types.is_float_dtype(frame[n])]
+    loose = [n for n in names if n not in set(packed)]
+    columns: list[list[Any]] = [list(range(len(order))), [key_list[i] for i in order], ts.tolist()]
+    for name in loose:
+        columns += _encode_generic(frame[name].iloc[order], dtypes[name].to_value_type())
+    staged = Staged(table, names, list(zip(*columns, strict=True)), packed, loose)
+    if packed:
+        staged.blobs = _pack_doubles(frame[packed].to_numpy(dtype=np.float64)[order])
+    return staged
 
 
-def write_sqlite(path: Path, staged: Staged) -> int:
-    """Replace a view's rows in the SQLite online store; returns rows (cells) written.
-
-    One wide staging row per customer, then a single INSERT ... SELECT that unpivots it in
-    C: the per-cell cost stays inside SQLite (which releases the GIL) instead of Python's
-    sqlite3 binding, so the next view can be encoded meanwhile.
-    """
-    table, names = staged.table, staged.names
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        con.execute("PRAGMA synchronous = OFF")
-        con.execute("PRAGMA temp_store = MEMORY")
-        schema = "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type DESC"
-        ddl = [sql for (sql,) in con.execute(schema, (table,))]
-        if not ddl:
-            raise RuntimeError(f"online table {table} does not exist: run `optichannel features apply` first")
-        con.execute("BEGIN")
-        con.execute(f'DROP TABLE "{table}"')
-        con.execute(ddl[0])  # the table exactly as Feast created it, then its indexes below
-        stage_cols = ", ".join(f"v{j} BLOB, x{j} TEXT" for j in range(len(names)))
-        con.execute(f"CREATE TEMP TABLE optichannel_stage (entity_key BLOB, ts INTEGER, {stage_cols})")
-        marks = ",".join("?" * len(staged.columns))
-        con.executemany(f"INSERT INTO optichannel_stage VALUES ({marks})", zip(*staged.columns, strict=True))
-        pick_v = " ".join(f"WHEN {j} THEN v{j}" for j in range(len(names)))
-        pick_x = " ".join(f"WHEN {j} THEN x{j}" for j in range(len(names)))
-        feature_rows = " UNION ALL ".join(f"SELECT {j} AS i, '{n}' AS name" for j, n in enumerate(names))
-        cur = con.execute(
-            f'INSERT INTO "{table}" (entity_key, feature_name, value, value_text, event_ts, created_ts) '
-            f"SELECT s.entity_key, f.name, CASE f.i {pick_v} END, CASE f.i {pick_x} END, s.ts, NULL "
-            f"FROM optichannel_stage s CROSS JOIN ({feature_rows}) f"
-        )
-        written = cur.rowcount
-        for index_sql in ddl[1:]:
-            con.execute(index_sql)
-        con.execute("DROP TABLE temp.optichannel_stage")
-        con.execute("COMMIT")
-    except BaseException:
-        if con.in_transaction:
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
-    return written
+def _cell_sql(staged: Staged) -> tuple[str, str, str]:
+    """(feature rows, value expression, text expression) that unpivot one key row into its cells."""
+    m, width = len(staged.packed), staged.blobs[2]
+    slot = {n: j for j, n in enumerate(staged.packed)}
+    # f.a / f.b: 1-based offset of the feature's cell in a key row's stretch of each blob
+    features = " UNION ALL ".join(
+        f"SELECT {slot.get(n, -1)} AS p, {slot.get(n, 0) * 9 + 1} AS a, {slot.get(n, 0) * width + 1} AS b, "
+        f"{staged.loose.index(n) if n in staged.loose else -1} AS q, '{n}' AS name"
+        for n in staged.names
+    )
+    at = f"k.i * {9 * m} + f.a"
+    value = f"iif(substr(:v, {at}, 1) = x'00', x'', substr(:v, {at}, 9))"
+    text = f"NULLIF(rtrim(CAST(substr(:x, k.i * {width * m} + f.b, {width}) AS TEXT)), '')"
+    if staged.loose:
+        pick_v = " ".join(f"WHEN {q} THEN k.v{q}" for q in range(len(staged.loose)))
+        pick_x = " ".join(f"WHEN {q} THEN k.x{q}" for q in range(len(staged.loose)))
+        value = f"CASE WHEN f.p < 0 THEN CASE f.q {pick_v} END ELSE {value} END"
+        text = f"CASE WHEN f.p < 0 THEN CASE f.q {pick_x} END ELSE {text} END"
+    return features, value, text
 
 
-def materialize_fast(store: FeatureStore, features_dir: Path, end: datetime) -> dict[str, int]:
-    """Latest snapshot per customer of every view into the online store; rows per view.
-
-    SQLite: encoding of one view overlaps with SQLite writing the previous one.
-    """
-    from feast.infra.online_stores.helpers import compute_table_id
-
-    config = store.config
-    out: dict[str, int] = {}
-    if not type(config.online_store).__name__.lower().startswith("sqlite"):
-        for family, (view_name, _) in VIEWS.items():
-            frame = latest_snapshots(features_dir, family, end)
-            store.write_to_online_store(view_name, frame)
-            out[view_name] = len(frame)
-        return out
-    keys = EntityKeys(config.entity_key_serialization_version)
-    versioned = config.registry.enable_online_feature_view_versioning
-    path = Path(config.online_store.path)
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        pending = []
-        for family, (view_name, _) in VIEWS.items():
-            view = store.get_feature_view(view_name)
-            frame = latest_snapshots(features_dir, family, end)
-            staged = stage(frame, view, compute_table_id(config.project, view, versioned), keys)
-            pending.append(writer.submit(write_sqlite, path, staged))
-            out[view_name] = len(frame)
-        for future in pending:
-            future.result()
-    return out
+def insert_view(con: sqlite3.Connection, staged: Staged, ddl: list[str]) -> int:
+    """Create a view's table (Feast's DDL: table first, then indexes) on `con` and fill it from
+    `staged`; returns rows (cells) written. Indexes come last: building them once is faster
+    than keeping them up to date row by row."""
+    table = staged.table
+    con.execute(ddl[0])
+    loose_cols = "".join(f", v{q} BLOB, x{q} TEXT" for q in range(len(staged.loose)))
+    con.execute(
+        f"CREATE TEMP TABLE optichannel_keys (i INTEGER PRIMARY KEY, entity_key BLOB, ts INTEGER{loose_cols})"
+    )
+    marks = ",".join("?" * (3 + 2 * len(staged.loose)))
+    con.executemany(f"INSERT INTO optichannel_keys VALUES ({marks})", staged.rows)
+    features, value, text = _cell_sql(staged)
+    cur = con.execute(
+        f'INSERT INTO main."{table}" (entity_key, feature_name, value, value_text, event_ts, created_ts) '
+        f"SELECT k.entity_key, f.name, {value}, {text}, k.ts, NULL "
+        f"FROM optichannel_keys k CROSS JOIN ({features}) f",
+        {"v": staged.blobs[0], "x": staged.blobs[1]},
+    )
+    for index_sql in ddl[1:]:
+        con.execute(index_sql)
+    con.execute("DROP TABLE temp.optichannel_keys")
+    return cur.rowcount

@@ -3,9 +3,16 @@
 Each query turns a dense customer x day grid into windowed aggregates whose frames end
 the day *before* the snapshot (ROWS ... AND 1 PRECEDING), so a snapshot stamped at
 00:00 UTC of day d sees only data strictly before it. Output is sorted by time, so readers
-of recent snapshots (materialize) skip old row groups. Every window is computed once in an
-inner query and combined (ratios, smoothing) outside it. Plain window SQL with CASE sums;
-the only engine-specific call is `timezone()` (`from_utc_timestamp` in Spark).
+of recent snapshots (materialize) skip old row groups.
+
+Every feature looks back at most LOOKBACK_DAYS days (the longest window; "last salary day" or
+"last contact" older than that is null, as if never seen). So snapshots from day n on need only
+the feeds from n - LOOKBACK_DAYS: `{since}` is that first day read, which lets a daily build
+recompute just the new days (features/build.py) and give exactly what a full rebuild gives.
+
+Every window is computed once in an inner query and combined (ratios, smoothing) outside it.
+Plain window SQL with CASE sums; the only engine-specific call is `timezone()`
+(`from_utc_timestamp` in Spark).
 """
 
 from __future__ import annotations
@@ -17,12 +24,17 @@ from optichannel.channels import CHANNELS
 from optichannel.contracts import INBOUND_CHANNEL
 
 WINDOWS = (7, 30, 90)
+LOOKBACK_DAYS = max(WINDOWS)
 HOURS = range(24)
 #: behaviour that shows the customer is awake and looking at the bank
 ACTIVITY_EVENTS = ("app_session", "web_session", "push_open", "email_click", "sms_click", "messenger_reply")
 COUNTED_EVENTS = ("app_session", "web_session", "email_open", "email_click", "push_open", "inbound_call",
                   "inbound_email", "inbound_chat", "branch_visit")  # fmt: skip
 TXN_SHARES = ("groceries", "restaurants", "travel_air", "travel_hotel", "cash_atm", "online", "transfer")
+SINCE = "TIMESTAMPTZ '{since} 00:00:00+00'"  # first instant read from the feeds
+#: money summed exactly (amounts are in cents): the same total whatever the order, so an
+#: incremental build matches a full one to the bit
+CENTS = "CAST(amount AS DECIMAL(18, 2))"
 SMOOTHING = 10.0  # pseudo-sends pulling a customer's response rate towards the population's
 #: weekend days start later: weekend activity at local hour h counts half at h-1 and half at h-2, so
 #: the hour shares describe a weekday; estimated from the feeds (population weekend/weekday hours)
@@ -44,7 +56,7 @@ def _hour_count(condition: str, hour_expr: str, dow_expr: str, h: int) -> str:
 
 _GRID = """
 days AS (
-  SELECT CAST(unnest(generate_series(DATE '{first_day}', DATE '{last_day}', INTERVAL 1 DAY)) AS DATE) AS day
+  SELECT CAST(unnest(generate_series(DATE '{since}', DATE '{last_day}', INTERVAL 1 DAY)) AS DATE) AS day
 ),
 grid AS (
   SELECT c.customer_id, d.day FROM customers c CROSS JOIN days d
@@ -90,7 +102,7 @@ class Family:
         """Alias of the latest non-null `expr` on any day before the snapshot."""
         self.windows[alias] = (
             f"LAST_VALUE({expr} IGNORE NULLS) OVER (PARTITION BY g.customer_id ORDER BY g.day "
-            "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+            f"ROWS BETWEEN {LOOKBACK_DAYS} PRECEDING AND 1 PRECEDING)"
         )
         return alias
 
@@ -127,23 +139,23 @@ def transactions_sql() -> str:
     hours = ",\n      ".join(f"{_hour_count(debit, *local, h)} AS h{h:02d}" for h in HOURS)
     fam = Family(f"""
     SELECT t.customer_id, CAST(t.ts AS DATE) AS day,
-      SUM(CASE WHEN direction = 'debit' THEN amount ELSE 0 END) AS spend,
+      SUM(CASE WHEN direction = 'debit' THEN {CENTS} ELSE 0 END) AS spend,
       {_count("direction = 'debit'")} AS n_debit,
-      SUM(CASE WHEN category IN ('salary', 'advance') THEN amount ELSE 0 END) AS income,
+      SUM(CASE WHEN category IN ('salary', 'advance') THEN {CENTS} ELSE 0 END) AS income,
       {_count("merchant_channel = 'online'")} AS n_online,
       {shares},
       MAX(CASE WHEN category = 'salary' THEN EXTRACT(DAY FROM timezone(c.tz, t.ts)) END) AS salary_dom,
       MAX(CASE WHEN category = 'advance' THEN EXTRACT(DAY FROM timezone(c.tz, t.ts)) END) AS advance_dom,
       {hours}
-    FROM transactions t JOIN customers c ON c.customer_id = t.customer_id
+    FROM transactions t JOIN customers c ON c.customer_id = t.customer_id WHERE t.ts >= {SINCE}
     GROUP BY 1, 2""")
     for w in WINDOWS:
-        fam.out(fam.window_sum("spend", w), f"txn_spend_{w}d")
+        fam.out(f"CAST({fam.window_sum('spend', w)} AS DOUBLE)", f"txn_spend_{w}d")
         fam.out(fam.window_sum("n_debit", w), f"txn_count_{w}d")
     n90 = fam.window_sum("n_debit", 90)
     for c in TXN_SHARES:
         fam.out(f"{fam.window_sum(f'n_{c}', 90)} / NULLIF({n90}, 0)", f"txn_share_{c}_90d")
-    fam.out(f"{fam.window_sum('income', 90)} / 3.0", "txn_income_month_90d")
+    fam.out(f"CAST({fam.window_sum('income', 90)} AS DOUBLE) / 3.0", "txn_income_month_90d")
     fam.out(fam.window_sum("n_cash_atm", 30), "txn_cash_count_30d")
     fam.out(fam.window_sum("n_travel_air", 90), "txn_air_tickets_90d")
     fam.out(fam.days_since("a.n_travel_air > 0", "since_air"), "txn_days_since_air")
@@ -169,7 +181,7 @@ def behaviour_sql() -> str:
     FROM (SELECT e.customer_id, e.event_type, CAST(e.ts AS DATE) AS day,
                  EXTRACT(HOUR FROM timezone(c.tz, e.ts)) AS local_hour,
                  ISODOW(timezone(c.tz, e.ts)) AS local_dow
-          FROM events e JOIN customers c ON c.customer_id = e.customer_id)
+          FROM events e JOIN customers c ON c.customer_id = e.customer_id WHERE e.ts >= {SINCE})
     GROUP BY 1, 2""")
     for w in (7, 30):
         fam.out(fam.window_sum("n_app_session", w), f"bhv_app_sessions_{w}d")
@@ -207,9 +219,9 @@ def contacts_sql() -> str:
                  {_count("channel <> 'none'")} AS s_all,
                  SUM(CASE WHEN channel <> 'none' AND delivered THEN EXP(-(EPOCH(CAST(sent_at AS DATE)
                      + INTERVAL 1 DAY) - EPOCH(sent_at)) / {FATIGUE_TAU_DAYS * 86400}) ELSE 0 END) AS fat
-          FROM contacts GROUP BY 1, 2) s
+          FROM contacts WHERE sent_at >= {SINCE} GROUP BY 1, 2) s
     FULL OUTER JOIN (SELECT customer_id, CAST(responded_at AS DATE) AS day, {responses}
-          FROM contacts WHERE responded_at IS NOT NULL GROUP BY 1, 2) r
+          FROM contacts WHERE responded_at >= {SINCE} GROUP BY 1, 2) r
       ON r.customer_id = s.customer_id AND r.day = s.day""",
         # the population's response rate per channel from every day before the snapshot
         extra_ctes=f""",
@@ -217,7 +229,7 @@ prior AS (
   SELECT d.day,
       {prior}
   FROM days d LEFT JOIN (SELECT day, {totals} FROM daily GROUP BY day) t ON t.day = d.day
-  WINDOW w AS (ORDER BY d.day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+  WINDOW w AS (ORDER BY d.day ROWS BETWEEN {LOOKBACK_DAYS} PRECEDING AND 1 PRECEDING)
 )""",
         joins="LEFT JOIN prior p ON p.day = g.day",
     )

@@ -102,7 +102,7 @@ def materialize(
     `stock=True` uses Feast's own materialize (the reference); the default is our faster
     path (features/online_write.py), proven identical by a test. Returns the as-of time.
     """
-    from features.online_write import materialize_fast
+    from features.materialize import materialize_fast
 
     settings = settings or get_settings()
     start, newest = snapshot_span(settings)
@@ -111,7 +111,7 @@ def materialize(
     if stock:
         store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1))
     else:
-        materialize_fast(store, settings.features_dir, end)
+        materialize_fast(store, settings.features_dir, start, end + pd.Timedelta(seconds=1))
     return end
 
 

@@ -83,7 +83,8 @@ print("feeds:", generate_world(world, settings.world_dir))
 reports = validate_feeds(settings.world_dir, settings.validated_dir, as_of="2030-01-01", progress=False)
 print("quarantined rows:", {name: r.quarantined for name, r in reports.items()})
 print(
-    "snapshot rows per family:", build_features(settings.validated_dir, settings.features_dir, progress=False)
+    "snapshot rows per family:",
+    build_features(settings.validated_dir, settings.features_dir, progress=False).rows,
 )
 
 snapshots = pd.read_parquet(settings.features_dir / "transactions.parquet")

@@ -79,8 +79,10 @@ def demo(
         return
 
     def features() -> str:
-        rows = build_features(settings.validated_dir, settings.features_dir, progress=settings.show_progress)
-        return ", ".join(f"{k} {v:,}" for k, v in rows.items()) + f" snapshot rows -> {settings.features_dir}"
+        built = build_features(settings.validated_dir, settings.features_dir, progress=settings.show_progress)
+        mode = "incremental" if built.incremental else "full rebuild"
+        rows = ", ".join(f"{k} {v:,}" for k, v in built.rows.items())
+        return f"{rows} snapshot rows ({mode}: {built.reason}) -> {settings.features_dir}"
 
     _step(console, "3. build daily feature snapshots (data strictly before each snapshot)", features)
     if stop_after == 3:

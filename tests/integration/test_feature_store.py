@@ -73,20 +73,6 @@ def test_online_equals_offline_at_the_same_time(local: Settings, snapshots: dict
     pd.testing.assert_frame_equal(online.loc[ids, cols], offline.loc[ids, cols], check_dtype=False)
 
 
-def test_fast_materialize_writes_what_feast_stock_writes(local: Settings, snapshots: dict) -> None:
-    ids = [*snapshots["profile"].customer_id.tolist()[:400], "unknown-customer"]
-    st.materialize(local, stock=True)
-    stock = st.online_features(st.open_store(local), ids)
-    _, stock_as_of = OnlineReader(st.open_store(local)).read(ids)
-    st.materialize(local)
-    fast = st.online_features(st.open_store(local), ids)
-    _, fast_as_of = OnlineReader(st.open_store(local)).read(ids)
-    pd.testing.assert_frame_equal(stock[sorted(stock.columns)], fast[sorted(fast.columns)])
-    pd.testing.assert_series_equal(stock_as_of, fast_as_of)
-    assert stock_as_of.iloc[:-1].notna().all() and pd.isna(stock_as_of.iloc[-1])
-    assert stock_as_of.max() == max(s.event_timestamp.max() for s in snapshots.values())
-
-
 def test_fast_reader_reads_what_feast_reads(local: Settings, snapshots: dict) -> None:
     store = st.open_store(local)
     ids = snapshots["profile"].customer_id.sample(150, random_state=4).tolist()

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from features.build import build_features
+from features.snapshot_sql import LOOKBACK_DAYS
 from features.validation import validate_feeds
 from optichannel.localtime import to_local
 
@@ -47,7 +48,8 @@ def test_transaction_features_match_brute_force(built: dict) -> None:
             win = debit[debit.ts >= t - w * DAY]
             assert row._asdict()[f"txn_spend_{w}d"] == pytest.approx(win.amount.sum())
             assert row._asdict()[f"txn_count_{w}d"] == len(win)
-        salary = mine[mine.category == "salary"]
+        recent = mine[mine.ts >= t - LOOKBACK_DAYS * DAY]  # nothing older is remembered
+        salary = recent[recent.category == "salary"]
         expected = (
             to_local(salary.ts, [tz[row.customer_id]] * len(salary)).dt.day.iloc[-1]
             if len(salary)
@@ -57,7 +59,7 @@ def test_transaction_features_match_brute_force(built: dict) -> None:
         spend90 = debit[debit.ts >= t - 90 * DAY]
         expected = _weekday_share(to_local(spend90.ts, [tz[row.customer_id]] * len(spend90)), 12)
         assert row.txn_hour_share_12 == pytest.approx(expected, nan_ok=True)
-        air = mine[mine.category == "travel_air"]
+        air = recent[recent.category == "travel_air"]
         since = (t.normalize() - air.ts.max().normalize()).days if len(air) else np.nan
         assert row.txn_days_since_air == pytest.approx(since, nan_ok=True)
 
@@ -99,10 +101,12 @@ def test_contact_features_match_brute_force(built: dict) -> None:
         responded = sent[(sent.customer_id == row.customer_id) & (sent.channel == "push")]
         n_resp = ((responded.responded_at < t) & (responded.responded_at >= t - 90 * DAY)).sum()
         everyone = sent[sent.channel == "push"]
-        prior = (everyone.responded_at < t).sum() / max((everyone.sent_at < t).sum(), 1)
+        since = t - LOOKBACK_DAYS * DAY
+        responses = ((everyone.responded_at < t) & (everyone.responded_at >= since)).sum()
+        prior = responses / max(((everyone.sent_at < t) & (everyone.sent_at >= since)).sum(), 1)
         assert row.cnt_response_rate_push == pytest.approx((n_resp + 10 * prior) / (n_sent + 10), rel=1e-6)
-        last = mine.sent_at.max()
-        expected = last.timestamp() if len(mine) else 0.0
+        remembered = mine[mine.sent_at >= t - LOOKBACK_DAYS * DAY]
+        expected = remembered.sent_at.max().timestamp() if len(remembered) else 0.0
         assert row.cnt_last_contact_epoch == pytest.approx(expected, abs=1e-3)
         # fatigue: delivered contacts of the last 24 days, each decayed by exp(-age / 3 days)
         recent = mine[mine.delivered & (mine.sent_at >= t - 24 * DAY)]

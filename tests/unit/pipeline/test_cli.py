@@ -81,7 +81,11 @@ def test_features_build_command(data_dir: Path, tmp_path: Path) -> None:
     assert runner.invoke(build_app(), ["validate", str(world), "--quiet"]).exit_code == 0
     result = runner.invoke(build_app(), ["features", "build", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "snapshot rows" in result.output
+    assert "snapshot rows" in result.output and "full rebuild: no previous build" in result.output
+    again = runner.invoke(build_app(), ["features", "build", "--quiet"])
+    assert "incremental: recomputed snapshots from" in again.output, again.output
+    forced = runner.invoke(build_app(), ["features", "build", "--quiet", "--full"])
+    assert "full rebuild: --full asked for" in forced.output, forced.output
     assert {p.name for p in (data_dir / "features").glob("*.parquet")} == {
         "transactions.parquet",
         "behaviour.parquet",
