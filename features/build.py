@@ -101,18 +101,12 @@ def plan(con: duckdb.DuckDBPyConnection, out: Path, last_data_day: dt.date) -> t
     if changed:
         return None, f"the feature SQL changed ({', '.join(changed)})"
     resume = dt.date.fromisoformat(manifest["newest_snapshot"])
-    if last_data_day < resume - dt.timedelta(days=1):
-        return (
-            None,
-            f"the feeds end before the previous build's last data day ({resume - dt.timedelta(days=1)})",
-        )
-    now = fingerprint(con, resume - dt.timedelta(days=1))
-    differ = [t for t, v in now.items() if manifest["fingerprint"].get(t) != v]
+    cut = resume - dt.timedelta(days=1)  # the previous build's last data day, maybe partial then
+    if last_data_day < cut:
+        return None, f"the feeds end before the previous build's last data day ({cut})"
+    differ = [t for t, v in fingerprint(con, cut).items() if manifest["fingerprint"].get(t) != v]
     if differ:
-        return (
-            None,
-            f"{', '.join(differ)} changed before {resume - dt.timedelta(days=1)} (late or corrected rows)",
-        )
+        return None, f"{', '.join(differ)} changed before {cut} (late or corrected rows)"
     return resume, f"recomputed snapshots from {resume}"
 
 

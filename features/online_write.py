@@ -104,7 +104,7 @@ def stage(frame: pd.DataFrame, view: Any, table: str, keys: EntityKeys) -> Stage
     names = sorted(f.name for f in view.features)
     dtypes = {f.name: f.dtype for f in view.features}
     packed = [n for n in names if pd.api.types.is_float_dtype(frame[n])]
-    loose = [n for n in names if n not in set(packed)]
+    loose = [n for n in names if not pd.api.types.is_float_dtype(frame[n])]
     columns: list[list[Any]] = [list(range(len(order))), [key_list[i] for i in order], ts.tolist()]
     for name in loose:
         columns += _encode_generic(frame[name].iloc[order], dtypes[name].to_value_type())
