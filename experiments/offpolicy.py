@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from experiments.ope import doubly_robust, ips, snips
 from features.candidates import candidate_grid
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from optichannel.channels import CHANNELS, NONE
 from optichannel.economics import Economics
-from optichannel.localtime import local_to_utc, to_local
+from optichannel.localtime import local_day_start
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.model_policy import decide, score_grid
+from optichannel.off_policy import doubly_robust, ips, snips
 from optichannel.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -111,13 +111,6 @@ def logged_decisions(
     return out, notes
 
 
-def _window_start(sent_at: pd.Series, tz: pd.Series, first_hour: int) -> pd.Series:
-    """UTC start of the campaign day's window: `first_hour` local on the decision's local date."""
-    zones = tz.fillna("UTC").astype(str).to_numpy()
-    local = to_local(sent_at, zones)
-    return local_to_utc(local.dt.normalize() + pd.Timedelta(hours=first_hour), zones)
-
-
 def _target_chunk(
     part: pd.DataFrame,
     feats: pd.DataFrame,
@@ -127,7 +120,7 @@ def _target_chunk(
 ) -> pd.DataFrame:
     """The model's choice on each decision's campaign day, and whether the log did the same."""
     tz = feats["prf_tz"] if "prf_tz" in feats else pd.Series([None] * len(feats), index=feats.index)
-    start = _window_start(part["sent_at"].reset_index(drop=True), tz.reset_index(drop=True), hours[0])
+    start = local_day_start(part["sent_at"], tz.reset_index(drop=True), hours[0])
     grid = candidate_grid(feats, start, hours[1] - hours[0], max_contacts_7d=econ.max_contacts_7d)
     scored = score_grid(model, grid)
     choice = decide(scored, grid.allowed, "value", econ)

@@ -147,6 +147,8 @@ CONTACTS = Contract(
         Column("cost", "float", min=0.0),
         Column("arm", "str", required=False, nullable=True),
         Column("propensity", "float", required=False, nullable=True, min=0.0, max=1.0, positive=True),
+        # probability the logging policy had of this channel at any hour (or of no contact)
+        Column("channel_propensity", "float", required=False, nullable=True, min=0.0, max=1.0, positive=True),
         Column("decision_id", "str", required=False, nullable=True),
     ),
     row_rules=(

@@ -82,3 +82,11 @@ def epoch_seconds(ts: object) -> np.ndarray:
     """Seconds since 1970 of UTC instants, whatever the datetime unit (pandas 2 keeps us, ms or ns)."""
     series = pd.Series(pd.to_datetime(ts, utc=True))
     return ((series - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
+
+
+def local_day_start(ts_utc: pd.Series, tz: pd.Series | np.ndarray, first_hour: int) -> pd.Series:
+    """UTC time of `first_hour` local on each instant's local date: the start of a campaign day,
+    whose options off-policy evaluation lays out as a candidate window."""
+    zones = pd.Series(np.asarray(tz, dtype=object)).fillna("UTC").astype(str).to_numpy()
+    local = to_local(pd.Series(ts_utc).reset_index(drop=True), zones)
+    return local_to_utc(local.dt.normalize() + pd.Timedelta(hours=first_hour), zones)

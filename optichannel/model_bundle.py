@@ -20,6 +20,11 @@ import pandas as pd
 from optichannel.channels import ACTIONS, NONE
 
 MANIFEST = "manifest.json"
+#: the mediated learner: P(convert | a) = P(convert | ignored, a) + P(response | a) x
+#: (P(convert | responded, a) - P(convert | ignored, a)), the law of total probability over the
+#: response, so the slot and context effects come from the response model (a far more frequent
+#: label) and the two conversion boosters learn mostly who converts (no-contact rows are "ignored")
+MEDIATED = ("responded", "ignored")
 SMALL_BATCH = 5000  # rows below which one LightGBM thread and fewer calls are quickest
 ACTION = "action"
 
@@ -45,7 +50,8 @@ class NextBestChannelModel:
     """P(response | contact) and P(conversion | action) for candidate rows."""
 
     response: lgb.Booster
-    conversion: dict[str, lgb.Booster]  # "s": {"all": b}; "t": {action: b}
+    #: "s": {"all": b}; "t": {action: b}; "m": {"responded": b1, "ignored": b0} (see MEDIATED)
+    conversion: dict[str, lgb.Booster]
     learner: str
     response_features: list[str]
     conversion_features: list[str]
@@ -72,9 +78,10 @@ class NextBestChannelModel:
         threads = _threads(rows)
         if self.conversion_features[:k] != self.response_features:
             return self.p_response(rows), self.p_conversion(rows, action)
-        if self.learner == "s" or len(action) < SMALL_BATCH:  # small: fewer LightGBM calls beat fewer copies
+        if self.learner != "t" or len(action) < SMALL_BATCH:  # small: fewer LightGBM calls beat fewer copies
             x = feature_matrix(rows, self.conversion_features, {ACTION: action})
-            return self.response.predict(x[:, :k], num_threads=threads), self._conversion(x, action, threads)
+            p_resp = self.response.predict(x[:, :k], num_threads=threads)
+            return p_resp, self._conversion(x, action, threads, p_resp)
         p_resp, p_conv = np.empty(len(action)), np.empty(len(action))
         for code in np.unique(action):
             idx = np.flatnonzero(action == code)
@@ -83,14 +90,35 @@ class NextBestChannelModel:
             p_conv[idx] = self.conversion[ACTIONS[code]].predict(x, num_threads=threads)
         return p_resp, p_conv
 
-    def _conversion(self, x: np.ndarray, action: np.ndarray, threads: int) -> np.ndarray:
+    def _conversion(
+        self, x: np.ndarray, action: np.ndarray, threads: int, p_resp: np.ndarray | None = None
+    ) -> np.ndarray:
         if self.learner == "s":
             return self.conversion["all"].predict(x, num_threads=threads)
+        if self.learner == "m":
+            ignored = self.conversion["ignored"].predict(x, num_threads=threads)
+            contact = action != ACTIONS.index(NONE)
+            if not contact.any():
+                return ignored
+            if p_resp is None:
+                p_resp = self.response.predict(x[:, : len(self.response_features)], num_threads=threads)
+            responded = self.conversion["responded"].predict(x, num_threads=threads)
+            return np.where(contact, ignored + p_resp * (responded - ignored), ignored)
         out = np.empty(len(x))
         for code in np.unique(action):
             mask = action == code
             out[mask] = self.conversion[ACTIONS[code]].predict(x[mask], num_threads=threads)
         return out
+
+    def mediated_parts(self, rows: Rows, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P(convert | ignored, action), P(convert | responded, action)) of a mediated model."""
+        if self.learner != "m":
+            raise ValueError(
+                f"only the mediated learner has conversion parts, not the {self.learner}-learner"
+            )
+        x = feature_matrix(rows, self.conversion_features, {ACTION: np.asarray(action, dtype=np.int64)})
+        threads = _threads(rows)
+        return tuple(self.conversion[n].predict(x, num_threads=threads) for n in ("ignored", "responded"))  # type: ignore[return-value]
 
     def p_none(self, rows: Rows) -> np.ndarray:
         """P(convert) without contact, from rows holding the customer's features at decision time."""
@@ -104,16 +132,27 @@ class NextBestChannelModel:
 
     def conversion_contributions(self, rows: Rows, action: np.ndarray, blank: bool = False) -> pd.DataFrame:
         """Contributions to the conversion logit under one `action` code for all rows (`blank`:
-        the channel features are blanked, as for `none`): the drivers of a value decision."""
+        the channel features are blanked, as for `none`): the drivers of a value decision. For
+        the mediated learner a contact's value moves through its response, so a contact's
+        drivers are the response model's."""
         action = np.asarray(action, dtype=np.int64)
         codes = np.unique(action)
         if len(codes) != 1:
             raise ValueError("conversion_contributions takes one action for all rows")
         overrides = {c: np.full(len(rows), np.nan) for c in self.none_blank} if blank else {}
         x = feature_matrix(rows, self.conversion_features, {**overrides, ACTION: action})
-        booster = self.conversion["all"] if self.learner == "s" else self.conversion[ACTIONS[codes[0]]]
+        columns = self.conversion_features
+        if self.learner == "s":
+            booster = self.conversion["all"]
+        elif self.learner == "t":
+            booster = self.conversion[ACTIONS[codes[0]]]
+        elif codes[0] == ACTIONS.index(NONE):
+            booster = self.conversion["ignored"]
+        else:
+            booster, columns = self.response, self.response_features
+            x = x[:, : len(columns)]
         values = booster.predict(x, pred_contrib=True)
-        return pd.DataFrame(values, columns=[*self.conversion_features, "bias"], index=rows.index)
+        return pd.DataFrame(values, columns=[*columns, "bias"], index=rows.index)
 
     def save(self, out: Path) -> Path:
         out = Path(out)

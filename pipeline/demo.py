@@ -108,10 +108,11 @@ def demo(
         cfg = TrainConfig(trials=trials, seed=seed, evaluation=Evaluation(customers=1000, times=2))
         result = run(settings, cfg, None if data else world, Path("reports"), settings.show_progress,
                      lambda m: console.print(f"  {m}"))  # fmt: skip
-        if result.table is not None:
-            from training.cli import print_table
+        from training.cli import print_logged, print_table
 
+        if result.table is not None:
             print_table(result.table)
+        print_logged(result)
         verdict = "promoted to champion" if result.promotion.promoted else "kept as challenger"
         return f"optichannel-nbc version {result.version} {verdict} ({result.promotion.reason})"
 

@@ -65,6 +65,7 @@ def contacts(
             "cost",
             "arm",
             "propensity",
+            "channel_propensity",
         )
     }
     ev_cust, ev_ts, ev_type = [], [], []
@@ -73,7 +74,7 @@ def contacts(
         cust = np.nonzero(lat.signup_offset_days <= day)[0]
         if len(cust) == 0:
             continue
-        action, propensity, arm = draw(lat, cust, kind, policy, rng)
+        action, propensity, channel_propensity, arm = draw(lat, cust, kind, policy, rng)
         ch, hour = decode(action, policy)
         contacted = ch >= 0
         jitter = np.where(contacted, rng.uniform(0, 0.2, len(cust)), 0.0)
@@ -138,6 +139,7 @@ def contacts(
         out["cost"].append(np.where(contacted, COSTS[safe_ch], 0.0))
         out["arm"].append(arm)
         out["propensity"].append(propensity)
+        out["channel_propensity"].append(channel_propensity)
 
     cat = {k: (np.concatenate(v) if v else np.array([], dtype=np.int64)) for k, v in out.items()}
     feed = Rows(
@@ -152,6 +154,7 @@ def contacts(
             "cost": cat["cost"].astype(float),
             "arm": cat["arm"],
             "propensity": cat["propensity"].astype(float),
+            "channel_propensity": cat["channel_propensity"].astype(float),
         },
     )
     events = Rows(np.concatenate(ev_cust), np.concatenate(ev_ts), {"event_type": np.concatenate(ev_type)})

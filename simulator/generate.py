@@ -98,6 +98,7 @@ def generate_chunk(cfg: WorldConfig, latent: pd.DataFrame, chunk: int, out: Path
         "cost": pa.array(feed.columns["cost"], pa.float64()),
         "arm": pa.array(feed.columns["arm"], pa.string()),
         "propensity": pa.array(feed.columns["propensity"], pa.float64()),
+        "channel_propensity": pa.array(feed.columns["channel_propensity"], pa.float64()),
         "decision_id": _ids("D", chunk, n),
     }
     write_parquet(pa.table(cols), out / "contacts" / part)

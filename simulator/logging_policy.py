@@ -76,8 +76,10 @@ def action_distribution(
 
 def draw(
     lat: LatentArrays, cust: np.ndarray, kind: str, policy: LoggingPolicy, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(action index, propensity, arm) per row: pick the component, then the action within it."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(action index, propensity, channel propensity, arm) per row: pick the component, then the
+    action within it. The channel propensity is the probability of the drawn channel at any hour
+    (of no contact for `none`): what channel-level off-policy evaluation weighs by."""
     probs, rule, allowed = action_distribution(lat, cust, kind, policy)
     n = len(cust)
     u = rng.random(n)
@@ -88,7 +90,11 @@ def draw(
     uniform_pick = np.where(allowed.any(axis=1), 1 + keys.argmin(axis=1), 0)
     action = np.where(holdout, 0, np.where(explore, uniform_pick, rule))
     arm = np.where(holdout, "holdout", np.where(explore, "explore", "bau")).astype(object)
-    return action, probs[np.arange(n), action], arm
+    rows = np.arange(n)
+    by_channel = probs[:, 1:].reshape(n, len(CHANNELS), -1).sum(axis=2)
+    ch = (np.maximum(action, 1) - 1) // len(window_hours(policy))
+    channel_p = np.where(action == 0, probs[:, 0], by_channel[rows, ch])
+    return action, probs[rows, action], channel_p, arm
 
 
 def decode(action: np.ndarray, policy: LoggingPolicy) -> tuple[np.ndarray, np.ndarray]:

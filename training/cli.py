@@ -53,6 +53,37 @@ def print_table(table: pd.DataFrame) -> None:
     Console(width=max(100, Console().width)).print(out)
 
 
+def print_logged(result: object) -> None:
+    """Every policy's value estimated from logged decisions (what chose and gated the model),
+    with the oracle's true value beside it in simulation, and the verdict in words."""
+    from rich.console import Console
+    from rich.table import Table
+
+    verdict = result.verdict  # type: ignore[attr-defined]
+    frame = verdict.table
+    truth = "true_value" in frame
+    out = Table(title="policies judged on the test weeks' logged decisions (net value per decision)")
+    for header in ("policy", "estimated value", "95% CI", *(["true value"] if truth else []),
+                   "effective n", "contacted"):  # fmt: skip
+        out.add_column(header, justify="left" if header == "policy" else "right")
+    chosen = f"model_{verdict.learner}"
+    for policy, row in frame.sort_values("estimate", ascending=False).iterrows():
+        name = f"{policy} (chosen)" if policy == chosen else str(policy)
+        cells = [f"{row['estimate']:.3f}", f"{row['lo']:.3f} to {row['hi']:.3f}"]
+        if truth:
+            cells.append(f"{row['true_value']:.3f}")
+        out.add_row(name, *cells, f"{row['effective_n']:,.0f}", f"{row['contacted']:.2f}")
+    console = Console(width=max(100, Console().width))
+    console.print(out)
+    if verdict.baseline.diff[0] > 0:
+        console.print(f"the model beats every simple policy: {verdict.baseline.words()}")
+    else:
+        console.print(
+            f"[bold red]WARNING: the simple policy {verdict.baseline.name} is estimated to be worth more "
+            f"than the model ({verdict.baseline.words()}); the model is not promoted[/bold red]"
+        )
+
+
 def train(
     trials: Annotated[
         int | None, typer.Option("--trials", min=1, help="Optuna trials [default: config, 20]")
@@ -78,6 +109,7 @@ def train(
         raise typer.Exit(code=1) from None
     if result.table is not None:
         print_table(result.table)
+    print_logged(result)
     calib = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if k.startswith("ece"))
     typer.echo(f"model optichannel-nbc version {result.version} ({result.learner}-learner); {calib}")
     verdict = "promoted to champion" if result.promotion.promoted else "stays challenger"

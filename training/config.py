@@ -53,6 +53,9 @@ class Evaluation(_Strict):
     customers: int = Field(2000, ge=10, description="customers sampled per decision time")
     times: int = Field(3, ge=1, description="decision times spread over the test period")
     window_hours: int = Field(72, ge=1, le=168)
+    campaign_hours: tuple[int, int] = Field(
+        (8, 22), description="local hours [start, end) of a campaign day: the options of a logged decision"
+    )
     calibration_bins: int = Field(15, ge=2)
 
 
@@ -65,7 +68,7 @@ class TrainConfig(_Strict):
     economics: Economics = Economics()
     evaluation: Evaluation = Evaluation()
     trials: int = Field(20, ge=1, description="Optuna trials for the response model")
-    uplift_learner: Literal["auto", "s", "t"] = Field(
+    uplift_learner: Literal["auto", "s", "t", "m"] = Field(
         "auto", description="conversion meta-learner; auto trains both and keeps the oracle's winner"
     )
     weighting: Literal["none", "ips"] = Field(

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 EXCLUDED = ("prf_tz", "prf_region", "prf_signup_epoch")
 ACTION = "action"
 SPLITS = ("train", "valid", "test")
+#: logged columns carried into the frame when the feed has them (propensities and arm are optional)
+META_COLUMNS = ("contact_id", "customer_id", "channel", "sent_at", "propensity", "channel_propensity",
+                "arm", "cost")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ def training_frame(
     is_none = (contacts["channel"] == NONE).to_numpy()
     req = req.astype({c: float for c in CHANNEL_SPECIFIC})
     req.loc[is_none, list(CHANNEL_SPECIFIC)] = np.nan
-    meta = contacts[["contact_id", "customer_id", "channel", "sent_at", "propensity", "arm", "cost"]]
+    meta = contacts[[c for c in META_COLUMNS if c in contacts]]
     frame = pd.concat(
         [
             meta,

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from features.request_features import CHANNEL_SPECIFIC
-from optichannel.channels import ACTIONS
-from optichannel.model_bundle import NextBestChannelModel, feature_matrix
+from optichannel.channels import ACTIONS, NONE
+from optichannel.model_bundle import MEDIATED, NextBestChannelModel, feature_matrix
 from training.config import TrainConfig
 from training.dataset import TrainingFrame
 
+NONE_CODE = ACTIONS.index(NONE)
 BASE_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "metric": "binary_logloss",
@@ -102,8 +103,10 @@ def fit_conversion(
                 cfg,
             )
         }
+    if learner == "m":
+        return fit_mediated(train, valid, cols, params, cfg)
     if learner != "t":
-        raise ValueError(f"unknown meta-learner {learner!r}; expected 's' or 't'")
+        raise ValueError(f"unknown meta-learner {learner!r}; expected 's', 't' or 'm'")
     boosters = {}
     for code, name in enumerate(ACTIONS):
         tr, va = train[train["action"] == code], valid[valid["action"] == code]
@@ -113,6 +116,26 @@ def fit_conversion(
             dataset(tr, cols, "converted", weights(tr, cfg)),
             dataset(va, cols, "converted", None) if va["converted"].nunique() == 2 else None,
             {**params, "min_child_samples": max(params.get("min_child_samples", 100), 50)},
+            cfg,
+        )
+    return boosters
+
+
+def fit_mediated(
+    train: pd.DataFrame, valid: pd.DataFrame, cols: list[str], params: dict[str, Any], cfg: TrainConfig
+) -> dict[str, lgb.Booster]:
+    """The two conversion boosters of the mediated learner (`model_bundle.MEDIATED`): converted
+    after a response, and converted without one (contacts ignored, and no contact at all)."""
+    boosters = {}
+    for name, response in zip(MEDIATED, (1.0, 0.0), strict=True):
+        tr = train[(train["responded"] == response) | ((response == 0.0) & (train["action"] == NONE_CODE))]
+        va = valid[(valid["responded"] == response) | ((response == 0.0) & (valid["action"] == NONE_CODE))]
+        if tr["converted"].nunique() < 2:
+            raise ValueError(f"mediated learner: no conversions (or only) after {name} contacts")
+        boosters[name] = fit(
+            dataset(tr, cols, "converted", weights(tr, cfg)),
+            dataset(va, cols, "converted", None) if va["converted"].nunique() == 2 else None,
+            params,
             cfg,
         )
     return boosters

@@ -1,6 +1,7 @@
-"""Promotion: a challenger becomes champion only if it beats the champion on held-out policy
-value without worse calibration. The rule is a pure function so it is tested on its own;
-applying it moves the registry alias and records the numbers behind the decision.
+"""Promotion: a challenger becomes champion only if it beats the best simple policy and the
+champion on policy value estimated from held-out logged decisions, at no worse calibration.
+The rule is a pure function so it is tested on its own; applying it moves the registry alias
+and records the numbers behind the decision.
 """
 
 from __future__ import annotations
@@ -22,6 +23,21 @@ CALIBRATION_METRICS = ("ece_response", "ece_conversion")
 
 
 @dataclass(frozen=True)
+class Rival:
+    """A policy the challenger must beat: its estimated value and the paired difference
+    (challenger minus rival: point, lower, upper of the 95% interval)."""
+
+    name: str
+    value: float
+    diff: tuple[float, float, float]
+
+    def words(self) -> str:
+        d, lo, hi = self.diff
+        sure = "" if lo > 0 or hi < 0 else ", not yet beyond noise"
+        return f"{d:+.4f} per decision vs {self.name} (95% CI {lo:+.4f} to {hi:+.4f}{sure})"
+
+
+@dataclass(frozen=True)
 class Promotion:
     promoted: bool
     reason: str
@@ -29,16 +45,35 @@ class Promotion:
     champion: dict[str, float] | None = field(default=None)
 
 
-def decide(challenger: dict[str, float], champion: dict[str, float] | None) -> Promotion:
-    """Promote when there is no champion, or the challenger's policy value is higher and none of
-    its calibration errors is worse by more than ECE_TOLERANCE."""
-    if champion is None:
-        return Promotion(True, "no champion yet: the first model becomes champion", challenger)
-    value_c, value_h = challenger[VALUE_METRIC], champion[VALUE_METRIC]
-    if not (math.isfinite(value_c) and value_c > value_h):
+def decide(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    baseline: Rival | None = None,
+    versus_champion: Rival | None = None,
+) -> Promotion:
+    """Promote when the challenger's estimated policy value beats the best simple policy's and
+    the champion's (if any), and none of its calibration errors is worse than the champion's by
+    more than ECE_TOLERANCE. A challenger that loses to a simple policy is never promoted."""
+    value_c = challenger[VALUE_METRIC]
+    if not math.isfinite(value_c):
+        return Promotion(False, f"policy value {value_c} is not a number", challenger, champion)
+    if baseline is not None and not value_c > baseline.value:
         return Promotion(
             False,
-            f"policy value {value_c:.4f} does not beat the champion's {value_h:.4f}",
+            f"the simple policy {baseline.name} is estimated to be worth more than the model: "
+            f"{baseline.value:.4f} vs {value_c:.4f} per decision ({baseline.words()})",
+            challenger,
+            champion,
+        )
+    beats = f"; beats the best simple policy: {baseline.words()}" if baseline is not None else ""
+    if champion is None:
+        return Promotion(True, f"no champion yet: the first model becomes champion{beats}", challenger)
+    value_h = champion[VALUE_METRIC]
+    vs = f" ({versus_champion.words()})" if versus_champion is not None else ""
+    if not value_c > value_h:
+        return Promotion(
+            False,
+            f"policy value {value_c:.4f} does not beat the champion's {value_h:.4f}{vs}",
             challenger,
             champion,
         )
@@ -52,9 +87,11 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None) -> P
                 champion,
             )
     return Promotion(
-        True, f"policy value {value_c:.4f} beats the champion's {value_h:.4f} at no worse calibration",
-        challenger, champion,
-    )  # fmt: skip
+        True,
+        f"policy value {value_c:.4f} beats the champion's {value_h:.4f}{vs} at no worse calibration{beats}",
+        challenger,
+        champion,
+    )
 
 
 def apply(client: MlflowClient, decision: Promotion, version: str, run_id: str) -> None:

@@ -1,5 +1,6 @@
 """One training run, end to end: training frame from Feast, Optuna-tuned response model,
-S and T conversion learners (the oracle picks), registry, evaluation table, promotion.
+S, T and mediated conversion learners, chosen and gated by their value estimated from logged
+decisions (the oracle, in simulation, only judges), registry, evaluation table, promotion.
 
 Everything lands in one MLflow parent run: data fingerprint, config, feature service,
 code version, world config, trials (nested runs), evaluation tables and plots.
@@ -21,12 +22,15 @@ from features.store import open_store
 from features.store_definitions import FEATURE_SERVICE, JOIN_KEY
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.settings import Settings
-from training import evaluation, models, plots, promotion, tracking
+from training import evaluation, models, plots, policy_value, promotion, tracking
 from training.config import TrainConfig
 from training.dataset import TrainingFrame, training_frame
 from training.tuning import tune_response
 
 TRUTH = Path("truth") / "world.yaml"
+#: the current champion's row in the logged-value table
+CHAMPION_ROW = "champion"
+ACTION = "action"
 
 
 @dataclass
@@ -35,33 +39,80 @@ class TrainResult:
     version: str
     learner: str
     table: pd.DataFrame | None
+    verdict: Judgement
     metrics: dict[str, float]
     promotion: promotion.Promotion
     report: Path | None
 
 
-def logged_metrics(model: NextBestChannelModel, tf: TrainingFrame) -> dict[str, float]:
-    """Without a simulator's truth: quality on the newest (test) weeks of logged outcomes.
-    policy_value is minus the response log loss there, so "higher is better" still holds."""
-    test = tf.part("test", "responded")
-    if test.empty or test["responded"].nunique() < 2:
-        raise ValueError("the test weeks hold no responses (or only); cannot judge the model")
-    pred = model.p_response(test)
-    y = test["responded"].to_numpy()
-    return {
-        "policy_value": -float(log_loss(y, pred)),
-        "ece_response": evaluation.expected_calibration_error(pred, y, 15),
-    }
+def logged_calibration(model: NextBestChannelModel, tf: TrainingFrame) -> dict[str, float]:
+    """Calibration on the newest (test) weeks of logged outcomes: what a bank can measure."""
+    out = {}
+    for label, name in (("responded", "ece_response"), ("converted", "ece_conversion")):
+        rows = tf.part("test", label)
+        if rows.empty:
+            continue
+        pred = model.p_response(rows) if label == "responded" else model.p_conversion(rows, rows[ACTION])
+        out[name] = evaluation.expected_calibration_error(pred, rows[label].to_numpy(), 15)
+    return out
 
 
-def oracle_metrics(table: pd.DataFrame, calibration: dict[str, float]) -> dict[str, float]:
+def conversion_log_loss(model: NextBestChannelModel, tf: TrainingFrame) -> float:
+    """Log loss of P(conversion | logged action) on the validation weeks: recorded for each
+    learner, and what picks the reward model when there is no mediated one."""
+    rows = tf.part("valid", "converted")
+    pred = np.clip(model.p_conversion(rows, rows[ACTION]), 1e-6, 1 - 1e-6)
+    return float(log_loss(rows["converted"].to_numpy(), pred, labels=[0, 1]))
+
+
+def oracle_metrics(table: pd.DataFrame) -> dict[str, float]:
     row = table.loc["model"]
     return {
-        "policy_value": float(row["net_value"]),
+        "true_net_value": float(row["net_value"]),
         "capture_response": float(row["capture_response"]),
         "capture_value": float(row["capture_value"]),
-        **{k: v for k, v in calibration.items() if k.startswith("ece")},
     }
+
+
+@dataclass
+class Judgement:
+    """The logged-data verdict on every policy, and what the choices were made on."""
+
+    table: pd.DataFrame  # policy -> estimate, lo, hi, effective_n, matched, contacted[, true_value]
+    draws: np.ndarray
+    learner: str
+    reward_model: str
+    baseline: promotion.Rival
+    versus_champion: promotion.Rival | None
+
+
+def judge(
+    ctx: policy_value.LoggedContext,
+    candidates: dict[str, NextBestChannelModel],
+    champion: NextBestChannelModel | None,
+    tf: TrainingFrame,
+) -> Judgement:
+    """Estimate every candidate learner, the champion and the baselines on the same logged
+    decisions; the best candidate by estimated value is the challenger."""
+    losses = {name: conversion_log_loss(m, tf) for name, m in candidates.items()}
+    # the mediated model learns the slot effects from responses: the least biased reward model
+    reward = "m" if "m" in candidates else min(losses, key=losses.__getitem__)
+    models = {f"model_{name}": m for name, m in candidates.items()}
+    if champion is not None:
+        models[CHAMPION_ROW] = champion
+    table, draws = policy_value.estimate(ctx, policy_value.choices(ctx, models), candidates[reward])
+    table["valid_conversion_log_loss"] = pd.Series({f"model_{n}": v for n, v in losses.items()})
+    learner = max(candidates, key=lambda n: table.loc[f"model_{n}", "estimate"])
+    chosen = f"model_{learner}"
+    baselines = [p for p in table.index if not p.startswith("model_") and p != CHAMPION_ROW]
+    best = max(baselines, key=lambda p: table.loc[p, "estimate"])
+    rival = promotion.Rival(best, float(table.loc[best, "estimate"]),
+                            policy_value.difference(table, draws, chosen, best))  # fmt: skip
+    versus = None
+    if champion is not None:
+        versus = promotion.Rival(CHAMPION_ROW, float(table.loc[CHAMPION_ROW, "estimate"]),
+                                 policy_value.difference(table, draws, chosen, CHAMPION_ROW))  # fmt: skip
+    return Judgement(table, draws, learner, reward, rival, versus)
 
 
 def run(
@@ -102,9 +153,9 @@ def run(
         log(f"tuning the response model: {cfg.trials} Optuna trials")
         params, _ = tune_response(tf, cfg, cfg.trials, progress)
         mlflow.log_params({f"best_{k}": v for k, v in params.items()})
-        log("fitting the response model and the S and T conversion learners")
+        log("fitting the response model and the S, T and mediated conversion learners")
         response = models.fit_response(tf, params, cfg)
-        learners = ["s", "t"] if cfg.uplift_learner == "auto" else [cfg.uplift_learner]
+        learners = ["s", "t", "m"] if cfg.uplift_learner == "auto" else [cfg.uplift_learner]
         meta = {
             "fingerprint": tf.fingerprint,
             "feature_service": FEATURE_SERVICE,
@@ -121,41 +172,46 @@ def run(
                 if len(learners) == 1:
                     raise
                 log(f"skipping the {name}-learner: {exc}")
-        table, ctx, metrics = None, None, {}
-        if has_truth:
-            log("evaluating against the simulator's oracle")
+        oracle = policy_value.load_oracle(world_dir)
+        log("estimating every policy's value on the test weeks' logged decisions (doubly robust)")
+        lctx = policy_value.prepare(store, tf, cfg.evaluation, cfg.economics, oracle)
+        champion = load_champion(client)
+        verdict = judge(lctx, candidates, champion, tf)
+        learner, model = verdict.learner, candidates[verdict.learner]
+        metrics = {"policy_value": float(verdict.table.loc[f"model_{learner}", "estimate"]),
+                   **logged_calibration(model, tf)}  # fmt: skip
+        champion_metrics = None
+        if champion is not None:
+            champion_metrics = {"policy_value": float(verdict.table.loc[CHAMPION_ROW, "estimate"]),
+                                **logged_calibration(champion, tf)}  # fmt: skip
+        table, ctx = None, None
+        if oracle is not None:
+            log("judging against the simulator's oracle (reported, never chosen on)")
             test_from = tf.frame.loc[tf.frame["split"] == "test", "sent_at"].min()
             points = evaluation.decision_points(
                 tf.frame[JOIN_KEY], test_from, tf.feed_end, cfg.evaluation, cfg.seed
             )
             ctx = evaluation.prepare(store, Path(world_dir), points, cfg.evaluation, cfg.economics)
-            results = {name: evaluation.evaluate(ctx, b) for name, b in candidates.items()}
-            scores = {name: oracle_metrics(*res) for name, res in results.items()}
-            learner = max(scores, key=lambda n: scores[n]["policy_value"])
-            table, metrics = results[learner][0], scores[learner]
-            mlflow.log_dict({n: s for n, s in scores.items()}, "evaluation/learner_comparison.json")
-        else:
-            log("no simulator truth: judging on the newest weeks of logged outcomes")
-            scores = {name: logged_metrics(b, tf) for name, b in candidates.items()}
-            learner = max(scores, key=lambda n: scores[n]["policy_value"])
-            metrics = scores[learner]
-        model = candidates[learner]
+            truths = {name: oracle_metrics(evaluation.evaluate(ctx, b)[0]) for name, b in candidates.items()}
+            table = evaluation.evaluate(ctx, model)[0]
+            metrics |= truths[learner]
+            for name, values in truths.items():
+                for key, value in values.items():
+                    verdict.table.loc[f"model_{name}", key] = value
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-        mlflow.set_tag("uplift_learner", learner)
+        mlflow.set_tags({"uplift_learner": learner, "reward_model": verdict.reward_model})
+        mlflow.log_table(verdict.table.reset_index(), "evaluation/logged_value.json")
         log(f"registering the {learner}-learner bundle in the MLflow registry")
         example = tf.part("valid", "responded").head(5)[model.conversion_features]
         version = tracking.log_and_register(model, example, Path(tmp))
         plots.log_plots(model, tf, ctx)
-        report = None
         if table is not None:
             mlflow.log_table(table.reset_index(names="policy"), "evaluation/policies.json")
-            report = write_report(report_dir, table, metrics, scores, version, learner)
-            mlflow.log_artifact(str(report), "evaluation")
-    log("comparing with the current champion")
-    champion_metrics = champion_scores(client, ctx, tf)
-    decision = promotion.decide(metrics, champion_metrics)
+        decision = promotion.decide(metrics, champion_metrics, verdict.baseline, verdict.versus_champion)
+        report = write_report(report_dir, verdict, table, metrics, version, decision, lctx.notes)
+        mlflow.log_artifact(str(report), "evaluation")
     promotion.apply(client, decision, version, parent.info.run_id)
-    return TrainResult(parent.info.run_id, version, learner, table, metrics, decision, report)
+    return TrainResult(parent.info.run_id, version, learner, table, verdict, metrics, decision, report)
 
 
 def population_prior(tf: TrainingFrame) -> dict[str, float]:
@@ -166,32 +222,43 @@ def population_prior(tf: TrainingFrame) -> dict[str, float]:
     return {k: float(v) for k, v in medians.items() if np.isfinite(v) and not k.startswith("prf_consent")}
 
 
-def champion_scores(
-    client: Any, ctx: evaluation.Context | None, tf: TrainingFrame
-) -> dict[str, float] | None:
-    """The current champion judged on exactly the same decision points (or logged weeks)."""
+def load_champion(client: Any) -> NextBestChannelModel | None:
+    """The current champion, judged on exactly the same logged decisions as the challenger."""
     from optichannel.pyfunc_model import load_bundle
 
     if tracking.alias_version(client, tracking.CHAMPION) is None:
         return None
-    champion = load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
-    if ctx is None:
-        return logged_metrics(champion, tf)
-    return oracle_metrics(*evaluation.evaluate(ctx, champion))
+    return load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
 
 
 def write_report(
-    report_dir: Path, table: pd.DataFrame, metrics: dict[str, float], scores: dict, version: str, learner: str
+    report_dir: Path,
+    verdict: Judgement,
+    table: pd.DataFrame | None,
+    metrics: dict[str, float],
+    version: str,
+    decision: promotion.Promotion,
+    notes: list[str],
 ) -> Path:
-    """`reports/evaluation.json`: policy -> metrics, plus calibration and the learner comparison."""
+    """`reports/evaluation.json`: every policy's value estimated from logged decisions (and, in
+    simulation, its true value), the oracle's table, the chosen learner and the promotion."""
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "evaluation.json"
+
+    def records(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
+        return {str(p): {k: float(v) for k, v in row.items() if pd.notna(v)} for p, row in frame.iterrows()}
+
     payload = {
         "model_version": version,
-        "uplift_learner": learner,
-        "policies": {p: {k: float(v) for k, v in row.items()} for p, row in table.iterrows()},
+        "uplift_learner": verdict.learner,
+        "reward_model": verdict.reward_model,
+        "logged_value": records(verdict.table),
+        "best_baseline": {"policy": verdict.baseline.name, "difference": list(verdict.baseline.diff)},
+        "baseline_wins": not metrics["policy_value"] > verdict.baseline.value,
+        "promotion": {"promoted": decision.promoted, "reason": decision.reason},
+        "notes": notes,
         "model": metrics,
-        "learners": scores,
+        "policies": records(table) if table is not None else None,
     }
     path.write_text(json.dumps(payload, indent=2))
     return path

@@ -85,6 +85,7 @@ def contacts_frame(n: int = 4, n_customers: int = 4) -> pd.DataFrame:
             "cost": [0.005] * n,
             "arm": ["model"] * n,
             "propensity": [0.25] * n,
+            "channel_propensity": [0.5] * n,
             "decision_id": [f"D{i}" for i in range(n)],
         }
     )
@@ -291,7 +292,7 @@ def test_missing_required_column_is_an_error_naming_it() -> None:
 
 
 def test_missing_optional_columns_are_added_as_null_and_extras_dropped() -> None:
-    frame = contacts_frame().drop(columns=["arm", "propensity", "decision_id"])
+    frame = contacts_frame().drop(columns=["arm", "propensity", "channel_propensity", "decision_id"])
     frame["crm_note"] = "hello"
     result = validate_table(
         frame, CONTACTS, as_of=AS_OF, ref_keys={REFS_KEY: customers_frame()["customer_id"]}
@@ -300,7 +301,7 @@ def test_missing_optional_columns_are_added_as_null_and_extras_dropped() -> None
     assert list(result.accepted.columns) == list(CONTACTS.names)
     assert result.accepted["propensity"].isna().all()
     assert result.report.extra_columns == ["crm_note"]
-    assert result.report.missing_optional_columns == ["arm", "propensity", "decision_id"]
+    assert result.report.missing_optional_columns == ["arm", "propensity", "channel_propensity", "decision_id"]
 
 
 def test_reference_keys_are_required_for_referencing_tables() -> None:

@@ -38,9 +38,18 @@ def test_draw_frequencies_match_logged_propensities(lat: LatentArrays) -> None:
     policy = LoggingPolicy(exploration=0.3, holdout=0.1)
     cust = np.repeat(np.arange(40), 2000)
     rng = np.random.default_rng(0)
-    action, propensity, arm = draw(lat, cust, "promo", policy, rng)
+    action, propensity, channel_p, arm = draw(lat, cust, "promo", policy, rng)
     probs, _, _ = action_distribution(lat, cust, "promo", policy)
     assert np.allclose(propensity, probs[np.arange(len(cust)), action])
+    # the channel propensity is the observed share of the drawn channel at any hour (none: of none)
+    ch, _ = decode(action, policy)
+    for c in (-1, 0, 1, 2, 3, 4):
+        for k in (0, 7, 39):
+            rows = (cust == k) & (ch == c)
+            if rows.any():
+                assert np.allclose(channel_p[rows], channel_p[rows][0])
+                share, p = rows.sum() / 2000, channel_p[rows][0]
+                assert abs(share - p) < 4 * np.sqrt(p / 2000) + 0.002
     counts = np.zeros((40, probs.shape[1]))
     np.add.at(counts, (cust, action), 1)
     expected = probs[::2000] * 2000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training.promotion import ECE_TOLERANCE, decide
+from training.promotion import ECE_TOLERANCE, Rival, decide
 
 CHAMPION = {"policy_value": 2.0, "ece_response": 0.010, "ece_conversion": 0.004}
 
@@ -40,3 +40,25 @@ def test_better_value_within_calibration_tolerance_is_promoted() -> None:
 
 def test_nan_policy_value_never_wins() -> None:
     assert not decide({**CHAMPION, "policy_value": float("nan")}, CHAMPION).promoted
+
+
+def test_a_simple_policy_that_is_worth_more_blocks_even_the_first_model() -> None:
+    heuristic = Rival("heuristic", 2.2, (-0.2, -0.5, 0.1))
+    verdict = decide({**CHAMPION, "policy_value": 2.0}, None, heuristic)
+    assert not verdict.promoted
+    assert "heuristic" in verdict.reason and "worth more" in verdict.reason and "2.2000" in verdict.reason
+
+
+def test_beating_the_baseline_and_the_champion_promotes_and_reports_both_intervals() -> None:
+    bau = Rival("business_as_usual", 1.0, (1.5, 1.2, 1.8))
+    vs = Rival("champion", 2.0, (0.5, -0.1, 1.1))
+    verdict = decide({**CHAMPION, "policy_value": 2.5}, CHAMPION, bau, vs)
+    assert verdict.promoted
+    assert "+1.5000 per decision vs business_as_usual (95% CI +1.2000 to +1.8000)" in verdict.reason
+    assert "not yet beyond noise" in verdict.reason  # the champion interval straddles zero
+
+
+def test_beating_the_baseline_but_not_the_champion_is_refused() -> None:
+    bau = Rival("heuristic", 1.0, (0.9, 0.5, 1.3))
+    verdict = decide({**CHAMPION, "policy_value": 1.9}, CHAMPION, bau)
+    assert not verdict.promoted and "champion" in verdict.reason

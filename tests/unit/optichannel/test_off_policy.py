@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.ope import doubly_robust, evaluate, ips, snips
+from optichannel.off_policy import doubly_robust, evaluate, ips, snips
 
 N, ACTIONS, CONTEXTS = 20_000, 6, 5
 
