@@ -81,11 +81,37 @@ def test_first_model_is_registered_evaluated_and_promoted(trained: dict) -> None
     report = json.loads((trained["reports"] / "evaluation.json").read_text())
     assert set(report["policies"]) >= {"oracle", "model", "random", "business_rules", "heuristic",
                                        "always_email", "never_contact"}  # fmt: skip
-    assert set(report["learners"]) == {"s", "t"}
+    logged = report["logged_value"]
+    assert set(logged) >= {"model_s", "model_t", "model_m", "heuristic", "always_email", "never_contact",
+                           "business_as_usual"}  # fmt: skip
+    assert all("true_value" in row and row["lo"] <= row["estimate"] <= row["hi"] for row in logged.values())
+    # the learner is the best by the logged-data estimate, whatever the truth says
+    models = {k: v["estimate"] for k, v in logged.items() if k.startswith("model_")}
+    assert report["uplift_learner"] == max(models, key=models.get).removeprefix("model_")
+    assert report["promotion"]["promoted"] and not report["baseline_wins"]
     run = mlflow.get_run(first.run_id)
     assert {"data_fingerprint", "code_version", "feature_service"} <= set(run.data.tags)
     nested = mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{first.run_id}'")
     assert len(nested) == FAST.trials
+
+
+def test_the_oracle_only_adds_the_truth_column(trained: dict, small_world: Path) -> None:
+    """Estimates, and so every choice made on them, are the same with and without the oracle."""
+    from optichannel.pyfunc_model import load_bundle
+    from training import policy_value
+
+    settings = trained["settings"]
+    tracking.setup(settings)
+    model = load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
+    store = st.open_store(settings)
+    tf = training_frame(store, settings.validated_dir, FAST.labels, FAST.split)
+    tables = []
+    for oracle in (None, policy_value.load_oracle(small_world)):
+        ctx = policy_value.prepare(store, tf, FAST.evaluation, FAST.economics, oracle)
+        tables.append(policy_value.estimate(ctx, policy_value.choices(ctx, {"model": model}), model)[0])
+    blind, judged = tables
+    assert "true_value" not in blind and "true_value" in judged
+    pd.testing.assert_frame_equal(blind, judged.drop(columns="true_value"))
 
 
 def test_worse_challenger_is_not_promoted(trained: dict) -> None:

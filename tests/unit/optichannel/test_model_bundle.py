@@ -1,0 +1,62 @@
+"""The mediated learner composes its parts by the law of total probability over the response."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from optichannel.channels import ACTIONS, NONE
+from optichannel.model_bundle import NextBestChannelModel
+
+NONE_CODE = ACTIONS.index(NONE)
+
+
+def _booster(rng: np.random.Generator, columns: list[str], slope: float) -> lgb.Booster:
+    x = rng.normal(size=(2000, len(columns)))
+    y = (rng.random(2000) < 1 / (1 + np.exp(-(slope * x[:, 0] - 2)))).astype(float)
+    data = lgb.Dataset(x, label=y, feature_name=columns, params={"verbosity": -1})
+    return lgb.train({"objective": "binary", "verbosity": -1, "num_leaves": 4, "seed": 1}, data, 15)
+
+
+def _model() -> NextBestChannelModel:
+    rng = np.random.default_rng(5)
+    resp_cols, conv_cols = ["f", "req_channel"], ["f", "req_channel", "action"]
+    return NextBestChannelModel(
+        response=_booster(rng, resp_cols, 1.0),
+        conversion={"responded": _booster(rng, conv_cols, 2.0), "ignored": _booster(rng, conv_cols, -1.0)},
+        learner="m",
+        response_features=resp_cols,
+        conversion_features=conv_cols,
+        none_blank=["req_channel"],
+    )
+
+
+def test_mediated_conversion_is_the_mixture_of_its_parts(tmp_path: Path) -> None:
+    model = _model()
+    rows = pd.DataFrame({"f": np.linspace(-2, 2, 50), "req_channel": np.repeat([0, 3], 25)})
+    action = rows["req_channel"].to_numpy()
+    ignored, responded = model.mediated_parts(rows, action)
+    p_resp = model.p_response(rows)
+    expected = ignored + p_resp * (responded - ignored)
+    assert np.allclose(model.p_conversion(rows, action), expected)
+    assert np.allclose(model.score(rows, action)[1], expected)
+    # no contact has no response: only the "ignored" part, with the channel features blanked
+    none = model.p_none(rows)
+    blank = rows.assign(req_channel=np.nan)
+    assert np.allclose(none, model.mediated_parts(blank, np.full(50, NONE_CODE))[0])
+    assert not np.allclose(none, model.p_conversion(rows, action))
+    # saved and loaded, the composition is the same
+    again = NextBestChannelModel.load(model.save(tmp_path / "bundle"))
+    assert np.allclose(again.p_conversion(rows, action), expected)
+
+
+def test_a_contacts_drivers_are_the_response_models() -> None:
+    model = _model()
+    rows = pd.DataFrame({"f": [0.5], "req_channel": [2.0]})
+    contrib = model.conversion_contributions(rows, np.array([2]))
+    assert list(contrib.columns) == ["f", "req_channel", "bias"]
+    logit = np.log(model.p_response(rows) / (1 - model.p_response(rows)))
+    assert np.isclose(contrib.to_numpy().sum(), logit[0])
