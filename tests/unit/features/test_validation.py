@@ -301,7 +301,8 @@ def test_missing_optional_columns_are_added_as_null_and_extras_dropped() -> None
     assert list(result.accepted.columns) == list(CONTACTS.names)
     assert result.accepted["propensity"].isna().all()
     assert result.report.extra_columns == ["crm_note"]
-    assert result.report.missing_optional_columns == ["arm", "propensity", "channel_propensity", "decision_id"]
+    missing = ["arm", "propensity", "channel_propensity", "decision_id"]
+    assert result.report.missing_optional_columns == missing
 
 
 def test_reference_keys_are_required_for_referencing_tables() -> None:

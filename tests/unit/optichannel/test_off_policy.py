@@ -109,7 +109,8 @@ def _clustered(seed: int) -> dict[str, np.ndarray]:
     target_ch = (x + 1) % channels
     true_value = mu[x, target_ch, hours - 1].mean()
     return {"x": x, "mu": mu, "p": p_channel[logged_ch], "logged_ch": logged_ch, "logged_h": logged_h,
-            "reward": reward, "target_ch": target_ch, "hours": np.array(hours), "true": np.array(true_value)}  # fmt: skip
+            "reward": reward, "target_ch": target_ch, "hours": np.array(hours),
+            "true": np.array(true_value)}  # fmt: skip
 
 
 def test_cluster_dr_is_unbiased_when_the_model_ranks_hours_right_but_misses_channel_levels() -> None:
