@@ -23,6 +23,7 @@ from experiments.analysis import Analysis, analyze, qini_for
 from experiments.design import Design
 from experiments.report import render_report
 from features.candidates import candidate_grid
+from features.request_params import RequestParams
 from features.store import historical_features, open_store
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from optichannel.assignment import assign_arms, check_shares
@@ -168,7 +169,8 @@ def _decide_chunk(
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Every arm's choice for these customers, the drawn outcome of their own arm, and per
     policy the true conversion probability of its choice for every customer."""
-    grid = candidate_grid(feats, at, hours, max_contacts_7d=econ.max_contacts_7d)
+    grid = candidate_grid(feats, at, hours, max_contacts_7d=econ.max_contacts_7d,
+                          params=RequestParams.from_meta(model.meta))  # fmt: skip
     truth = oracle.grid(ids, at, hours)
     allowed = truth["allowed"] & grid.allowed
     scored = score_grid(model, grid)

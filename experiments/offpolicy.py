@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.candidates import candidate_grid
+from features.request_params import RequestParams
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from optichannel.channels import CHANNELS, NONE
@@ -121,7 +122,8 @@ def _target_chunk(
     """The model's choice on each decision's campaign day, and whether the log did the same."""
     tz = feats["prf_tz"] if "prf_tz" in feats else pd.Series([None] * len(feats), index=feats.index)
     start = local_day_start(part["sent_at"], tz.reset_index(drop=True), hours[0])
-    grid = candidate_grid(feats, start, hours[1] - hours[0], max_contacts_7d=econ.max_contacts_7d)
+    grid = candidate_grid(feats, start, hours[1] - hours[0], max_contacts_7d=econ.max_contacts_7d,
+                          params=RequestParams.from_meta(model.meta))  # fmt: skip
     scored = score_grid(model, grid)
     choice = decide(scored, grid.allowed, "value", econ)
     rows = np.arange(len(part))

@@ -8,7 +8,8 @@ so model outputs reshape straight into the [rows, channels, slots] arrays the de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from features.request_features import (
     rhythm_profile,
     rhythm_tables,
 )
+from features.request_params import RequestParams
 from optichannel.channels import CHANNELS
 from optichannel.decision import quiet_hours_ok, slot_grid
 
@@ -108,6 +110,22 @@ class CandidateGrid:
     quiet_ok: np.ndarray  # [n, channels, hours] outside quiet hours
     under_cap: np.ndarray  # [n] below the frequency cap
     channels: tuple[str, ...]
+    params: RequestParams = field(default_factory=RequestParams)  # the request features' constants
+    calendar: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # [n, hours] local calendar
+
+    def with_params(self, params: RequestParams) -> CandidateGrid:
+        """The same grid with request features computed under other constants (a model trained
+        with other estimates than the grid's); itself when they are the same."""
+        if params == self.params:
+            return self
+        code = np.array([CHANNELS.index(c) for c in self.channels], dtype=np.int64)
+        candidates, start = _request_rows(self.candidates.customers, self.candidates._numeric,
+                                          self.index, self.slots_us, self.calendar, params, code)  # fmt: skip
+        return replace(self, candidates=candidates, start=start, params=params)
+
+    def for_model(self, meta: dict[str, Any]) -> CandidateGrid:
+        """The grid as the model with this manifest `meta` must see it (its estimated constants)."""
+        return self.with_params(RequestParams.from_meta(meta))
 
     @property
     def rows(self) -> pd.DataFrame:
@@ -207,12 +225,14 @@ def candidate_grid(
     channels: tuple[str, ...] = CHANNELS,
     allowed_hours: dict[str, tuple[int, int]] | None = None,
     max_contacts_7d: int | None = None,
+    params: RequestParams | None = None,
 ) -> CandidateGrid:
     """Expand each customer row into its allowed channels x `hours` hourly slots from its window
     start (rounded up to the hour). `customer` holds snapshot features (nulls for cold start).
 
     `max_contacts_7d` is the frequency cap: a customer contacted that often in the last 7 days
-    gets no candidate at all (only `none` remains)."""
+    gets no candidate at all (only `none` remains). `params`: the constants of the request
+    features, those of the model that will score the grid (`RequestParams.from_meta`)."""
     n = len(customer)
     if hours < 1:
         raise ValueError(f"hours must be at least 1, got {hours}")
@@ -223,7 +243,6 @@ def candidate_grid(
         pd.to_datetime(pd.Series(starts), utc=True).astype("datetime64[us, UTC]").astype("int64").to_numpy()
     )
     slots = slot_grid(start_us, hours)
-    k = len(channels)
     base = customer.reset_index(drop=True)
     tz = base["prf_tz"].to_numpy() if "prf_tz" in base else np.full(n, None)
     cal = _grid_calendar(slots, tz)
@@ -234,21 +253,12 @@ def candidate_grid(
     consent = consent_matrix(cols, channels)
     under_cap = frequency_ok(cols, max_contacts_7d)
     index = np.flatnonzero(consent[:, :, None] & quiet_ok & under_cap[:, None, None])
-    cust, rest = np.divmod(index, k * hours)
-    ch, slot = np.divmod(rest, hours)
     code = np.array([CHANNELS.index(c) for c in channels], dtype=np.int64)
-    tables = rhythm_tables(rhythm_profile(cols))
-    req = request_arrays(
-        cols, cust, code[ch], slots[cust, slot], {k: v[cust, slot] for k, v in cal.items()}, tables
-    )
-    whole = np.arange(n)
-    first = request_arrays(
-        cols, whole, np.zeros(n, dtype=np.int64), slots[:, 0], {k: v[:, 0] for k, v in cal.items()}, tables
-    )
-    first.update({c: np.full(n, np.nan) for c in CHANNEL_SPECIFIC})
+    params = params or RequestParams()
+    candidates, start = _request_rows(base, numeric, index, slots, cal, params, code)
     return CandidateGrid(
-        candidates=CandidateRows(base, cust, req, numeric),
-        start=CandidateRows(base, whole, first, numeric),
+        candidates=candidates,
+        start=start,
         index=index,
         slots_us=slots,
         local_hour=local_hour,
@@ -256,4 +266,34 @@ def candidate_grid(
         quiet_ok=quiet_ok,
         under_cap=under_cap,
         channels=tuple(channels),
+        params=params,
+        calendar=cal,
     )
+
+
+def _request_rows(
+    base: pd.DataFrame,
+    numeric: np.ndarray,
+    index: np.ndarray,
+    slots: np.ndarray,
+    cal: dict[str, np.ndarray],
+    params: RequestParams,
+    code: np.ndarray,
+) -> tuple[CandidateRows, CandidateRows]:
+    """The candidates' request features (`code`: the grid's channel indices) and the
+    window-start rows (channel features blanked)."""
+    n, hours = slots.shape
+    cols = CustomerColumns(base, numeric)
+    cust, rest = np.divmod(index, len(code) * hours)
+    ch, slot = np.divmod(rest, hours)
+    tables = rhythm_tables(rhythm_profile(cols), tuple(params.decays()))
+    req = request_arrays(
+        cols, cust, code[ch], slots[cust, slot], {k: v[cust, slot] for k, v in cal.items()}, tables, params
+    )
+    whole = np.arange(n)
+    first = request_arrays(
+        cols, whole, np.zeros(n, dtype=np.int64), slots[:, 0], {k: v[:, 0] for k, v in cal.items()}, tables,
+        params,
+    )  # fmt: skip
+    first.update({c: np.full(n, np.nan) for c in CHANNEL_SPECIFIC})
+    return CandidateRows(base, cust, req, numeric), CandidateRows(base, whole, first, numeric)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.snapshot_sql import WEEKEND_SHIFT_HOURS
+from features.request_params import WAIT_DECAYS, RequestParams
+from features.snapshot_sql import FATIGUE_TAUS_DAYS, WEEKEND_SHIFT_HOURS, fatigue_column
 from optichannel.channels import CHANNELS
 from optichannel.localtime import local_us
 
@@ -23,8 +24,7 @@ REQUEST_FEATURES: tuple[str, ...] = (
     "req_fatigue",
     "req_activity_at_hour",
     "req_activity_next_3h",
-    "req_reach_short",
-    "req_reach_long",
+    "req_reach",
     "req_hours_to_peak",
     "req_channel_response_rate",
     "req_channel_sends_90d",
@@ -39,6 +39,8 @@ CHANNEL_SPECIFIC: tuple[str, ...] = (
     "req_channel_consent",
 )
 DEFAULT_TZ = "UTC"
+#: request features looked up in the rhythm tables as they are
+RHYTHM_FEATURES = ("req_activity_at_hour", "req_activity_next_3h", "req_hours_to_peak")
 
 
 def calendar_arrays(utc_us: np.ndarray, zones: np.ndarray) -> dict[str, np.ndarray]:
@@ -77,11 +79,8 @@ def local_calendar(slot_utc: pd.Series, tz: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(calendar_arrays(_utc_us(pd.Series(slot_utc)), pd.Series(tz, copy=False).to_numpy()))
 
 
-#: a message waits for the customer to look: short for pushes and SMS, long for e-mail (per hour)
-WAIT_DECAY = {"req_reach_short": 0.5, "req_reach_long": 0.85}
+#: a message waits at most this long for the customer to look (its per-hour decay is estimated)
 MAX_WAIT_HOURS = 12
-#: the snapshot's fatigue decays on to the slot with the snapshot's time constant
-FATIGUE_TAU_HOURS = 72.0
 
 
 class CustomerColumns:
@@ -137,21 +136,26 @@ def weekend_view(profile: np.ndarray, weekend: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(weekend, dtype=bool)[:, None], shifted, profile)
 
 
-def rhythm_tables(profile: np.ndarray) -> dict[str, np.ndarray]:
+def reach_table(decay: float) -> str:
+    """The rhythm table of the best decayed activity while a message waits (per-hour `decay`)."""
+    return f"reach_{decay:g}"
+
+
+def rhythm_tables(profile: np.ndarray, decays: tuple[float, ...] | np.ndarray = ()) -> dict[str, np.ndarray]:
     """Per customer, weekday/weekend view and local hour: the rhythm request features, as
     [customers, 2, 24] tables, so candidates only look them up (a window repeats each
-    customer's 24 hours many times over)."""
+    customer's 24 hours many times over); one reach table per wait decay in `decays`."""
     views = np.stack([weekend_view(profile, np.full(len(profile), w)) for w in (False, True)], axis=1)
 
     def ahead(k: int) -> np.ndarray:  # the profile k hours later, at every hour
         return np.roll(views, -k, axis=2)
 
     tables = {"req_activity_at_hour": views, "req_activity_next_3h": (views + ahead(1) + ahead(2)) / 3}
-    for name, decay in WAIT_DECAY.items():  # best decayed activity while a message waits unread
+    for decay in sorted({float(d) for d in decays}):  # best decayed activity while a message waits
         best = views
-        for wait in range(1, MAX_WAIT_HOURS + 1):
+        for wait in range(1, MAX_WAIT_HOURS + 1 if decay > 0 else 1):
             best = np.fmax(best, ahead(wait) * decay**wait)
-        tables[name] = best
+        tables[reach_table(decay)] = best
     peak = np.nanargmax(np.nan_to_num(views, nan=-1.0), axis=2) if len(views) else np.zeros((0, 2), dtype=int)
     gap = (peak[:, :, None] - np.arange(24)[None, None, :]) % 24
     tables["req_hours_to_peak"] = np.where(np.isnan(views[:, :, :1]), np.nan, gap)
@@ -175,13 +179,10 @@ def _per_channel(
     return matrix[rows, channel_idx]
 
 
-def request_features(
-    customer: pd.DataFrame,
-    channel: pd.Series,
-    slot_utc: pd.Series,
-) -> pd.DataFrame:
-    """Slot features for each row of `customer` (its snapshot features, nulls for cold start)
-    contacted on `channel` at `slot_utc`. Row order and index follow `customer`."""
+def _request_inputs(
+    customer: pd.DataFrame, channel: pd.Series, slot_utc: pd.Series
+) -> tuple[CustomerColumns, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(columns, channel index, UTC microseconds, local calendar) of contact rows."""
     n = len(customer)
     lookup = {c: i for i, c in enumerate(CHANNELS)}
     ch_names = pd.Series(channel, copy=False).astype(str).to_numpy()
@@ -191,9 +192,41 @@ def request_features(
     ch = np.array([lookup[c] for c in ch_names], dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
     slot_us = _utc_us(pd.Series(slot_utc).reset_index(drop=True))
     tz = customer["prf_tz"].to_numpy() if "prf_tz" in customer else np.full(n, None)
-    cal = calendar_arrays(slot_us, tz)
-    arrays = request_arrays(CustomerColumns(customer), np.arange(n), ch, slot_us, cal)
+    return CustomerColumns(customer), ch, slot_us, calendar_arrays(slot_us, tz)
+
+
+def request_features(
+    customer: pd.DataFrame,
+    channel: pd.Series,
+    slot_utc: pd.Series,
+    params: RequestParams | None = None,
+) -> pd.DataFrame:
+    """Slot features for each row of `customer` (its snapshot features, nulls for cold start)
+    contacted on `channel` at `slot_utc`. Row order and index follow `customer`."""
+    cols, ch, slot_us, cal = _request_inputs(customer, channel, slot_utc)
+    arrays = request_arrays(cols, np.arange(len(customer)), ch, slot_us, cal, params=params)
     return pd.DataFrame(arrays, index=customer.index)
+
+
+def constant_candidates(
+    customer: pd.DataFrame, channel: pd.Series, slot_utc: pd.Series
+) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray], np.ndarray, np.ndarray]:
+    """What estimating the request constants compares, for logged contact rows: the reach under
+    every candidate wait decay, the fatigue under every candidate time constant, the channel
+    index and the customer's smoothed response rate on that channel."""
+    cols, ch, slot_us, cal = _request_inputs(customer, channel, slot_utc)
+    pick = np.arange(len(customer))
+    tables = rhythm_tables(rhythm_profile(cols), WAIT_DECAYS)
+    where = (pick * 2 + (cal["weekday"] >= 5)) * 24 + cal["hour"]
+    reach = {d: tables[reach_table(d)].reshape(-1)[where] for d in WAIT_DECAYS}
+    fatigue = {tau: _fatigue(cols, pick, slot_us, tau) for tau in FATIGUE_TAUS_DAYS}
+    return reach, fatigue, ch, _per_channel(cols, pick, ch, "cnt_response_rate_{}")
+
+
+def _fatigue(cols: CustomerColumns, pick: np.ndarray, slot_us: np.ndarray, tau_days: float) -> np.ndarray:
+    """Decayed recent contacts as of the snapshot, decayed further on to the slot."""
+    since_snapshot = np.clip(slot_us / 1e6 - cols.get("cnt_fatigue_epoch")[pick], 0, None)
+    return cols.get(fatigue_column(tau_days))[pick] * np.exp(-since_snapshot / (tau_days * 86400.0))
 
 
 def request_arrays(
@@ -203,11 +236,13 @@ def request_arrays(
     slot_us: np.ndarray,
     cal: dict[str, np.ndarray],
     tables: dict[str, np.ndarray] | None = None,
+    params: RequestParams | None = None,
 ) -> dict[str, np.ndarray]:
     """The request features (in REQUEST_FEATURES order) of candidates: customer `pick[i]` on
     channel `ch[i]` at `slot_us[i]`, whose local calendar is `cal`. Customer-level work runs
     once per customer, not per candidate (a 72-hour window repeats each customer 360 times).
-    `tables`: the customers' `rhythm_tables`, when the caller has them already."""
+    `tables`: the customers' `rhythm_tables` (with the reach tables of `params`), when the
+    caller has them already; `params`: the estimated constants (defaults if None)."""
     day, hour = cal["day"], cal["hour"]
 
     def col(name: str) -> np.ndarray:
@@ -219,12 +254,15 @@ def request_arrays(
     slot_epoch = slot_us / 1e6
     last_any = col("cnt_last_contact_epoch")
     last_any = np.where(last_any > 0, last_any, np.nan)
-    # decayed recent contacts as of the snapshot, decayed further to the slot
-    since_snapshot = np.clip(slot_epoch - col("cnt_fatigue_epoch"), 0, None) / 3600.0
-    fatigue = col("cnt_fatigue") * np.exp(-since_snapshot / FATIGUE_TAU_HOURS)
+    params = params or RequestParams()
+    decays = params.decays()
     where = (pick * 2 + (cal["weekday"] >= 5)) * 24 + hour
-    tables = tables if tables is not None else rhythm_tables(rhythm_profile(cols))
-    rhythm = {name: table.reshape(-1)[where] for name, table in tables.items()}
+    tables = tables if tables is not None else rhythm_tables(rhythm_profile(cols), tuple(decays))
+    rhythm = {name: tables[name].reshape(-1)[where] for name in RHYTHM_FEATURES}
+    reach = np.empty(len(pick))
+    for decay in np.unique(decays):
+        mine = decays[ch] == decay
+        reach[mine] = tables[reach_table(decay)].reshape(-1)[where[mine]]
     last_channel = _per_channel(cols, pick, ch, "cnt_last_{}_epoch")
     out = {
         "req_channel": ch,
@@ -234,8 +272,9 @@ def request_arrays(
         "req_days_since_payday": since_pay,
         "req_hours_since_contact": (slot_epoch - last_any) / 3600.0,
         "req_hours_since_channel_contact": (slot_epoch - last_channel) / 3600.0,
-        "req_fatigue": fatigue,
+        "req_fatigue": _fatigue(cols, pick, slot_us, params.fatigue_tau_days),
         **rhythm,
+        "req_reach": reach,
         "req_channel_response_rate": _per_channel(cols, pick, ch, "cnt_response_rate_{}"),
         "req_channel_sends_90d": _per_channel(cols, pick, ch, "cnt_sends_{}_90d"),
         "req_channel_consent": _per_channel(cols, pick, ch, "prf_consent_{}"),

@@ -39,9 +39,16 @@ SMOOTHING = 10.0  # pseudo-sends pulling a customer's response rate towards the 
 #: weekend days start later: weekend activity at local hour h counts half at h-1 and half at h-2, so
 #: the hour shares describe a weekday; estimated from the feeds (population weekend/weekday hours)
 WEEKEND_SHIFT_HOURS = (1, 2)
-#: recent delivered contacts tire a customer; their weight decays with this time constant
-FATIGUE_TAU_DAYS = 3.0
-FATIGUE_DAYS = 24
+#: recent delivered contacts tire a customer, their weight decaying with a time constant that
+#: differs between banks: one decayed count per candidate constant, each over 6 of its constants;
+#: training estimates which one the data follow (`features.request_params`)
+FATIGUE_TAUS_DAYS = (1, 3, 7)
+FATIGUE_SPAN = 6
+
+
+def fatigue_column(tau_days: float) -> str:
+    """The snapshot column of delivered contacts decayed with time constant `tau_days`."""
+    return f"cnt_fatigue_{tau_days:g}d"
 
 
 def _hour_count(condition: str, hour_expr: str, dow_expr: str, h: int) -> str:
@@ -206,7 +213,13 @@ def contacts_sql() -> str:
         for ch in CHANNELS
     )
     responses = ", ".join(_count(f"channel = '{ch}'") + f" AS r_{ch}" for ch in CHANNELS)
-    picked = ", ".join([f"s.s_{ch}, s.last_{ch}, r.r_{ch}" for ch in CHANNELS] + ["s.s_all", "s.fat"])
+    picked = ", ".join([f"s.s_{ch}, s.last_{ch}, r.r_{ch}" for ch in CHANNELS] + ["s.s_all"]
+                       + [f"s.fat_{tau}" for tau in FATIGUE_TAUS_DAYS])  # fmt: skip
+    fatigue = ",\n                 ".join(
+        f"SUM(CASE WHEN channel <> 'none' AND delivered THEN EXP(-(EPOCH(CAST(sent_at AS DATE)"
+        f" + INTERVAL 1 DAY) - EPOCH(sent_at)) / {tau * 86400}) ELSE 0 END) AS fat_{tau}"
+        for tau in FATIGUE_TAUS_DAYS
+    )
     totals = ", ".join(f"SUM(r_{ch}) AS r_{ch}, SUM(s_{ch}) AS s_{ch}" for ch in CHANNELS)
     prior = ",\n      ".join(
         f"COALESCE(SUM(t.r_{ch}) OVER w / NULLIF(SUM(t.s_{ch}) OVER w, 0), 0.05) AS prior_{ch}"
@@ -217,8 +230,7 @@ def contacts_sql() -> str:
     SELECT COALESCE(s.customer_id, r.customer_id) AS customer_id, COALESCE(s.day, r.day) AS day, {picked}
     FROM (SELECT customer_id, CAST(sent_at AS DATE) AS day, {sends},
                  {_count("channel <> 'none'")} AS s_all,
-                 SUM(CASE WHEN channel <> 'none' AND delivered THEN EXP(-(EPOCH(CAST(sent_at AS DATE)
-                     + INTERVAL 1 DAY) - EPOCH(sent_at)) / {FATIGUE_TAU_DAYS * 86400}) ELSE 0 END) AS fat
+                 {fatigue}
           FROM contacts WHERE sent_at >= {SINCE} GROUP BY 1, 2) s
     FULL OUTER JOIN (SELECT customer_id, CAST(responded_at AS DATE) AS day, {responses}
           FROM contacts WHERE responded_at >= {SINCE} GROUP BY 1, 2) r
@@ -236,7 +248,8 @@ prior AS (
     fam.out(fam.window_sum("s_all", 7), "cnt_contacts_7d")
     fam.out(fam.window_sum("s_all", 30), "cnt_contacts_30d")
     # fatigue as of the snapshot (midnight UTC); request features decay it on to the slot
-    fam.out(fam.decayed_sum("fat", FATIGUE_DAYS, FATIGUE_TAU_DAYS), "cnt_fatigue")
+    for tau in FATIGUE_TAUS_DAYS:
+        fam.out(fam.decayed_sum(f"fat_{tau}", FATIGUE_SPAN * tau, tau), fatigue_column(tau))
     fam.out("EPOCH(event_timestamp)", "cnt_fatigue_epoch")
     for ch in CHANNELS:
         fam.windows[f"prior_{ch}"] = f"p.prior_{ch}"

@@ -26,6 +26,8 @@ class Grid(Protocol):
 
     def spread(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray: ...
 
+    def for_model(self, meta: dict[str, Any]) -> Grid: ...
+
 
 @dataclass
 class Scored:
@@ -42,7 +44,9 @@ class Scored:
 
 
 def score_grid(model: NextBestChannelModel, grid: Grid) -> Scored:
-    """Predict every candidate of the grid (vectorised) and reshape for the decision."""
+    """Predict every candidate of the grid (vectorised) and reshape for the decision; the
+    request features are the ones the model was trained with (its estimated constants)."""
+    grid = grid.for_model(model.meta)
     rows = grid.candidates
     action = rows.column("req_channel").astype(np.int64)
     p_resp, p_conv = model.score(rows, action)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.candidates import CandidateGrid, candidate_grid
+from features.request_params import RequestParams
 from optichannel.channels import ACTIONS, CHANNELS, NONE
 from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
@@ -43,7 +44,8 @@ class Group:
         cap: int | None,
         allowed_hours: dict[str, tuple[int, int]] | None,
     ) -> Group:
-        grid = candidate_grid(frame, starts, hours, CHANNELS, allowed_hours, max_contacts_7d=cap)
+        grid = candidate_grid(frame, starts, hours, CHANNELS, allowed_hours, max_contacts_7d=cap,
+                              params=RequestParams.from_meta(model.meta))  # fmt: skip
         zones = frame["prf_tz"].where(frame["prf_tz"].notna(), "UTC").astype(str).tolist()
         return cls(model, grid, grid.allowed, score_grid(model, grid), requests, zones)
 

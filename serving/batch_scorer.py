@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from features.candidates import candidate_grid
 from features.offline_read import features_at
+from features.request_params import RequestParams
 from features.store_definitions import JOIN_KEY
 from optichannel.channels import CHANNELS, NONE
 from optichannel.economics import Economics
@@ -65,7 +66,8 @@ def score_chunk(
     """Decisions for one chunk of customers whose features are `feats` (cold start included)."""
     known = known_rows(feats)
     frame = apply_prior(feats, model.meta.get("population") or {}, ~known)
-    grid = candidate_grid(frame, start, hours, max_contacts_7d=econ.max_contacts_7d)
+    grid = candidate_grid(frame, start, hours, max_contacts_7d=econ.max_contacts_7d,
+                          params=RequestParams.from_meta(model.meta))  # fmt: skip
     scored = score_grid(model, grid)
     choice = decide(scored, grid.allowed, "value", econ)
     rows = np.arange(len(frame))

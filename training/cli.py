@@ -129,6 +129,7 @@ def evaluate(
     """Judge a registered model and the baseline policies with the oracle; write reports/evaluation.json."""
     import json
 
+    from features.request_params import RequestParams
     from features.store import open_store
     from features.store_definitions import JOIN_KEY
     from optichannel.pyfunc_model import load_bundle
@@ -151,7 +152,8 @@ def evaluate(
         split = assign_split(contacts["sent_at"], end, cfg.split)
         test_from = contacts.loc[split == "test", "sent_at"].min()
         points = evaluation.decision_points(contacts[JOIN_KEY], test_from, end, cfg.evaluation, cfg.seed)
-        ctx = evaluation.prepare(open_store(settings), world, points, cfg.evaluation, cfg.economics)
+        ctx = evaluation.prepare(open_store(settings), world, points, cfg.evaluation, cfg.economics,
+                                 RequestParams.from_meta(model.meta))  # fmt: skip
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None

@@ -9,14 +9,20 @@ dropped from that label rather than counted as failures (censoring).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from features.request_features import CHANNEL_SPECIFIC, REQUEST_FEATURES, request_features
+from features.request_features import (
+    CHANNEL_SPECIFIC,
+    REQUEST_FEATURES,
+    constant_candidates,
+    request_features,
+)
+from features.request_params import RequestParams, estimate
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from features.validated_io import accepted_path
@@ -43,6 +49,7 @@ class TrainingFrame:
     customer_features: list[str]
     feed_end: pd.Timestamp
     fingerprint: str
+    request_params: RequestParams = field(default_factory=RequestParams)
 
     @property
     def response_features(self) -> list[str]:
@@ -162,7 +169,11 @@ def training_frame(
     columns = customer_feature_columns(feats)
     # request features are computed as if the channel were e-mail for `none` rows, then blanked
     placeholder = contacts["channel"].where(contacts["channel"] != NONE, CHANNELS[0])
-    req = request_features(feats, placeholder, contacts["sent_at"])
+    outcome = labels(contacts, end, label_cfg)
+    split = assign_split(contacts["sent_at"], end, split_cfg)
+    params = estimate_constants(feats, placeholder, contacts["sent_at"], outcome["responded"],
+                                (split == "train") & (contacts["channel"] != NONE))  # fmt: skip
+    req = request_features(feats, placeholder, contacts["sent_at"], params)
     is_none = (contacts["channel"] == NONE).to_numpy()
     req = req.astype({c: float for c in CHANNEL_SPECIFIC})
     req.loc[is_none, list(CHANNEL_SPECIFIC)] = np.nan
@@ -172,10 +183,26 @@ def training_frame(
             meta,
             feats[columns + (["prf_tz"] if "prf_tz" in feats else [])],
             req,
-            labels(contacts, end, label_cfg),
+            outcome,
         ],
         axis=1,
     )
     frame[ACTION] = action_codes(contacts["channel"])
-    frame["split"] = assign_split(contacts["sent_at"], end, split_cfg)
-    return TrainingFrame(frame, columns, end, fingerprint(contacts, feats[columns]))
+    frame["split"] = split
+    return TrainingFrame(frame, columns, end, fingerprint(contacts, feats[columns]), params)
+
+
+def estimate_constants(
+    feats: pd.DataFrame, channel: pd.Series, sent_at: pd.Series, responded: pd.Series, rows: pd.Series
+) -> RequestParams:
+    """The request features' constants estimated on the training weeks' contacts only (the
+    validation and test weeks never inform the features they are judged with)."""
+    use = (rows & responded.notna()).to_numpy()
+    if not use.any():
+        return RequestParams()
+    reach, fatigue, ch, rate = constant_candidates(
+        feats[use].reset_index(drop=True),
+        channel[use].reset_index(drop=True),
+        sent_at[use].reset_index(drop=True),
+    )
+    return estimate(reach, fatigue, ch, rate, responded[use].to_numpy())

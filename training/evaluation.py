@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.candidates import CandidateGrid, candidate_grid
+from features.request_params import RequestParams
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from optichannel import baseline_policies as policies
@@ -101,12 +102,19 @@ class Context:
 
 
 def prepare(
-    store: FeatureStore, world_dir: Path, points: pd.DataFrame, cfg: Evaluation, econ: Economics
+    store: FeatureStore,
+    world_dir: Path,
+    points: pd.DataFrame,
+    cfg: Evaluation,
+    econ: Economics,
+    params: RequestParams | None = None,
 ) -> Context:
-    """Point-in-time features, candidate grid, the oracle's truth and the fixed policies' choices."""
+    """Point-in-time features, candidate grid (request features under `params`, those of the
+    models to judge), the oracle's truth and the fixed policies' choices."""
     oracle = Oracle.load(world_dir)
     feats = historical_features(store, points)
-    grid = candidate_grid(feats, points[TIMESTAMP], cfg.window_hours, max_contacts_7d=econ.max_contacts_7d)
+    grid = candidate_grid(feats, points[TIMESTAMP], cfg.window_hours, max_contacts_7d=econ.max_contacts_7d,
+                          params=params)  # fmt: skip
     truth = oracle.grid(points[JOIN_KEY].to_numpy(), points[TIMESTAMP], cfg.window_hours)
     allowed = grid.allowed
     truth["allowed"] = truth["allowed"] & allowed

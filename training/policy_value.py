@@ -85,7 +85,8 @@ def prepare(
     feats = historical_features(store, entity)
     hours = cfg.campaign_hours
     start = local_day_start(rows["sent_at"], feats["prf_tz"], hours[0])
-    grid = candidate_grid(feats, start, hours[1] - hours[0], max_contacts_7d=econ.max_contacts_7d)
+    grid = candidate_grid(feats, start, hours[1] - hours[0], max_contacts_7d=econ.max_contacts_7d,
+                          params=tf.request_params)  # fmt: skip
     lookup = {c: i for i, c in enumerate(CHANNELS)} | {NONE: -1}
     fixed = {
         "heuristic": policies.heuristic(feats, grid.local_hour, grid.allowed),

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 
+from features.request_params import META_KEY as REQUEST_PARAMS_KEY
 from features.store import open_store
 from features.store_definitions import FEATURE_SERVICE, JOIN_KEY
 from optichannel.model_bundle import NextBestChannelModel
@@ -150,6 +151,8 @@ def run(
         mlflow.log_text(cfg.to_yaml(), "config/train.yaml")
         if has_truth:
             mlflow.log_artifact(str(Path(world_dir) / TRUTH), "config")
+        mlflow.log_dict(tf.request_params.to_meta(), "config/request_params.json")
+        log(f"request constants estimated from the training weeks: {tf.request_params.to_meta()}")
         log(f"tuning the response model: {cfg.trials} Optuna trials")
         params, _ = tune_response(tf, cfg, cfg.trials, progress)
         mlflow.log_params({f"best_{k}": v for k, v in params.items()})
@@ -161,6 +164,7 @@ def run(
             "feature_service": FEATURE_SERVICE,
             "economics": cfg.economics.model_dump(mode="json"),
             "population": population_prior(tf),
+            REQUEST_PARAMS_KEY: tf.request_params.to_meta(),
         }
         candidates = {}
         for name in learners:
@@ -191,7 +195,8 @@ def run(
             points = evaluation.decision_points(
                 tf.frame[JOIN_KEY], test_from, tf.feed_end, cfg.evaluation, cfg.seed
             )
-            ctx = evaluation.prepare(store, Path(world_dir), points, cfg.evaluation, cfg.economics)
+            ctx = evaluation.prepare(store, Path(world_dir), points, cfg.evaluation, cfg.economics,
+                                     tf.request_params)  # fmt: skip
             truths = {name: oracle_metrics(evaluation.evaluate(ctx, b)[0]) for name, b in candidates.items()}
             table = evaluation.evaluate(ctx, model)[0]
             metrics |= truths[learner]

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from features.request_features import REQUEST_FEATURES, request_features
+from features.request_params import RequestParams
 
 MOSCOW_CONTACT = pd.Timestamp("2026-03-01T10:00Z").timestamp()
 
@@ -73,12 +74,16 @@ def test_rhythm_pools_activity_and_spending_and_reach_decays() -> None:
         }
     )
     slots = pd.Series(pd.to_datetime(["2026-03-05T17:00Z"], utc=True))
-    out = request_features(customer, pd.Series(["push"]), slots).iloc[0]
+    params = RequestParams({**RequestParams().wait_decay, "push": 0.5, "email": 0.9})
+    twice = pd.concat([customer, customer], ignore_index=True)
+    out = request_features(
+        twice, pd.Series(["push", "email"]), pd.concat([slots, slots], ignore_index=True), params
+    )
     # spending (30 at 20h) outweighs sessions (10 at 8h): the peak is 20h, three hours away
-    assert out["req_hours_to_peak"] == 3
-    assert out["req_activity_at_hour"] == 0.0
-    assert out["req_reach_short"] == pytest.approx(0.5**3)
-    assert out["req_reach_long"] == pytest.approx(0.85**3)
+    assert out["req_hours_to_peak"].iloc[0] == 3
+    assert out["req_activity_at_hour"].iloc[0] == 0.0
+    # each channel's message waits with its own decay
+    assert out["req_reach"].tolist() == pytest.approx([0.5**3, 0.9**3])
 
 
 def test_datetime_unit_of_the_slots_does_not_matter() -> None:
@@ -109,7 +114,8 @@ def test_candidate_grid_rows_equal_request_features_row_by_row() -> None:
 
     customers = _customers().assign(**{f"prf_consent_{c}": [1, 1, 0] for c in CHANNELS})
     customers["bhv_active_events_90d"] = [40.0, 5.0, None]
-    grid = candidate_grid(customers, pd.Timestamp("2026-03-27T21:30Z"), 60)
+    params = RequestParams({"email": 0.9, "sms": 0.3, "push": 0.0, "call": 0.5, "messenger": 0.8}, 7)
+    grid = candidate_grid(customers, pd.Timestamp("2026-03-27T21:30Z"), 60, params=params)
     rows = grid.rows
     assert len(rows) == len(grid.index) > 100
     _, k, h = grid.shape
@@ -119,9 +125,14 @@ def test_candidate_grid_rows_equal_request_features_row_by_row() -> None:
         customers.iloc[cust].reset_index(drop=True),
         pd.Series(np.array(CHANNELS)[ch]),
         pd.Series(pd.to_datetime(grid.slots_us[cust, slot], unit="us", utc=True)),
+        params,
     )
     for col in REQUEST_FEATURES:
         np.testing.assert_allclose(rows[col].to_numpy(float), expected[col].to_numpy(float), equal_nan=True)
+    # a model trained with other constants sees the same grid under its own
+    default = grid.with_params(RequestParams())
+    assert default.index is grid.index and not np.allclose(default.rows["req_reach"], rows["req_reach"])
+    assert grid.with_params(params) is grid
     # and the model's float matrix is the same numbers as the wide frame
     cols = ["txn_salary_day", "req_local_hour", "req_activity_at_hour", "prf_tz"]
     matrix = grid.candidates.matrix(cols)
@@ -131,11 +142,12 @@ def test_candidate_grid_rows_equal_request_features_row_by_row() -> None:
 
 def test_rhythm_features_equal_a_brute_force_over_the_profile() -> None:
     """Activity, reach and hours-to-peak recomputed hour by hour from the customer's profile."""
-    from features.request_features import WAIT_DECAY, rhythm_profile, weekend_view
+    from features.request_features import rhythm_profile, weekend_view
 
     customers = _customers().iloc[:2]
     slots = pd.Series(pd.to_datetime(["2026-03-05T07:00Z", "2026-03-07T09:00Z"], utc=True))  # Thu, Sat
-    out = request_features(customers, pd.Series(["sms", "push"]), slots)
+    params = RequestParams({**RequestParams().wait_decay, "sms": 0.8, "push": 0.3})
+    out = request_features(customers, pd.Series(["sms", "push"]), slots, params)
     profile = rhythm_profile(customers)
     for i in range(2):
         hour, weekday = out["req_local_hour"].iloc[i], out["req_weekday"].iloc[i]
@@ -143,9 +155,9 @@ def test_rhythm_features_equal_a_brute_force_over_the_profile() -> None:
         assert out["req_activity_at_hour"].iloc[i] == pytest.approx(view[hour])
         ahead = [view[(hour + k) % 24] for k in range(3)]
         assert out["req_activity_next_3h"].iloc[i] == pytest.approx(sum(ahead) / 3)
-        for name, decay in WAIT_DECAY.items():
-            best = max(view[(hour + w) % 24] * decay**w for w in range(13))
-            assert out[name].iloc[i] == pytest.approx(best)
+        decay = (0.8, 0.3)[i]
+        best = max(view[(hour + w) % 24] * decay**w for w in range(13))
+        assert out["req_reach"].iloc[i] == pytest.approx(best)
         assert out["req_hours_to_peak"].iloc[i] == (int(np.argmax(view)) - hour) % 24
 
 

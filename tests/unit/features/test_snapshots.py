@@ -108,10 +108,11 @@ def test_contact_features_match_brute_force(built: dict) -> None:
         remembered = mine[mine.sent_at >= t - LOOKBACK_DAYS * DAY]
         expected = remembered.sent_at.max().timestamp() if len(remembered) else 0.0
         assert row.cnt_last_contact_epoch == pytest.approx(expected, abs=1e-3)
-        # fatigue: delivered contacts of the last 24 days, each decayed by exp(-age / 3 days)
-        recent = mine[mine.delivered & (mine.sent_at >= t - 24 * DAY)]
-        decayed = np.exp(-(t - recent.sent_at).dt.total_seconds() / (3 * 86400)).sum()
-        assert row.cnt_fatigue == pytest.approx(decayed, abs=1e-6)
+        # fatigue: delivered contacts of the last 6 time constants, each decayed by exp(-age / tau)
+        for tau in (1, 3, 7):
+            recent = mine[mine.delivered & (mine.sent_at >= t - 6 * tau * DAY)]
+            decayed = np.exp(-(t - recent.sent_at).dt.total_seconds() / (tau * 86400)).sum()
+            assert getattr(row, f"cnt_fatigue_{tau}d") == pytest.approx(decayed, abs=1e-6)
         assert row.cnt_fatigue_epoch == pytest.approx(t.timestamp())
 
 
