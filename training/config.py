@@ -68,6 +68,9 @@ class TrainConfig(_Strict):
     economics: Economics = Economics()
     evaluation: Evaluation = Evaluation()
     trials: int = Field(20, ge=1, description="Optuna trials for the response model")
+    conversion_trials: int | None = Field(
+        None, ge=0, description="Optuna trials for the mediated conversion model (default: `trials`)"
+    )
     uplift_learner: Literal["auto", "s", "t", "m"] = Field(
         "auto", description="conversion meta-learner; auto trains both and keeps the oracle's winner"
     )

@@ -26,7 +26,7 @@ from optichannel.settings import Settings
 from training import evaluation, models, plots, policy_value, promotion, tracking
 from training.config import TrainConfig
 from training.dataset import TrainingFrame, training_frame
-from training.tuning import tune_response
+from training.tuning import tune_mediated, tune_response
 
 TRUTH = Path("truth") / "world.yaml"
 #: the current champion's row in the logged-value table
@@ -156,8 +156,12 @@ def run(
         log(f"tuning the response model: {cfg.trials} Optuna trials")
         params, _ = tune_response(tf, cfg, cfg.trials, progress)
         mlflow.log_params({f"best_{k}": v for k, v in params.items()})
-        log("fitting the response model and the S, T and mediated conversion learners")
         response = models.fit_response(tf, params, cfg)
+        conversion_trials = cfg.trials if cfg.conversion_trials is None else cfg.conversion_trials
+        log(f"tuning the mediated conversion model: {conversion_trials} Optuna trials")
+        conversion_params, _ = tune_mediated(tf, response, cfg, conversion_trials, progress)
+        mlflow.log_params({f"best_conversion_{k}": v for k, v in conversion_params.items()})
+        log("fitting the S, T and mediated conversion learners")
         learners = ["s", "t", "m"] if cfg.uplift_learner == "auto" else [cfg.uplift_learner]
         meta = {
             "fingerprint": tf.fingerprint,
@@ -169,8 +173,9 @@ def run(
         candidates = {}
         for name in learners:
             try:
+                tuned = conversion_params if name == "m" else {}
                 candidates[name] = models.bundle(
-                    tf, response, models.fit_conversion(tf, name, {}, cfg), name, meta
+                    tf, response, models.fit_conversion(tf, name, tuned, cfg), name, meta
                 )
             except ValueError as exc:  # e.g. a T-learner action without conversions in a small world
                 if len(learners) == 1:

@@ -19,9 +19,17 @@ from optichannel.model_bundle import feature_matrix
 from optichannel.progress import progress_bar
 from training.config import SearchSpace, TrainConfig
 from training.dataset import TrainingFrame
-from training.models import dataset, fit, weights
+from training.models import CONVERSION_PARAMS, DEFAULT_PARAMS, bundle, dataset, fit, fit_mediated, weights
 
 REPORT_EVERY = 10
+SEARCHED = (
+    "learning_rate",
+    "num_leaves",
+    "min_child_samples",
+    "feature_fraction",
+    "bagging_fraction",
+    "lambda_l2",
+)
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
@@ -48,6 +56,31 @@ def _pruning_callback(trial: optuna.Trial) -> Callable[[lgb.callback.CallbackEnv
     return callback
 
 
+def _study(name: str, cfg: TrainConfig, trials: int, first: dict[str, Any]) -> optuna.Study:
+    """A seeded TPE study whose first trial is the untuned `first` parameters, so tuning never
+    ends below the defaults on the validation weeks."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=min(5, trials)),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3 * REPORT_EVERY),
+        study_name=name,
+    )
+    study.enqueue_trial({k: v for k, v in first.items() if k in SEARCHED})
+    return study
+
+
+def _run(study: optuna.Study, objective: Callable[[optuna.Trial], float], trials: int, title: str,
+         progress: bool) -> dict[str, Any]:  # fmt: skip
+    with progress_bar(progress) as bar:
+        task = bar.add_task(title, total=trials)
+        study.optimize(objective, n_trials=trials, callbacks=[lambda s, t: bar.advance(task)])
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not completed:
+        raise RuntimeError(f"all {trials} Optuna trials were pruned or failed; widen the search space")
+    return {**study.best_params, "bagging_freq": 1}
+
+
 def tune_response(
     tf: TrainingFrame, cfg: TrainConfig, trials: int, progress: bool = True
 ) -> tuple[dict[str, Any], optuna.Study]:
@@ -60,17 +93,11 @@ def tune_response(
     dvalid = dataset(valid, cols, "responded", None)
     y_valid = valid["responded"].to_numpy()
     x_valid = feature_matrix(valid, cols)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=min(5, trials)),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3 * REPORT_EVERY),
-        study_name="response",
-    )
+    study = _study("response", cfg, trials, DEFAULT_PARAMS)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, cfg.search)
-        with mlflow.start_run(run_name=f"trial-{trial.number:03d}", nested=True):
+        with mlflow.start_run(run_name=f"response-trial-{trial.number:03d}", nested=True):
             mlflow.log_params(params)
             try:
                 booster = fit(dtrain, dvalid, params, cfg, callbacks=[_pruning_callback(trial)])
@@ -84,10 +111,32 @@ def tune_response(
             trial.set_user_attr("rounds", booster.best_iteration)
             return loss
 
-    with progress_bar(progress) as bar:
-        task = bar.add_task("tuning the response model", total=trials)
-        study.optimize(objective, n_trials=trials, callbacks=[lambda s, t: bar.advance(task)])
-    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not completed:
-        raise RuntimeError(f"all {trials} Optuna trials were pruned or failed; widen the search space")
-    return {**study.best_params, "bagging_freq": 1}, study
+    return _run(study, objective, trials, "tuning the response model", progress), study
+
+
+def tune_mediated(
+    tf: TrainingFrame, response: lgb.Booster, cfg: TrainConfig, trials: int, progress: bool = True
+) -> tuple[dict[str, Any], optuna.Study]:
+    """Best parameters for the mediated learner's conversion boosters, judged on what the
+    decision uses: the validation log loss of P(conversion | logged action) composed from the
+    response model and both boosters (no-contact decisions included)."""
+    import mlflow
+
+    train, valid = tf.part("train", "converted"), tf.part("valid", "converted")
+    y_valid = valid["converted"].to_numpy()
+    study = _study("conversion", cfg, trials, {**DEFAULT_PARAMS, **CONVERSION_PARAMS})
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, cfg.search)
+        with mlflow.start_run(run_name=f"conversion-trial-{trial.number:03d}", nested=True):
+            mlflow.log_params(params)
+            boosters = fit_mediated(train, valid, tf.conversion_features, params, cfg)
+            model = bundle(tf, response, boosters, "m", {})
+            pred = np.clip(model.p_conversion(valid, valid["action"].to_numpy()), 1e-7, 1 - 1e-7)
+            loss = float(-np.mean(y_valid * np.log(pred) + (1 - y_valid) * np.log(1 - pred)))
+            mlflow.log_metrics({"valid_logloss": loss})
+            return loss
+
+    if trials < 1:
+        return {}, study
+    return _run(study, objective, trials, "tuning the conversion model", progress), study

@@ -92,7 +92,7 @@ def test_first_model_is_registered_evaluated_and_promoted(trained: dict) -> None
     run = mlflow.get_run(first.run_id)
     assert {"data_fingerprint", "code_version", "feature_service"} <= set(run.data.tags)
     nested = mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{first.run_id}'")
-    assert len(nested) == FAST.trials
+    assert len(nested) == 2 * FAST.trials  # the response study, then the conversion study
 
 
 def test_the_oracle_only_adds_the_truth_column(trained: dict, small_world: Path) -> None:
