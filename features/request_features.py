@@ -29,7 +29,17 @@ REQUEST_FEATURES: tuple[str, ...] = (
     "req_channel_response_rate",
     "req_channel_sends_90d",
     "req_channel_consent",
+    "req_days_since_air",
 )
+#: the motivating contexts (payday, a recent air ticket) once more per channel, empty for the other
+#: channels: a tree then learns each channel's own response to them as a main effect instead of
+#: having to find the channel x context interaction (the e-mail lift after a ticket was not found
+#: without them on the 2,000-customer world: 16 extra e-mail choices against the oracle's 42)
+CONTEXT_FEATURES: tuple[str, ...] = ("req_days_to_payday", "req_days_since_payday", "req_days_since_air")
+CHANNEL_CONTEXT: tuple[str, ...] = tuple(
+    f"req_{channel}_{name.removeprefix('req_')}" for channel in CHANNELS for name in CONTEXT_FEATURES
+)
+REQUEST_FEATURES = (*REQUEST_FEATURES, *CHANNEL_CONTEXT)
 #: request features that describe the channel: meaningless (blanked) for the `none` action
 CHANNEL_SPECIFIC: tuple[str, ...] = (
     "req_channel",
@@ -37,6 +47,7 @@ CHANNEL_SPECIFIC: tuple[str, ...] = (
     "req_channel_response_rate",
     "req_channel_sends_90d",
     "req_channel_consent",
+    *CHANNEL_CONTEXT,
 )
 DEFAULT_TZ = "UTC"
 #: request features looked up in the rhythm tables as they are
@@ -256,6 +267,7 @@ def request_arrays(
     last_any = np.where(last_any > 0, last_any, np.nan)
     params = params or RequestParams()
     decays = params.decays()
+    since_snapshot_days = np.clip(slot_epoch - col("cnt_fatigue_epoch"), 0, None) / 86400.0
     where = (pick * 2 + (cal["weekday"] >= 5)) * 24 + hour
     tables = tables if tables is not None else rhythm_tables(rhythm_profile(cols), tuple(decays))
     rhythm = {name: tables[name].reshape(-1)[where] for name in RHYTHM_FEATURES}
@@ -278,5 +290,11 @@ def request_arrays(
         "req_channel_response_rate": _per_channel(cols, pick, ch, "cnt_response_rate_{}"),
         "req_channel_sends_90d": _per_channel(cols, pick, ch, "cnt_sends_{}_90d"),
         "req_channel_consent": _per_channel(cols, pick, ch, "prf_consent_{}"),
+        # whole days at the snapshot (every family snapshots at the same midnight) on to the slot
+        "req_days_since_air": col("txn_days_since_air") + since_snapshot_days,
     }
+    for c, channel in enumerate(CHANNELS):
+        mine = ch == c
+        for name in CONTEXT_FEATURES:
+            out[f"req_{channel}_{name.removeprefix('req_')}"] = np.where(mine, out[name], np.nan)
     return {name: out[name] for name in REQUEST_FEATURES}

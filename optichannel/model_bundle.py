@@ -23,8 +23,18 @@ MANIFEST = "manifest.json"
 #: the mediated learner: P(convert | a) = P(convert | ignored, a) + P(response | a) x
 #: (P(convert | responded, a) - P(convert | ignored, a)), the law of total probability over the
 #: response, so the slot and context effects come from the response model (a far more frequent
-#: label) and the two conversion boosters learn mostly who converts (no-contact rows are "ignored")
-MEDIATED = ("responded", "ignored")
+#: label) and the conversion boosters learn mostly who converts: one for contacts without a
+#: response and no contact at all ("ignored"), and one per channel after a response, each
+#: boosting from its own channel's rate (one pooled booster, early-stopped after a few rounds,
+#: pulled every channel towards the mean: calls 0.285 against 0.31 observed, pushes 0.198 against 0.186)
+IGNORED = "ignored"
+
+
+def responded_booster(action: int) -> str:
+    """The mediated learner's booster of P(convert | responded) for one channel code."""
+    return f"responded_{ACTIONS[action]}"
+
+
 SMALL_BATCH = 5000  # rows below which one LightGBM thread and fewer calls are quickest
 ACTION = "action"
 
@@ -50,7 +60,7 @@ class NextBestChannelModel:
     """P(response | contact) and P(conversion | action) for candidate rows."""
 
     response: lgb.Booster
-    #: "s": {"all": b}; "t": {action: b}; "m": {"responded": b1, "ignored": b0} (see MEDIATED)
+    #: "s": {"all": b}; "t": {action: b}; "m": {"ignored": b0, "responded_<channel>": b1, ...}
     conversion: dict[str, lgb.Booster]
     learner: str
     response_features: list[str]
@@ -96,13 +106,12 @@ class NextBestChannelModel:
         if self.learner == "s":
             return self.conversion["all"].predict(x, num_threads=threads)
         if self.learner == "m":
-            ignored = self.conversion["ignored"].predict(x, num_threads=threads)
+            ignored, responded = self._mediated(x, action, threads)
             contact = action != ACTIONS.index(NONE)
             if not contact.any():
                 return ignored
             if p_resp is None:
                 p_resp = self.response.predict(x[:, : len(self.response_features)], num_threads=threads)
-            responded = self.conversion["responded"].predict(x, num_threads=threads)
             return np.where(contact, ignored + p_resp * (responded - ignored), ignored)
         out = np.empty(len(x))
         for code in np.unique(action):
@@ -116,9 +125,17 @@ class NextBestChannelModel:
             raise ValueError(
                 f"only the mediated learner has conversion parts, not the {self.learner}-learner"
             )
-        x = feature_matrix(rows, self.conversion_features, {ACTION: np.asarray(action, dtype=np.int64)})
-        threads = _threads(rows)
-        return tuple(self.conversion[n].predict(x, num_threads=threads) for n in ("ignored", "responded"))  # type: ignore[return-value]
+        action = np.asarray(action, dtype=np.int64)
+        x = feature_matrix(rows, self.conversion_features, {ACTION: action})
+        return self._mediated(x, action, _threads(rows))
+
+    def _mediated(self, x: np.ndarray, action: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
+        ignored = self.conversion[IGNORED].predict(x, num_threads=threads)
+        responded = np.zeros(len(x))  # no response without a contact
+        for code in np.unique(action[action != ACTIONS.index(NONE)]):
+            mask = action == code
+            responded[mask] = self.conversion[responded_booster(code)].predict(x[mask], num_threads=threads)
+        return ignored, responded
 
     def p_none(self, rows: Rows) -> np.ndarray:
         """P(convert) without contact, from rows holding the customer's features at decision time."""
@@ -147,7 +164,7 @@ class NextBestChannelModel:
         elif self.learner == "t":
             booster = self.conversion[ACTIONS[codes[0]]]
         elif codes[0] == ACTIONS.index(NONE):
-            booster = self.conversion["ignored"]
+            booster = self.conversion[IGNORED]
         else:
             booster, columns = self.response, self.response_features
             x = x[:, : len(columns)]

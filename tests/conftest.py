@@ -49,10 +49,11 @@ def champion(local_store: Settings, small_world: Path, tmp_path_factory: pytest.
     from training.config import Evaluation, SearchSpace, Split, TrainConfig
     from training.train import run
 
+    # few trials, but the default learning rates: a crippled model would not show the patterns
     fast = TrainConfig(
         trials=2,
         split=Split(valid_days=14, test_days=14),
-        search=SearchSpace(learning_rate=(0.08, 0.2), max_rounds=120, early_stopping=15),
+        search=SearchSpace(max_rounds=400, early_stopping=30),
         evaluation=Evaluation(customers=400, times=2, window_hours=48),
     )
     root = tmp_path_factory.mktemp("mlflow")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from features.request_features import CHANNEL_SPECIFIC
 from optichannel.channels import ACTIONS, NONE
-from optichannel.model_bundle import MEDIATED, NextBestChannelModel, feature_matrix
+from optichannel.model_bundle import IGNORED, NextBestChannelModel, feature_matrix, responded_booster
 from training.config import TrainConfig
 from training.dataset import TrainingFrame
 
@@ -124,14 +124,17 @@ def fit_conversion(
 def fit_mediated(
     train: pd.DataFrame, valid: pd.DataFrame, cols: list[str], params: dict[str, Any], cfg: TrainConfig
 ) -> dict[str, lgb.Booster]:
-    """The two conversion boosters of the mediated learner (`model_bundle.MEDIATED`): converted
-    after a response, and converted without one (contacts ignored, and no contact at all)."""
+    """The conversion boosters of the mediated learner (`model_bundle.IGNORED`, then one per
+    channel after a response, `model_bundle.responded_booster`)."""
+    groups = {IGNORED: lambda f: (f["responded"] == 0.0) | (f["action"] == NONE_CODE)}
+    for code in range(len(ACTIONS)):
+        if code != NONE_CODE:
+            groups[responded_booster(code)] = lambda f, c=code: (f["responded"] == 1.0) & (f["action"] == c)
     boosters = {}
-    for name, response in zip(MEDIATED, (1.0, 0.0), strict=True):
-        tr = train[(train["responded"] == response) | ((response == 0.0) & (train["action"] == NONE_CODE))]
-        va = valid[(valid["responded"] == response) | ((response == 0.0) & (valid["action"] == NONE_CODE))]
+    for name, rows in groups.items():
+        tr, va = train[rows(train)], valid[rows(valid)]
         if tr["converted"].nunique() < 2:
-            raise ValueError(f"mediated learner: no conversions (or only) after {name} contacts")
+            raise ValueError(f"mediated learner: no conversions (or only) for {name} in the training weeks")
         boosters[name] = fit(
             dataset(tr, cols, "converted", weights(tr, cfg)),
             dataset(va, cols, "converted", None) if va["converted"].nunique() == 2 else None,

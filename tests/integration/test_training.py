@@ -22,7 +22,7 @@ DAY = pd.Timedelta(days=1)
 FAST = TrainConfig(
     trials=2,
     split=Split(valid_days=14, test_days=14),
-    search=SearchSpace(learning_rate=(0.08, 0.2), max_rounds=120, early_stopping=15),
+    search=SearchSpace(max_rounds=400, early_stopping=30),
     evaluation=Evaluation(customers=400, times=2, window_hours=48),
 )
 

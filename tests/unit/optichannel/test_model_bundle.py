@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from optichannel.channels import ACTIONS, NONE
+from optichannel.channels import ACTIONS, CHANNELS, NONE
 from optichannel.model_bundle import NextBestChannelModel
 
 NONE_CODE = ACTIONS.index(NONE)
@@ -26,7 +26,10 @@ def _model() -> NextBestChannelModel:
     resp_cols, conv_cols = ["f", "req_channel"], ["f", "req_channel", "action"]
     return NextBestChannelModel(
         response=_booster(rng, resp_cols, 1.0),
-        conversion={"responded": _booster(rng, conv_cols, 2.0), "ignored": _booster(rng, conv_cols, -1.0)},
+        conversion={
+            "ignored": _booster(rng, conv_cols, -1.0),
+            **{f"responded_{c}": _booster(rng, conv_cols, 2.0 + i) for i, c in enumerate(CHANNELS)},
+        },
         learner="m",
         response_features=resp_cols,
         conversion_features=conv_cols,
@@ -39,6 +42,10 @@ def test_mediated_conversion_is_the_mixture_of_its_parts(tmp_path: Path) -> None
     rows = pd.DataFrame({"f": np.linspace(-2, 2, 50), "req_channel": np.repeat([0, 3], 25)})
     action = rows["req_channel"].to_numpy()
     ignored, responded = model.mediated_parts(rows, action)
+    # each channel's response converts through its own booster
+    x = np.column_stack([rows["f"], rows["req_channel"], action]).astype(float)
+    assert np.allclose(responded[:25], model.conversion["responded_email"].predict(x[:25]))
+    assert np.allclose(responded[25:], model.conversion["responded_call"].predict(x[25:]))
     p_resp = model.p_response(rows)
     expected = ignored + p_resp * (responded - ignored)
     assert np.allclose(model.p_conversion(rows, action), expected)
