@@ -73,7 +73,7 @@ class Outcome:
     oracle: pd.DataFrame
     logged: pd.DataFrame
     learner: str
-    params: dict
+    shifts: dict[str, float]
     train_seconds: float
     promoted: str
 
@@ -105,7 +105,31 @@ def run_world(name: str, trials: int, root: Path) -> Outcome:
         index={f"model_{result.learner}": "model", **{v: k for k, v in LOGGED_NAME.items()}}
     )
     verdict = "promoted" if result.promotion.promoted else "NOT promoted: " + result.promotion.reason
-    return Outcome(name, result.table, logged, result.learner, result.verdict.table.attrs, seconds, verdict)
+    moved = pattern_shifts(settings, world)
+    return Outcome(name, result.table, logged, result.learner, moved, seconds, verdict)
+
+
+def pattern_shifts(settings: object, world: Path) -> dict[str, float]:
+    """The champion's payday (call + push) and travel (e-mail) choice shifts as shares of the oracle's."""
+    from features.store import open_store
+    from optichannel.economics import Economics
+    from optichannel.pyfunc_model import load_bundle
+    from simulator.oracle import Oracle
+    from training import tracking
+    from training.patterns import shifts
+
+    tracking.setup(settings)
+    model = load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
+    frame = shifts(open_store(settings), Oracle.load(world), model, world, Economics.from_meta(model.meta),
+                   pd.Timestamp("2026-03-01", tz="UTC"))  # fmt: skip
+    pay = frame.loc["payday"].loc[["call", "push"]].sum()
+    call = frame.loc[("payday", "call")]
+    travel = frame.loc[("travel", "email")]
+    return {
+        "payday": pay["model_shift"] / pay["oracle_shift"],
+        "call": call["model_shift"] / call["oracle_shift"],
+        "travel": travel["model_shift"] / travel["oracle_shift"],
+    }
 
 
 def table(outcomes: list[Outcome]) -> pd.DataFrame:
@@ -144,7 +168,9 @@ def summary(outcomes: list[Outcome]) -> list[str]:
             + ("" if margin >= 0.05 else "  <-- BELOW THE 0.05 TARGET")
             + f"; estimated {e['estimate']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}] vs true {e['true_value']:.3f}"
             + (" (covered)" if covered else " (NOT covered)")
-            + f"; best simple policy by estimate: {best}; {o.promoted}"
+            + f"; best simple policy by estimate: {best}; {o.promoted}; decisions' shift / oracle's: "
+            f"payday call+push {o.shifts['payday']:.2f} (call {o.shifts['call']:.2f}), "
+            f"after an air ticket e-mail {o.shifts['travel']:.2f}"
         )
     covered = sum(
         bool(

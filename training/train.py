@@ -154,12 +154,14 @@ def run(
         mlflow.log_dict(tf.request_params.to_meta(), "config/request_params.json")
         log(f"request constants estimated from the training weeks: {tf.request_params.to_meta()}")
         log(f"tuning the response model: {cfg.trials} Optuna trials")
-        params, _ = tune_response(tf, cfg, cfg.trials, progress)
+        params, study = tune_response(tf, cfg, cfg.trials, progress)
         mlflow.log_params({f"best_{k}": v for k, v in params.items()})
+        mlflow.set_tag("response_trial", study.user_attrs["chosen_trial"])
         response = models.fit_response(tf, params, cfg)
         conversion_trials = cfg.trials if cfg.conversion_trials is None else cfg.conversion_trials
         log(f"tuning the mediated conversion model: {conversion_trials} Optuna trials")
-        conversion_params, _ = tune_mediated(tf, response, cfg, conversion_trials, progress)
+        conversion_params, study = tune_mediated(tf, response, cfg, conversion_trials, progress)
+        mlflow.set_tag("conversion_trial", study.user_attrs.get("chosen_trial", "none"))
         mlflow.log_params({f"best_conversion_{k}": v for k, v in conversion_params.items()})
         log("fitting the S, T and mediated conversion learners")
         learners = ["s", "t", "m"] if cfg.uplift_learner == "auto" else [cfg.uplift_learner]
