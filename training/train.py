@@ -196,7 +196,9 @@ def run(
             champion_metrics = {"policy_value": float(verdict.table.loc[CHAMPION_ROW, "estimate"]),
                                 **logged_calibration(champion, tf)}  # fmt: skip
         table, ctx = None, None
-        if oracle is not None:
+        if oracle is None:
+            log("no simulator truth: the logged-data estimates stand alone, as on any bank's own feeds")
+        else:
             log("judging against the simulator's oracle (reported, never chosen on)")
             test_from = tf.frame.loc[tf.frame["split"] == "test", "sent_at"].min()
             points = evaluation.decision_points(

@@ -141,7 +141,9 @@ def test_demo_runs_on_your_own_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyP
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert "no simulator truth: judging on the newest weeks of logged outcomes" in result.output
+    assert "no simulator truth: the logged-data estimates stand alone" in result.output
+    assert "policies judged on the test weeks' logged decisions" in result.output
+    assert "true value" not in result.output and "judged by the oracle" not in result.output
     assert "promoted to champion" in result.output and "6 decisions, service stopped" in result.output
     assert (
         "A/B test (step 7) is skipped" in result.output
