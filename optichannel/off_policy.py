@@ -10,6 +10,7 @@ millions of rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,20 +65,23 @@ def _inputs(reward: ArrayLike, propensity: ArrayLike, target_prob: ArrayLike) ->
     return r, p, pi
 
 
-def _bootstrap(numerator: np.ndarray, denominator: np.ndarray | None, n_boot: int, seed: int) -> np.ndarray:
-    """sum(numerator) / sum(denominator) over `n_boot` resamples of the rows (with replacement).
-
-    Resamples are drawn as blocks of row-index matrices, so memory stays bounded and the work is
-    two gathers and row sums per block.
-    """
+def _index_blocks(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Row-index matrices [resamples, n] of `n_boot` resamples with replacement, drawn in blocks
+    so memory stays bounded on millions of rows."""
     if n_boot < 2:
         raise ValueError(f"n_boot must be at least 2, got {n_boot}")
     rng = np.random.default_rng(seed)
-    n = len(numerator)
     block = max(1, _BLOCK_CELLS // n)
-    out = []
     for start in range(0, n_boot, block):
-        idx = rng.integers(0, n, size=(min(block, n_boot - start), n))
+        yield rng.integers(0, n, size=(min(block, n_boot - start), n))
+
+
+def _bootstrap(numerator: np.ndarray, denominator: np.ndarray | None, n_boot: int, seed: int) -> np.ndarray:
+    """sum(numerator) / sum(denominator) over `n_boot` resamples of the rows (with replacement):
+    two gathers and row sums per block of resamples."""
+    n = len(numerator)
+    out = []
+    for idx in _index_blocks(n, n_boot, seed):
         top = numerator[idx].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             out.append(top / n if denominator is None else top / denominator[idx].sum(axis=1))
@@ -183,16 +187,10 @@ def bootstrap_means(terms: np.ndarray, n_boot: int = 1000, seed: int = 0) -> np.
     terms = np.asarray(terms, dtype=np.float64)
     if terms.ndim != 2 or len(terms) == 0:
         raise ValueError("terms must be a non-empty [rows, policies] array")
-    if n_boot < 2:
-        raise ValueError(f"n_boot must be at least 2, got {n_boot}")
-    rng = np.random.default_rng(seed)
-    n = len(terms)
-    block = max(1, _BLOCK_CELLS // n)
-    out = []
-    for start in range(0, n_boot, block):
-        idx = rng.integers(0, n, size=(min(block, n_boot - start), n))
-        out.append(np.stack([terms[idx, k].mean(axis=1) for k in range(terms.shape[1])], axis=1))
-    return np.concatenate(out)
+    blocks = _index_blocks(len(terms), n_boot, seed)
+    return np.concatenate(
+        [np.stack([terms[idx, k].mean(axis=1) for k in range(terms.shape[1])], axis=1) for idx in blocks]
+    )
 
 
 def cluster_dr(
