@@ -214,7 +214,7 @@ def simulate(
 def ope(
     contacts: Annotated[Path, typer.Option("--contacts", help="Logged contacts with propensities.")],
     alias: Annotated[str, typer.Option("--alias", help="Registry alias of the model to judge.")] = "champion",
-    estimator: Annotated[str, typer.Option("--estimator", help="ips, snips, dr or all.")] = "all",
+    estimator: Annotated[str, typer.Option("--estimator", help="ips, snips, dr, dr_channel or all.")] = "all",
     days: Annotated[
         int, typer.Option("--days", min=1, help="Decisions of the last N days (held out by training).")
     ] = 28,

@@ -1,6 +1,6 @@
 """The model policy judged on logged decisions, before any live test: the inputs the estimators of
-`experiments.ope` need, computed from the contacts feed (with the logging policy's propensities)
-and the point-in-time features of the Feast store.
+`optichannel.off_policy` need, computed from the contacts feed (with the logging policy's
+propensities) and the point-in-time features of the Feast store.
 
 The target policy is what the model would have done at each logged decision: among the options
 the logging policy had that day (every allowed channel at each local hour of the campaign day,
@@ -8,9 +8,12 @@ the logging policy had that day (every allowed channel at each local hour of the
 model's economics. A logged action is (channel, local hour), and its propensity is the logging
 policy's probability of exactly that pair, so the target agrees with the log only where it picks
 the same channel at the same hour (or both send nothing); matching on the channel alone would
-weigh every hour's reward as if each were the only one. Reward: converted within
-`conversion_days` of the decision; decisions whose window runs past the feed's end are dropped.
-Features are read as of the logged time, as in training.
+weigh every hour's reward as if each were the only one. That is what `dr_channel` does instead,
+soundly: doubly robust over channels (OffCEM), weighted by the logging policy's probability of the
+channel at any hour (`channel_propensity`), with the model ranking the hours within a channel —
+on the demo world about 1,100 decisions agree on the channel where 60 agree on the hour.
+Reward: converted within `conversion_days` of the decision; decisions whose window runs past
+the feed's end are dropped. Features are read as of the logged time, as in training.
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ from optichannel.economics import Economics
 from optichannel.localtime import local_day_start
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.model_policy import decide, score_grid
-from optichannel.off_policy import doubly_robust, ips, snips
+from optichannel.off_policy import channel_doubly_robust, doubly_robust, ips, snips
 from optichannel.progress import progress_bar
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-ESTIMATORS = ("ips", "snips", "dr")
+ESTIMATORS = ("ips", "snips", "dr", "dr_channel")
+#: estimators that need the logging policy's probability of the channel at any hour
+NEEDS_CHANNEL_PROPENSITY = ("dr_channel",)
 #: local hours [start, end) of the simulated bank's campaign day (simulator LoggingPolicy.window_hours)
 DEFAULT_HOURS = (8, 22)
 #: decisions scored per step (bounds the memory of the candidate grid)
@@ -145,6 +150,7 @@ def _target_chunk(
         {
             "target_channel": np.array([*CHANNELS, NONE], dtype=object)[choice.channel],
             "target_prob": agree.astype(np.float64),
+            "same_channel": choice.channel == logged_ch,
             "q_target": q_target,
             # the model's reward for the logged action; only used where the target agrees with the log
             "q_logged": np.where(np.isfinite(q_logged), q_logged, q_target),
@@ -205,7 +211,22 @@ def evaluate_model_policy(
         "ips": lambda: ips(r, p, pi, **args),
         "snips": lambda: snips(r, p, pi, **args),
         "dr": lambda: doubly_robust(r, p, pi, frame["q_logged"], frame["q_target"], **args),
+        "dr_channel": lambda: channel_doubly_robust(
+            r,
+            frame["channel_propensity"],
+            frame["same_channel"],
+            frame["q_logged"],
+            frame["q_target"],
+            **args,
+        ),
     }
+    if "channel_propensity" not in frame or frame["channel_propensity"].isna().any():
+        if any(e in estimators for e in NEEDS_CHANNEL_PROPENSITY) and len(estimators) == 1:
+            raise ValueError("dr_channel needs a channel_propensity for every decision; the contacts lack it")
+        estimators = [e for e in estimators if e not in NEEDS_CHANNEL_PROPENSITY]
+        notes.append(
+            "no channel_propensity in the contacts: the channel-level doubly robust estimate is left out"
+        )
     table = pd.DataFrame([vars(make[name]()) for name in ESTIMATORS if name in estimators])
     weakest = float(table["effective_n"].min())
     if weakest < FEW_EFFECTIVE:

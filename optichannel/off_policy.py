@@ -162,6 +162,27 @@ def doubly_robust(
     return _estimate("DR", q_tgt + w * (r - q_log), None, w, n_boot, seed, confidence)
 
 
+def channel_doubly_robust(
+    reward: ArrayLike,
+    cluster_propensity: ArrayLike,
+    match: ArrayLike,
+    q_logged: ArrayLike,
+    q_target: ArrayLike,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Estimate:
+    """Doubly robust over action clusters (`cluster_dr`) as an Estimate with its interval; `match`
+    says where the target policy picks the logged cluster (channel, or no contact)."""
+    r = _array(reward, "reward", None)
+    p = _array(cluster_propensity, "cluster_propensity", len(r))
+    m = np.asarray(match, dtype=bool).reshape(-1)
+    q_log, q_tgt = _array(q_logged, "q_logged", len(r)), _array(q_target, "q_target", len(r))
+    terms = cluster_dr(q_tgt, m, p, r - q_log)
+    weight = np.where(m, 1.0 / np.where(p > 0, p, 1.0), 0.0)
+    return _estimate("DR-channel", terms, None, weight, n_boot, seed, confidence)
+
+
 def evaluate(
     reward: ArrayLike,
     propensity: ArrayLike,

@@ -159,8 +159,14 @@ def test_ope_command(cli_env: Path, champion: dict) -> None:
     args = ["experiment", "ope", "--contacts", str(contacts_path), "--days", "14", "--n-boot", "200"]
     result = runner.invoke(build_app(), [*args, "--quiet"])
     assert result.exit_code == 0, result.output
-    for method in ("IPS", "SNIPS", "DR", "on-policy mean"):
+    for method in ("IPS", "SNIPS", "DR", "DR-channel", "on-policy mean"):
         assert method in result.output
+    # matching on the channel uses many more logged decisions than matching on channel and hour
+    effective = {
+        m: float(n.replace(",", ""))
+        for m, n in re.findall(r"│ (DR|DR-channel)\s+│.*│\s*([\d,]+) │", result.output)
+    }
+    assert effective["DR-channel"] > 5 * effective["DR"], result.output
     # the logging policy's value is the plain mean of the rewards it earned on those decisions
     contacts = pd.read_parquet(contacts_path)
     end = max(contacts["sent_at"].max(), contacts["converted_at"].max(), contacts["responded_at"].max())

@@ -159,7 +159,7 @@ def test_simulate_and_ope_are_listed_and_refuse_bad_options_early(app: typer.Typ
     contacts = tmp_path / "contacts.parquet"
     pd.DataFrame({"customer_id": ["a"], "channel": ["email"]}).to_parquet(contacts)
     for extra, message in (
-        (["--estimator", "magic"], "error: --estimator must be one of ips, snips, dr or all"),
+        (["--estimator", "magic"], "error: --estimator must be one of ips, snips, dr, dr_channel or all"),
         (["--hours", "8to22"], "error: --hours must look like 8-22"),
         ([], "error: contacts misses column(s) sent_at, converted_at"),
     ):
