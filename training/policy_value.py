@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 #: the on-policy baseline: what the bank's business-as-usual arm earned (or the whole log)
 BAU = "business_as_usual"
 NONE_CODE = ACTIONS.index(NONE)
+US_PER_HOUR = 3_600_000_000
 #: below this effective sample size an estimate is flagged as resting on few decisions
 FEW_EFFECTIVE = 300
 
@@ -48,6 +49,8 @@ class LoggedContext:
     grid: CandidateGrid  # each decision's campaign day as a candidate window
     logged_channel: np.ndarray  # -1 = none
     cluster_propensity: np.ndarray
+    logged_slot: np.ndarray  # the logged send time's slot in the grid (-1 outside it)
+    exact: bool  # no channel propensity: a decision counts only where channel and hour both agree
     fixed: dict[str, Choice]
     econ: Economics
     truth: dict[str, np.ndarray] | None = None  # oracle grid + true value of the logged action
@@ -69,15 +72,21 @@ def prepare(
     f = tf.frame
     rows = f[(f["split"] == "test") & f["converted"].notna()]
     notes = []
-    if "channel_propensity" in rows and rows["channel_propensity"].notna().any():
-        known = rows["channel_propensity"] > 0
-    else:
+    exact = not ("channel_propensity" in rows and rows["channel_propensity"].notna().any())
+    column = "propensity" if exact else "channel_propensity"
+    if column not in rows or not rows[column].notna().any():
         raise ValueError(
-            "the contacts feed has no channel_propensity (the logging policy's probability of the "
-            "channel at any hour): logged-data evaluation of the decision cannot weigh the decisions"
+            "the contacts feed has no propensity: a policy's value cannot be estimated from logged "
+            "decisions without the logging policy's probabilities (log `propensity` and `channel_propensity`)"
         )
+    if exact:
+        notes.append(
+            "no channel_propensity in the contacts: only decisions where a policy picks the logged channel "
+            "and hour count, so the estimates rest on few decisions; log the channel's probability too"
+        )
+    known = rows[column] > 0
     if (~known).any():
-        notes.append(f"{int((~known).sum()):,} test decisions without a channel propensity: left out")
+        notes.append(f"{int((~known).sum()):,} test decisions without a {column}: left out")
     rows = rows[known].reset_index(drop=True)
     if rows.empty:
         raise ValueError("no test decision with a known conversion is left to evaluate policies on")
@@ -93,11 +102,15 @@ def prepare(
         "always_email": policies.always_email(grid.local_hour, grid.allowed),
         "never_contact": policies.never_contact(len(rows)),
     }
+    sent_us = rows["sent_at"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
+    slot = (sent_us - grid.slots_us[:, 0]) // US_PER_HOUR
     ctx = LoggedContext(
         rows,
         grid,
         rows["channel"].map(lookup).to_numpy(dtype=np.int64),
-        rows["channel_propensity"].to_numpy(dtype=float),
+        rows[column].to_numpy(dtype=float),
+        np.where((slot >= 0) & (slot < grid.slots_us.shape[1]), slot, -1),
+        exact,
         fixed,
         econ,
         notes=notes,
@@ -178,6 +191,8 @@ def estimate(
     columns, rows = [], []
     for name, choice in picks.items():
         match = choice.channel == ctx.logged_channel
+        if ctx.exact:
+            match &= (ctx.logged_channel < 0) | (choice.slot == ctx.logged_slot)
         w = np.where(match, 1.0 / ctx.cluster_propensity, 0.0)
         direct = choice.take(contact_value, none_value)
         columns.append(cluster_dr(direct, match, ctx.cluster_propensity, v * (outcome - predicted)))

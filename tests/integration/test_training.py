@@ -169,3 +169,27 @@ def test_evaluate_command_judges_the_champion(
         assert missing.exit_code == 1 and "no model has the alias 'nobody'" in missing.output
     finally:
         get_settings.cache_clear()
+
+
+def test_without_channel_propensity_only_exact_matches_count(trained: dict) -> None:
+    """A bank that logs only the exact action's propensity still gets estimates, resting on far
+    fewer decisions and said so; one that logs no propensity at all gets a clear refusal."""
+    from dataclasses import replace
+
+    from optichannel.pyfunc_model import load_bundle
+    from training import policy_value
+
+    settings = trained["settings"]
+    tracking.setup(settings)
+    model = load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
+    store = st.open_store(settings)
+    tf = training_frame(store, settings.validated_dir, FAST.labels, FAST.split)
+    tables = {}
+    for name, frame in {"channel": tf.frame, "exact": tf.frame.drop(columns="channel_propensity")}.items():
+        ctx = policy_value.prepare(store, replace(tf, frame=frame), FAST.evaluation, FAST.economics)
+        tables[name] = policy_value.estimate(ctx, policy_value.choices(ctx, {"model": model}), model)[0]
+    assert ctx.exact and any("no channel_propensity" in note for note in ctx.notes)
+    assert tables["exact"].loc["model", "effective_n"] < tables["channel"].loc["model", "effective_n"] / 5
+    blind = replace(tf, frame=tf.frame.drop(columns=["channel_propensity", "propensity"]))
+    with pytest.raises(ValueError, match="no propensity"):
+        policy_value.prepare(store, blind, FAST.evaluation, FAST.economics)
