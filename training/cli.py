@@ -94,7 +94,8 @@ def train(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Tune, train, register as challenger, evaluate against the oracle, promote if better."""
+    """Tune, train, register as challenger; choose and promote on the value estimated from logged
+    decisions against the champion and every simple policy (the oracle, in simulation, only judges)."""
     from optichannel.settings import get_settings
     from training.train import run
 
