@@ -124,7 +124,8 @@ def run(
     progress: bool = True,
     log: Any = print,
 ) -> TrainResult:
-    """Train, register as `challenger`, evaluate, and promote if it beats the champion."""
+    """Train, register as `challenger`, judge on logged decisions (and the oracle in simulation),
+    and promote if it beats the best simple policy and the champion."""
     import time
 
     import mlflow
