@@ -186,7 +186,7 @@ def _decide_chunk(
     # the model's predicted uplift of the contact it would send (its choice whenever it contacts)
     contact_value, _ = scored.values(econ)
     best = best_option(contact_value, allowed, None)
-    score = np.where(best.channel >= 0, best.take(scored.p_conversion, 0.0) - scored.p_none, 0.0)
+    score = np.where(best.contacted, best.take(scored.p_conversion, 0.0) - scored.p_none, 0.0)
 
     rows = np.arange(len(ids))
     pick = np.array([POLICIES.index(a) for a in arm])
@@ -194,12 +194,12 @@ def _decide_chunk(
     slot = np.stack([choices[p].slot for p in POLICIES])[pick, rows]
     own = Choice(channel, slot, np.zeros(len(ids)))
     p_resp, p_conv = own.take(truth["p_response"], 0.0), own.take(truth["p_conversion"], truth["p_none"])
-    contact = channel >= 0
+    contact = own.contacted
     frame = pd.DataFrame(
         {
             "customer_id": ids,
             "arm": arm,
-            "channel": np.array(ACTIONS, dtype=object)[np.where(contact, channel, len(ACTIONS) - 1)],
+            "channel": np.array(ACTIONS, dtype=object)[channel],
             "send_at": pd.Series(pd.to_datetime(grid.slots_us[rows, slot], unit="us", utc=True)).where(
                 contact
             ),

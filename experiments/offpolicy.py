@@ -29,7 +29,7 @@ from features.candidates import candidate_grid
 from features.request_params import RequestParams
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
-from optichannel.channels import CHANNELS, NONE
+from optichannel.channels import ACTIONS, CHANNELS, NO_CONTACT, NONE
 from optichannel.economics import Economics
 from optichannel.localtime import local_day_start
 from optichannel.model_bundle import NextBestChannelModel
@@ -132,23 +132,25 @@ def _target_chunk(
     scored = score_grid(model, grid)
     choice = decide(scored, grid.allowed, "value", econ)
     rows = np.arange(len(part))
-    lookup = {c: i for i, c in enumerate(CHANNELS)} | {NONE: -1}
+    lookup = {c: i for i, c in enumerate(ACTIONS)}
     logged_ch = part["channel"].map(lookup).to_numpy(dtype=np.int64)
     sent_us = part["sent_at"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
     logged_slot = (sent_us - grid.slots_us[:, 0]) // US_PER_HOUR
     in_window = (logged_slot >= 0) & (logged_slot < grid.slots_us.shape[1])
     slot = np.clip(logged_slot, 0, grid.slots_us.shape[1] - 1)
-    contact = choice.channel >= 0
+    contact = choice.contacted
     q_target = np.where(
         contact, scored.p_conversion[rows, np.where(contact, choice.channel, 0), choice.slot], scored.p_none
     )
     q_logged = np.where(
-        logged_ch >= 0, scored.p_conversion[rows, np.maximum(logged_ch, 0), slot], scored.p_none
+        logged_ch != NO_CONTACT,
+        scored.p_conversion[rows, np.where(logged_ch != NO_CONTACT, logged_ch, 0), slot],
+        scored.p_none,
     )
-    agree = (choice.channel == logged_ch) & ((logged_ch < 0) | (in_window & (choice.slot == slot)))
+    agree = (choice.channel == logged_ch) & ((logged_ch == NO_CONTACT) | (in_window & (choice.slot == slot)))
     return pd.DataFrame(
         {
-            "target_channel": np.array([*CHANNELS, NONE], dtype=object)[choice.channel],
+            "target_channel": np.array(ACTIONS, dtype=object)[choice.channel],
             "target_prob": agree.astype(np.float64),
             "same_channel": choice.channel == logged_ch,
             "q_target": q_target,

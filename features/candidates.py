@@ -9,12 +9,15 @@ so model outputs reshape straight into the [rows, channels, slots] arrays the de
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from features.customer_block import CustomerBlock
 from features.request_features import (
+    CALENDAR_FIELDS,
     CHANNEL_SPECIFIC,
     DEFAULT_TZ,
     CustomerColumns,
@@ -24,10 +27,9 @@ from features.request_features import (
     rhythm_tables,
 )
 from features.request_params import RequestParams
+from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS
-from optichannel.decision import quiet_hours_ok, slot_grid
-
-SMALL_FRAME = 200  # rows up to which one object array beats a pandas call per column (measured)
+from optichannel.decision import US_PER_HOUR, quiet_hours_ok, slot_grid
 
 
 class CandidateRows:
@@ -37,17 +39,12 @@ class CandidateRows:
     copy a customer's hundred features 360 times through pandas."""
 
     def __init__(
-        self,
-        customers: pd.DataFrame,
-        customer_of_row: np.ndarray,
-        request: dict[str, np.ndarray],
-        numeric: np.ndarray,
+        self, customers: CustomerBlock, customer_of_row: np.ndarray, request: dict[str, np.ndarray]
     ) -> None:
-        self.customers = customers
+        self.customers = customers  # shared by the grid's rows
         self.customer_of_row = customer_of_row
         self.request = request
-        self._columns = {c: i for i, c in enumerate(customers.columns)}
-        self._numeric = numeric  # customers as floats (strings -> NaN), shared by the grid's rows
+        self._columns = customers.index
         self._transposed: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -83,13 +80,13 @@ class CandidateRows:
     def _by_column(self) -> np.ndarray:
         """The customers' floats column by column (contiguous per feature, for fast gathers)."""
         if self._transposed is None:
-            self._transposed = np.ascontiguousarray(self._numeric.T)
+            self._transposed = np.ascontiguousarray(self.customers.values.T)
         return self._transposed
 
     def frame(self, positions: np.ndarray | None = None) -> pd.DataFrame:
         """The rows (or some of them) as one wide frame: customer features then request features."""
         pos = np.arange(len(self)) if positions is None else np.asarray(positions)
-        cust = self.customers.iloc[self.customer_of_row[pos]].reset_index(drop=True)
+        cust = self.customers.take(self.customer_of_row[pos]).frame()
         req = pd.DataFrame({c: v[pos] for c, v in self.request.items()})
         return pd.concat([cust, req], axis=1)
 
@@ -119,8 +116,8 @@ class CandidateGrid:
         if params == self.params:
             return self
         code = np.array([CHANNELS.index(c) for c in self.channels], dtype=np.int64)
-        candidates, start = _request_rows(self.candidates.customers, self.candidates._numeric,
-                                          self.index, self.slots_us, self.calendar, params, code)  # fmt: skip
+        candidates, start = _request_rows(self.candidates.customers, self.index, self.slots_us, self.calendar,
+                                          params, code)  # fmt: skip
         return replace(self, candidates=candidates, start=start, params=params)
 
     def for_model(self, meta: dict[str, Any]) -> CandidateGrid:
@@ -159,45 +156,42 @@ class CandidateGrid:
         return out.reshape(self.shape)
 
 
+def window_us(window_start: pd.Series | pd.Timestamp | np.ndarray | Any, n: int) -> np.ndarray:
+    """[n] window starts as UTC microseconds, from one time for all or one per row (times, or
+    integers already in UTC microseconds)."""
+    if isinstance(window_start, np.ndarray) and window_start.dtype.kind in "iu":
+        return window_start.astype(np.int64)
+    if np.ndim(window_start) == 0:
+        one = pd.Timestamp(window_start)
+        one = one.tz_localize("UTC") if one.tzinfo is None else one.tz_convert("UTC")
+        return np.full(n, one.value // 1000, dtype=np.int64)
+    return (
+        pd.to_datetime(pd.Series(window_start), utc=True)
+        .astype("datetime64[us, UTC]")
+        .astype("int64")
+        .to_numpy()
+    )
+
+
 def _grid_calendar(slots: np.ndarray, tz: np.ndarray) -> dict[str, np.ndarray]:
-    """Local calendar of every [customer, slot]. A campaign shares one window: then each zone's
-    hours are computed once and looked up by the customer's zone."""
+    """Local calendar of every [customer, slot]. Rows sharing a window start and a zone share
+    its calendar: each distinct (zone, start) is computed once (and remembered, since the
+    service's requests mostly start at the same next full hour)."""
     n, hours = slots.shape
-    if n and (slots == slots[0]).all():
-        codes, names = pd.factorize(pd.Series(tz, dtype=object).fillna(DEFAULT_TZ).astype(str))
-        per_zone = calendar_arrays(np.tile(slots[0], len(names)), np.repeat(np.asarray(names), hours))
-        return {k: v.reshape(len(names), hours)[codes] for k, v in per_zone.items()}
-    return {k: v.reshape(n, hours) for k, v in calendar_arrays(slots.ravel(), np.repeat(tz, hours)).items()}
+    zones = [DEFAULT_TZ if z is None or z != z else str(z) for z in tz]
+    keys = list(zip(zones, slots[:, 0].tolist(), strict=True)) if n else []
+    distinct = list(dict.fromkeys(keys))
+    parts = [_zone_calendar(zone, start, hours) for zone, start in distinct]
+    where = {k: i for i, k in enumerate(distinct)}
+    pick = np.fromiter((where[k] for k in keys), dtype=np.int64, count=n)
+    return {name: np.stack([p[name] for p in parts])[pick] if n else np.zeros((0, hours), dtype=np.int64)
+            for name in CALENDAR_FIELDS}  # fmt: skip
 
 
-def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """[rows, columns] floats of a feature frame; text and missing values become NaN.
-
-    Small frames (a service request) go through one object array, which is ten times quicker
-    than a pandas call per column; large ones column by column, without boxing every cell."""
-    if len(frame) <= SMALL_FRAME:
-        return _to_floats(frame.to_numpy(dtype=object))
-    out = np.full(frame.shape, np.nan)
-    is_float = (frame.dtypes == np.float64).to_numpy()
-    if is_float.any():
-        out[:, is_float] = frame.iloc[:, np.flatnonzero(is_float)].to_numpy(dtype=float)
-    rest = np.flatnonzero(~is_float)
-    if len(rest):
-        out[:, rest] = _to_floats(frame.iloc[:, rest].to_numpy(dtype=object))
-    return out
-
-
-def _to_floats(values: np.ndarray) -> np.ndarray:
-    out = np.full(values.shape, np.nan)
-    for j in range(values.shape[1]):
-        col = values[:, j]
-        try:  # numbers, ints and None (the online store's integer features) convert directly
-            out[:, j] = col.astype(float)
-        except (TypeError, ValueError):  # text (a zone, a region) is not a number; mixed: coerce
-            if all(isinstance(v, str) or v is None for v in col):
-                continue
-            out[:, j] = pd.to_numeric(pd.Series(col), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return out
+@lru_cache(maxsize=4096)
+def _zone_calendar(zone: str, start_us: int, hours: int) -> dict[str, np.ndarray]:
+    slots = start_us + np.arange(hours, dtype=np.int64) * US_PER_HOUR
+    return calendar_arrays(slots, np.full(hours, zone, dtype=object))
 
 
 def consent_matrix(
@@ -207,19 +201,24 @@ def consent_matrix(
     cols = customer if isinstance(customer, CustomerColumns) else CustomerColumns(customer)
     if not channels:
         return np.zeros((len(cols), 0), dtype=bool)
-    return np.column_stack([np.nan_to_num(cols.get(f"prf_consent_{ch}"), nan=0.0) > 0 for ch in channels])
+    return np.column_stack([np.nan_to_num(cols.get(fc.consent(ch)), nan=0.0) > 0 for ch in channels])
 
 
 def frequency_ok(customer: pd.DataFrame | CustomerColumns, max_contacts_7d: int | None) -> np.ndarray:
-    """[rows] True while the customer's contacts of the last 7 days stay below the cap."""
+    """[rows] True while the customer's contacts of the last 7 days stay below the cap. A cap
+    without its column is an error: a renamed column must never mean "no cap"."""
     cols = customer if isinstance(customer, CustomerColumns) else CustomerColumns(customer)
-    if max_contacts_7d is None or "cnt_contacts_7d" not in cols:
+    if max_contacts_7d is None:
         return np.ones(len(cols), dtype=bool)
-    return np.nan_to_num(cols.get("cnt_contacts_7d"), nan=0.0) < max_contacts_7d
+    if fc.CONTACTS_7D not in cols:
+        raise ValueError(
+            f"the frequency cap needs the feature column {fc.CONTACTS_7D!r}, which the features lack"
+        )
+    return np.nan_to_num(cols.get(fc.CONTACTS_7D), nan=0.0) < max_contacts_7d
 
 
 def candidate_grid(
-    customer: pd.DataFrame,
+    customer: pd.DataFrame | CustomerBlock,
     window_start: pd.Series | pd.Timestamp,
     hours: int,
     channels: tuple[str, ...] = CHANNELS,
@@ -228,7 +227,8 @@ def candidate_grid(
     params: RequestParams | None = None,
 ) -> CandidateGrid:
     """Expand each customer row into its allowed channels x `hours` hourly slots from its window
-    start (rounded up to the hour). `customer` holds snapshot features (nulls for cold start).
+    start (rounded up to the hour). `customer` holds snapshot features (nulls for cold start),
+    as a frame or as the block the online read returns.
 
     `max_contacts_7d` is the frequency cap: a customer contacted that often in the last 7 days
     gets no candidate at all (only `none` remains). `params`: the constants of the request
@@ -238,24 +238,19 @@ def candidate_grid(
         raise ValueError(f"hours must be at least 1, got {hours}")
     if not channels:
         raise ValueError("channels: at least one candidate channel is needed")
-    starts = pd.Series(window_start, index=customer.index) if np.ndim(window_start) == 0 else window_start
-    start_us = (
-        pd.to_datetime(pd.Series(starts), utc=True).astype("datetime64[us, UTC]").astype("int64").to_numpy()
-    )
-    slots = slot_grid(start_us, hours)
-    base = customer.reset_index(drop=True)
-    tz = base["prf_tz"].to_numpy() if "prf_tz" in base else np.full(n, None)
+    block = customer if isinstance(customer, CustomerBlock) else CustomerBlock.from_frame(customer)
+    slots = slot_grid(window_us(window_start, n), hours)
+    tz = block.text.get(fc.TIMEZONE, np.full(n, None))
     cal = _grid_calendar(slots, tz)
     local_hour = cal["hour"]
     quiet_ok = quiet_hours_ok(local_hour, allowed_hours, tuple(channels))
-    numeric = numeric_matrix(base)
-    cols = CustomerColumns(base, numeric)
+    cols = CustomerColumns(block)
     consent = consent_matrix(cols, channels)
     under_cap = frequency_ok(cols, max_contacts_7d)
     index = np.flatnonzero(consent[:, :, None] & quiet_ok & under_cap[:, None, None])
     code = np.array([CHANNELS.index(c) for c in channels], dtype=np.int64)
     params = params or RequestParams()
-    candidates, start = _request_rows(base, numeric, index, slots, cal, params, code)
+    candidates, start = _request_rows(block, index, slots, cal, params, code)
     return CandidateGrid(
         candidates=candidates,
         start=start,
@@ -272,8 +267,7 @@ def candidate_grid(
 
 
 def _request_rows(
-    base: pd.DataFrame,
-    numeric: np.ndarray,
+    block: CustomerBlock,
     index: np.ndarray,
     slots: np.ndarray,
     cal: dict[str, np.ndarray],
@@ -283,7 +277,7 @@ def _request_rows(
     """The candidates' request features (`code`: the grid's channel indices) and the
     window-start rows (channel features blanked)."""
     n, hours = slots.shape
-    cols = CustomerColumns(base, numeric)
+    cols = CustomerColumns(block)
     cust, rest = np.divmod(index, len(code) * hours)
     ch, slot = np.divmod(rest, hours)
     tables = rhythm_tables(rhythm_profile(cols), tuple(params.decays()))
@@ -296,4 +290,4 @@ def _request_rows(
         params,
     )  # fmt: skip
     first.update({c: np.full(n, np.nan) for c in CHANNEL_SPECIFIC})
-    return CandidateRows(base, cust, req, numeric), CandidateRows(base, whole, first, numeric)
+    return CandidateRows(block, cust, req), CandidateRows(block, whole, first)

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features.customer_block import CustomerBlock
 from features.online_write import DOUBLE_TAG, EntityKeys
 from features.store_definitions import FEATURE_SERVICE, JOIN_KEY
+from optichannel.feature_columns import TEXT_COLUMNS
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -53,9 +55,11 @@ class OnlineReader:
             f.name for v in views for f in v.features if f.dtype.to_value_type().name == "DOUBLE"
         }
         self._col = {name: i for i, name in enumerate(self.features)}
-        self._float_idx = [i for i, name in enumerate(self.features) if name in self.float_features]
-        self._float_names = [self.features[i] for i in self._float_idx]
-        self._other_idx = [i for i, name in enumerate(self.features) if name not in self.float_features]
+        other = [i for i, name in enumerate(self.features) if name not in self.float_features]
+        self._order = np.array(other + [i for i in range(len(self.features)) if i not in set(other)])
+        self.columns = tuple(self.features[i] for i in self._order)
+        self._text_idx = {i for i in other if self.features[i] in TEXT_COLUMNS}
+        self._queries: dict[int, str] = {}
         self.sqlite_path = None
         if type(config.online_store).__name__.lower().startswith("sqlite"):
             self.sqlite_path = config.online_store.path
@@ -78,52 +82,72 @@ class OnlineReader:
     def read(self, customer_ids: list[str] | pd.Series) -> tuple[pd.DataFrame, pd.Series]:
         """(features frame with `customer_id` first, then the non-float features, then the float
         ones; as-of time per row: the newest snapshot read)."""
+        block = self.read_block(customer_ids)
+        return block.frame(), block.as_of_series()
+
+    def read_block(self, customer_ids: list[str] | pd.Series) -> CustomerBlock:
+        """The features of these customers as one float block (one row per id, in order; NaN and
+        as-of 0 when unknown): what the decision consumes, without a DataFrame."""
         ids = [str(c) for c in customer_ids]
         if self.sqlite_path is None:
             rows = [{JOIN_KEY: c} for c in ids]
             frame = pd.DataFrame(
                 self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
             )
-            return frame[[JOIN_KEY, *self.features]], pd.Series(
-                pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]"
-            )
+            return CustomerBlock.from_frame(frame[[JOIN_KEY, *self.columns]])
         keys = self.keys(pd.Series(ids))
         position: dict[bytes, int] = {}
         for i, k in enumerate(keys):
             position.setdefault(k, i)  # a repeated id is read once, then copied
         n = len(ids)
-        floats = np.full((n, len(self.features)), np.nan)
-        others: dict[int, list[Any]] = {}
+        values = np.full((n, len(self.features)), np.nan)
+        text: dict[int, list[Any]] = {}
         newest = np.zeros(n, dtype=np.int64)
         unique = list(dict.fromkeys(keys))
-        marks = ",".join("?" * len(unique))
-        query = " UNION ALL ".join(
-            f'SELECT entity_key, feature_name, value, event_ts FROM "{t}" WHERE entity_key IN ({marks})'
-            for t in self.tables
-        )
-        result = self._connection().execute(query, unique * len(self.tables)).fetchall()
+        result = self._connection().execute(self._query(len(unique)), unique * len(self.tables)).fetchall()
         if result:
-            eks, names, values, stamps = zip(*result, strict=True)
+            eks, names, blobs, stamps = zip(*result, strict=True)
             rows = np.fromiter((position[ek] for ek in eks), dtype=np.int64, count=len(eks))
             cols = np.fromiter((self._col[fn] for fn in names), dtype=np.int64, count=len(names))
             np.maximum.at(newest, rows, np.asarray([s or 0 for s in stamps], dtype=np.int64))
             is_double = np.fromiter(
-                (len(v) == 9 and v[0] == DOUBLE_TAG for v in values), dtype=bool, count=len(values)
+                (len(v) == 9 and v[0] == DOUBLE_TAG for v in blobs), dtype=bool, count=len(blobs)
             )
             dbl = np.flatnonzero(is_double)
             if len(dbl):
-                raw = np.frombuffer(b"".join([values[j] for j in dbl]), dtype=[("tag", "u1"), ("v", "<f8")])
-                floats[rows[dbl], cols[dbl]] = raw["v"]
+                raw = np.frombuffer(b"".join([blobs[j] for j in dbl]), dtype=[("tag", "u1"), ("v", "<f8")])
+                values[rows[dbl], cols[dbl]] = raw["v"]
             for j in np.flatnonzero(~is_double).tolist():
-                if values[j]:
-                    others.setdefault(int(cols[j]), [None] * n)[int(rows[j])] = _decode_value(values[j])
+                if blobs[j]:
+                    value, c, r = _decode_value(blobs[j]), int(cols[j]), int(rows[j])
+                    if c in self._text_idx:
+                        text.setdefault(c, [None] * n)[r] = value
+                    else:  # an integer feature (a consent): a number like the rest
+                        values[r, c] = float(value)
         if len(unique) != n:
             first = [position[k] for k in keys]
-            floats, newest = floats[first], newest[first]
-            others = {c: [col[i] for i in first] for c, col in others.items()}
-        # one float block plus the few other columns: a per-column frame costs ~10 us a column
-        float_part = pd.DataFrame(floats[:, self._float_idx], columns=self._float_names)
-        other = {JOIN_KEY: ids, **{self.features[c]: others.get(c, [None] * n) for c in self._other_idx}}
-        frame = pd.concat([pd.DataFrame(other), float_part], axis=1)
-        as_of = pd.to_datetime(pd.Series(newest).where(newest > 0), unit="s", utc=True)
-        return frame, as_of
+            values, newest = values[first], newest[first]
+            text = {c: [col[i] for i in first] for c, col in text.items()}
+        order = self._order  # the frame's column order: the non-float features, then the floats
+        return CustomerBlock(
+            ids=np.asarray(ids, dtype=object),
+            columns=self.columns,
+            values=values[:, order],
+            text={
+                self.features[c]: np.asarray(text.get(c, [None] * n), dtype=object) for c in self._text_idx
+            },
+            as_of=newest,
+        )
+
+    def _query(self, n: int) -> str:
+        """One statement over every view's table for `n` distinct keys (cached per n)."""
+        query = self._queries.get(n)
+        if query is None:
+            marks = ",".join("?" * n)
+            query = " UNION ALL ".join(
+                f'SELECT entity_key, feature_name, value, event_ts FROM "{t}" WHERE entity_key IN ({marks})'
+                for t in self.tables
+            )
+            if len(self._queries) < 256:
+                self._queries[n] = query
+        return query

@@ -5,11 +5,15 @@ so the two can never drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
+from features.customer_block import CustomerBlock
 from features.request_params import WAIT_DECAYS, RequestParams
-from features.snapshot_sql import FATIGUE_TAUS_DAYS, WEEKEND_SHIFT_HOURS, fatigue_column
+from features.snapshot_sql import FATIGUE_TAUS_DAYS, WEEKEND_SHIFT_HOURS
+from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS
 from optichannel.localtime import local_us
 
@@ -54,6 +58,10 @@ DEFAULT_TZ = "UTC"
 RHYTHM_FEATURES = ("req_activity_at_hour", "req_activity_next_3h", "req_hours_to_peak")
 
 
+#: what `calendar_arrays` returns per time
+CALENDAR_FIELDS = ("hour", "weekday", "day", "month_days", "prev_month_days")
+
+
 def calendar_arrays(utc_us: np.ndarray, zones: np.ndarray) -> dict[str, np.ndarray]:
     """Local hour, weekday, day of month and month lengths of UTC microseconds in their zones,
     in NumPy after one time-zone conversion per zone (this sits on the service's hot path)."""
@@ -92,25 +100,31 @@ def local_calendar(slot_utc: pd.Series, tz: pd.Series) -> pd.DataFrame:
 
 #: a message waits at most this long for the customer to look (its per-hour decay is estimated)
 MAX_WAIT_HOURS = 12
+#: [hour, k]: the hour k hours after `hour`, for looking ahead in a 24-hour profile
+AHEAD = (np.arange(24)[:, None] + np.arange(MAX_WAIT_HOURS + 1)[None, :]) % 24
 
 
 class CustomerColumns:
-    """Per-customer float columns by name, from a frame or from its ready-made float matrix
+    """Per-customer float columns by name, from a frame or from a ready-made float block
     (the candidate grid converts once; pandas costs ~50 us per column access on the hot path)."""
 
-    def __init__(self, customer: pd.DataFrame, numeric: np.ndarray | None = None) -> None:
-        self.frame, self.numeric = customer, numeric
-        self.index = {c: i for i, c in enumerate(customer.columns)}
+    def __init__(self, customer: pd.DataFrame | CustomerBlock) -> None:
+        if isinstance(customer, CustomerBlock):
+            self.frame, self.numeric, self.index = None, customer.values, customer.index
+        else:
+            self.frame, self.numeric = customer, None
+            self.index = {c: i for i, c in enumerate(customer.columns)}
+        self.n = len(customer)
 
     def __contains__(self, name: str) -> bool:
         return name in self.index
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return self.n
 
     def get(self, name: str, default: float = np.nan) -> np.ndarray:
         if name not in self.index:
-            return np.full(len(self.frame), default)
+            return np.full(self.n, default)
         if self.numeric is not None:
             return self.numeric[:, self.index[name]]
         return pd.to_numeric(self.frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -125,15 +139,15 @@ def rhythm_profile(customer: pd.DataFrame | CustomerColumns) -> np.ndarray:
     cols = customer if isinstance(customer, CustomerColumns) else CustomerColumns(customer)
     n = len(cols)
 
-    def block(prefix: str, count: str) -> np.ndarray:
-        names = [f"{prefix}_{h:02d}" for h in range(24)]
+    def block(share: Callable[[int], str], count: str) -> np.ndarray:
+        names = [share(h) for h in range(24)]
         if not any(c in cols for c in names):
             return np.zeros((n, 24))
         shares = np.column_stack([cols.get(c) for c in names])
         weight = cols.get(count, 1.0)
         return np.nan_to_num(shares) * np.nan_to_num(weight)[:, None]
 
-    counts = block("bhv_hour_share", "bhv_active_events_90d") + block("txn_hour_share", "txn_count_90d")
+    counts = block(fc.app_hour_share, fc.ACTIVE_EVENTS_90D) + block(fc.card_hour_share, fc.TXN_COUNT_90D)
     smooth = 0.5 * counts + 0.25 * (np.roll(counts, 1, axis=1) + np.roll(counts, -1, axis=1))
     peak = smooth.max(axis=1, keepdims=True) if n else np.zeros((0, 1))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -157,16 +171,13 @@ def rhythm_tables(profile: np.ndarray, decays: tuple[float, ...] | np.ndarray = 
     [customers, 2, 24] tables, so candidates only look them up (a window repeats each
     customer's 24 hours many times over); one reach table per wait decay in `decays`."""
     views = np.stack([weekend_view(profile, np.full(len(profile), w)) for w in (False, True)], axis=1)
-
-    def ahead(k: int) -> np.ndarray:  # the profile k hours later, at every hour
-        return np.roll(views, -k, axis=2)
-
-    tables = {"req_activity_at_hour": views, "req_activity_next_3h": (views + ahead(1) + ahead(2)) / 3}
+    # the profile k = 0..MAX_WAIT_HOURS hours later, at every hour: one gather, not a roll per k
+    later = views[:, :, AHEAD]  # [n, 2, 24, MAX_WAIT_HOURS + 1]
+    tables = {"req_activity_at_hour": views, "req_activity_next_3h": later[..., :3].sum(axis=3) / 3}
     for decay in sorted({float(d) for d in decays}):  # best decayed activity while a message waits
-        best = views
-        for wait in range(1, MAX_WAIT_HOURS + 1 if decay > 0 else 1):
-            best = np.fmax(best, ahead(wait) * decay**wait)
-        tables[reach_table(decay)] = best
+        waits = MAX_WAIT_HOURS + 1 if decay > 0 else 1
+        weights = decay ** np.arange(waits, dtype=float)
+        tables[reach_table(decay)] = np.fmax.reduce(later[..., :waits] * weights, axis=3)
     peak = np.nanargmax(np.nan_to_num(views, nan=-1.0), axis=2) if len(views) else np.zeros((0, 2), dtype=int)
     gap = (peak[:, :, None] - np.arange(24)[None, None, :]) % 24
     tables["req_hours_to_peak"] = np.where(np.isnan(views[:, :, :1]), np.nan, gap)
@@ -183,10 +194,10 @@ def _days_since(day: np.ndarray, prev_month_days: np.ndarray, payday: np.ndarray
 
 
 def _per_channel(
-    cols: CustomerColumns, rows: np.ndarray, channel_idx: np.ndarray, template: str
+    cols: CustomerColumns, rows: np.ndarray, channel_idx: np.ndarray, column: Callable[[str], str]
 ) -> np.ndarray:
-    """Pick, per candidate, the column `template.format(channel)` of its customer and channel."""
-    matrix = np.column_stack([cols.get(template.format(ch)) for ch in CHANNELS])
+    """Pick, per candidate, the column `column(channel)` of its customer and channel."""
+    matrix = np.column_stack([cols.get(column(ch)) for ch in CHANNELS])
     return matrix[rows, channel_idx]
 
 
@@ -202,7 +213,7 @@ def _request_inputs(
         raise ValueError(f"channel: unknown {sorted(unknown)}; expected one of {', '.join(CHANNELS)}")
     ch = np.array([lookup[c] for c in ch_names], dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
     slot_us = _utc_us(pd.Series(slot_utc).reset_index(drop=True))
-    tz = customer["prf_tz"].to_numpy() if "prf_tz" in customer else np.full(n, None)
+    tz = customer[fc.TIMEZONE].to_numpy() if fc.TIMEZONE in customer else np.full(n, None)
     return CustomerColumns(customer), ch, slot_us, calendar_arrays(slot_us, tz)
 
 
@@ -231,13 +242,13 @@ def constant_candidates(
     where = (pick * 2 + (cal["weekday"] >= 5)) * 24 + cal["hour"]
     reach = {d: tables[reach_table(d)].reshape(-1)[where] for d in WAIT_DECAYS}
     fatigue = {tau: _fatigue(cols, pick, slot_us, tau) for tau in FATIGUE_TAUS_DAYS}
-    return reach, fatigue, ch, _per_channel(cols, pick, ch, "cnt_response_rate_{}")
+    return reach, fatigue, ch, _per_channel(cols, pick, ch, fc.response_rate)
 
 
 def _fatigue(cols: CustomerColumns, pick: np.ndarray, slot_us: np.ndarray, tau_days: float) -> np.ndarray:
     """Decayed recent contacts as of the snapshot, decayed further on to the slot."""
-    since_snapshot = np.clip(slot_us / 1e6 - cols.get("cnt_fatigue_epoch")[pick], 0, None)
-    return cols.get(fatigue_column(tau_days))[pick] * np.exp(-since_snapshot / (tau_days * 86400.0))
+    since_snapshot = np.clip(slot_us / 1e6 - cols.get(fc.FATIGUE_EPOCH)[pick], 0, None)
+    return cols.get(fc.fatigue(tau_days))[pick] * np.exp(-since_snapshot / (tau_days * 86400.0))
 
 
 def request_arrays(
@@ -259,15 +270,15 @@ def request_arrays(
     def col(name: str) -> np.ndarray:
         return cols.get(name)[pick]
 
-    paydays = [col("txn_salary_day"), col("txn_advance_day")]
+    paydays = [col(fc.SALARY_DAY), col(fc.ADVANCE_DAY)]
     to_pay = np.fmin(*[_days_to(day, cal["month_days"], p) for p in paydays])
     since_pay = np.fmin(*[_days_since(day, cal["prev_month_days"], p) for p in paydays])
     slot_epoch = slot_us / 1e6
-    last_any = col("cnt_last_contact_epoch")
+    last_any = col(fc.LAST_CONTACT_EPOCH)
     last_any = np.where(last_any > 0, last_any, np.nan)
     params = params or RequestParams()
     decays = params.decays()
-    since_snapshot_days = np.clip(slot_epoch - col("cnt_fatigue_epoch"), 0, None) / 86400.0
+    since_snapshot_days = np.clip(slot_epoch - col(fc.FATIGUE_EPOCH), 0, None) / 86400.0
     where = (pick * 2 + (cal["weekday"] >= 5)) * 24 + hour
     tables = tables if tables is not None else rhythm_tables(rhythm_profile(cols), tuple(decays))
     rhythm = {name: tables[name].reshape(-1)[where] for name in RHYTHM_FEATURES}
@@ -275,7 +286,7 @@ def request_arrays(
     for decay in np.unique(decays):
         mine = decays[ch] == decay
         reach[mine] = tables[reach_table(decay)].reshape(-1)[where[mine]]
-    last_channel = _per_channel(cols, pick, ch, "cnt_last_{}_epoch")
+    last_channel = _per_channel(cols, pick, ch, fc.last_contact_epoch)
     out = {
         "req_channel": ch,
         "req_local_hour": hour,
@@ -287,11 +298,11 @@ def request_arrays(
         "req_fatigue": _fatigue(cols, pick, slot_us, params.fatigue_tau_days),
         **rhythm,
         "req_reach": reach,
-        "req_channel_response_rate": _per_channel(cols, pick, ch, "cnt_response_rate_{}"),
-        "req_channel_sends_90d": _per_channel(cols, pick, ch, "cnt_sends_{}_90d"),
-        "req_channel_consent": _per_channel(cols, pick, ch, "prf_consent_{}"),
+        "req_channel_response_rate": _per_channel(cols, pick, ch, fc.response_rate),
+        "req_channel_sends_90d": _per_channel(cols, pick, ch, fc.sends_90d),
+        "req_channel_consent": _per_channel(cols, pick, ch, fc.consent),
         # whole days at the snapshot (every family snapshots at the same midnight) on to the slot
-        "req_days_since_air": col("txn_days_since_air") + since_snapshot_days,
+        "req_days_since_air": col(fc.DAYS_SINCE_AIR) + since_snapshot_days,
     }
     for c, channel in enumerate(CHANNELS):
         mine = ch == c

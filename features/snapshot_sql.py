@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS
 from optichannel.contracts import INBOUND_CHANNEL
 
@@ -44,11 +45,6 @@ WEEKEND_SHIFT_HOURS = (1, 2)
 #: training estimates which one the data follow (`features.request_params`)
 FATIGUE_TAUS_DAYS = (1, 3, 7)
 FATIGUE_SPAN = 6
-
-
-def fatigue_column(tau_days: float) -> str:
-    """The snapshot column of delivered contacts decayed with time constant `tau_days`."""
-    return f"cnt_fatigue_{tau_days:g}d"
 
 
 def _hour_count(condition: str, hour_expr: str, dow_expr: str, h: int) -> str:
@@ -165,11 +161,11 @@ def transactions_sql() -> str:
     fam.out(f"CAST({fam.window_sum('income', 90)} AS DOUBLE) / 3.0", "txn_income_month_90d")
     fam.out(fam.window_sum("n_cash_atm", 30), "txn_cash_count_30d")
     fam.out(fam.window_sum("n_travel_air", 90), "txn_air_tickets_90d")
-    fam.out(fam.days_since("a.n_travel_air > 0", "since_air"), "txn_days_since_air")
-    fam.out(fam.last_value("a.salary_dom", "salary_dom"), "txn_salary_day")
-    fam.out(fam.last_value("a.advance_dom", "advance_dom"), "txn_advance_day")
+    fam.out(fam.days_since("a.n_travel_air > 0", "since_air"), fc.DAYS_SINCE_AIR)
+    fam.out(fam.last_value("a.salary_dom", "salary_dom"), fc.SALARY_DAY)
+    fam.out(fam.last_value("a.advance_dom", "advance_dom"), fc.ADVANCE_DAY)
     for h in HOURS:
-        fam.out(f"{fam.window_sum(f'h{h:02d}', 90)} / NULLIF({n90}, 0)", f"txn_hour_share_{h:02d}")
+        fam.out(f"{fam.window_sum(f'h{h:02d}', 90)} / NULLIF({n90}, 0)", fc.card_hour_share(h))
     return fam.sql()
 
 
@@ -199,7 +195,7 @@ def behaviour_sql() -> str:
     fam.out(f"{fam.window_sum('n_weekend', 90)} / NULLIF({active90}, 0)", "bhv_weekend_share_90d")
     fam.out(fam.days_since("a.n_active > 0", "since_active"), "bhv_days_since_active")
     for h in HOURS:
-        fam.out(f"{fam.window_sum(f'h{h:02d}', 90)} / NULLIF({active90}, 0)", f"bhv_hour_share_{h:02d}")
+        fam.out(f"{fam.window_sum(f'h{h:02d}', 90)} / NULLIF({active90}, 0)", fc.app_hour_share(h))
     inbound = " + ".join(fam.window_sum(f"n_{e}", 90) for e in INBOUND_CHANNEL)
     for e, ch in INBOUND_CHANNEL.items():
         fam.out(f"{fam.window_sum(f'n_{e}', 90)} / NULLIF({inbound}, 0)", f"bhv_inbound_share_{ch}_90d")
@@ -245,30 +241,30 @@ prior AS (
 )""",
         joins="LEFT JOIN prior p ON p.day = g.day",
     )
-    fam.out(fam.window_sum("s_all", 7), "cnt_contacts_7d")
-    fam.out(fam.window_sum("s_all", 30), "cnt_contacts_30d")
+    fam.out(fam.window_sum("s_all", 7), fc.CONTACTS_7D)
+    fam.out(fam.window_sum("s_all", 30), fc.CONTACTS_30D)
     # fatigue as of the snapshot (midnight UTC); request features decay it on to the slot
     for tau in FATIGUE_TAUS_DAYS:
-        fam.out(fam.decayed_sum(f"fat_{tau}", FATIGUE_SPAN * tau, tau), fatigue_column(tau))
-    fam.out("EPOCH(event_timestamp)", "cnt_fatigue_epoch")
+        fam.out(fam.decayed_sum(f"fat_{tau}", FATIGUE_SPAN * tau, tau), fc.fatigue(tau))
+    fam.out("EPOCH(event_timestamp)", fc.FATIGUE_EPOCH)
     for ch in CHANNELS:
         fam.windows[f"prior_{ch}"] = f"p.prior_{ch}"
         sent, resp = fam.window_sum(f"s_{ch}", 90), fam.window_sum(f"r_{ch}", 90)
-        fam.out(sent, f"cnt_sends_{ch}_90d")
-        fam.out(f"({resp} + {SMOOTHING} * prior_{ch}) / ({sent} + {SMOOTHING})", f"cnt_response_rate_{ch}")
-        fam.out(fam.last_value(f"a.last_{ch}", f"last_{ch}"), f"cnt_last_{ch}_epoch")
+        fam.out(sent, fc.sends_90d(ch))
+        fam.out(f"({resp} + {SMOOTHING} * prior_{ch}) / ({sent} + {SMOOTHING})", fc.response_rate(ch))
+        fam.out(fam.last_value(f"a.last_{ch}", f"last_{ch}"), fc.last_contact_epoch(ch))
     fam.out(
-        "GREATEST(" + ", ".join(f"COALESCE(last_{ch}, 0)" for ch in CHANNELS) + ")", "cnt_last_contact_epoch"
+        "GREATEST(" + ", ".join(f"COALESCE(last_{ch}, 0)" for ch in CHANNELS) + ")", fc.LAST_CONTACT_EPOCH
     )
     return fam.sql()
 
 
 def profile_sql() -> str:
-    consents = ", ".join(f"CAST(consent_{ch} AS BIGINT) AS prf_consent_{ch}" for ch in CHANNELS)
+    consents = ", ".join(f"CAST(consent_{ch} AS BIGINT) AS {fc.consent(ch)}" for ch in CHANNELS)
     return f"""
 SELECT customer_id, CAST(signup_date AS TIMESTAMP) AT TIME ZONE 'UTC' AS event_timestamp,
-  birth_year AS prf_birth_year, EPOCH(signup_date) / 86400.0 AS prf_signup_day,
-  COALESCE(region, 'unknown') AS prf_region, tz AS prf_tz, {consents}
+  birth_year AS {fc.BIRTH_YEAR}, EPOCH(signup_date) / 86400.0 AS {fc.SIGNUP_DAY},
+  COALESCE(region, 'unknown') AS {fc.REGION}, tz AS {fc.TIMEZONE}, {consents}
 FROM customers ORDER BY event_timestamp, customer_id"""
 
 

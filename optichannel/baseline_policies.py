@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from optichannel.channels import CHANNELS
+from optichannel import feature_columns as fc
+from optichannel.channels import CHANNELS, NO_CONTACT
 from optichannel.decision import Choice, best_option
 
 EMAIL = CHANNELS.index("email")
@@ -22,11 +23,12 @@ def at_local_hour(
 ) -> Choice:
     """The first allowed slot of `channel` whose local hour is `hour` (none if there is none)."""
     rows = np.arange(len(channel))
-    safe = np.where(channel >= 0, channel, 0)
-    ok = allowed[rows, safe, :] & (local_hour == hour[:, None]) & (channel >= 0)[:, None]
+    contact = channel != NO_CONTACT
+    safe = np.where(contact, channel, 0)
+    ok = allowed[rows, safe, :] & (local_hour == hour[:, None]) & contact[:, None]
     found = ok.any(axis=1)
     slot = ok.argmax(axis=1)
-    return Choice(np.where(found, channel, -1), np.where(found, slot, 0), np.zeros(len(rows)))
+    return Choice(np.where(found, channel, NO_CONTACT), np.where(found, slot, 0), np.zeros(len(rows)))
 
 
 def always_email(local_hour: np.ndarray, allowed: np.ndarray) -> Choice:
@@ -36,7 +38,7 @@ def always_email(local_hour: np.ndarray, allowed: np.ndarray) -> Choice:
 
 
 def never_contact(n: int) -> Choice:
-    return Choice(np.full(n, -1), np.zeros(n, dtype=np.int64), np.zeros(n))
+    return Choice(np.full(n, NO_CONTACT), np.zeros(n, dtype=np.int64), np.zeros(n))
 
 
 def random_allowed(allowed: np.ndarray, rng: np.random.Generator) -> Choice:
@@ -47,19 +49,20 @@ def random_allowed(allowed: np.ndarray, rng: np.random.Generator) -> Choice:
     pick = keys.argmin(axis=1)
     found = flat.any(axis=1)
     n_slots = allowed.shape[2]
-    return Choice(np.where(found, pick // n_slots, -1), np.where(found, pick % n_slots, 0), np.zeros(rows))
+    channel = np.where(found, pick // n_slots, NO_CONTACT)
+    return Choice(channel, np.where(found, pick % n_slots, 0), np.zeros(rows))
 
 
 def heuristic(customer: pd.DataFrame, local_hour: np.ndarray, allowed: np.ndarray) -> Choice:
     """A strong rule of thumb: the customer's historically most responsive consented channel
     (smoothed response rate), at their most active hour among the allowed slots."""
     rates = np.column_stack(
-        [customer.get(f"cnt_response_rate_{c}", pd.Series(np.nan, index=customer.index)).to_numpy(float)
+        [customer.get(fc.response_rate(c), pd.Series(np.nan, index=customer.index)).to_numpy(float)
          for c in CHANNELS]
     )  # fmt: skip
     rates = np.where(np.isnan(rates), 0.0, rates)
     shares = np.column_stack(
-        [customer.get(f"bhv_hour_share_{h:02d}", pd.Series(0.0, index=customer.index)).to_numpy(float)
+        [customer.get(fc.app_hour_share(h), pd.Series(0.0, index=customer.index)).to_numpy(float)
          for h in range(24)]
     )  # fmt: skip
     shares = np.nan_to_num(shares)

@@ -15,6 +15,10 @@ CHANNELS: Final[tuple[str, ...]] = ("email", "sms", "push", "call", "messenger")
 NONE: Final[str] = "none"
 ACTIONS: Final[tuple[str, ...]] = (*CHANNELS, NONE)
 
+#: the one integer code of "no contact": its position in ACTIONS (the models' action feature,
+#: the decision's chosen channel, logged actions), so `ACTIONS[code]` names any action
+NO_CONTACT: Final[int] = ACTIONS.index(NONE)
+
 #: consent column of the customers table for each channel
 CONSENT_COLUMN: Final[dict[str, str]] = {ch: f"consent_{ch}" for ch in CHANNELS}
 

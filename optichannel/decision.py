@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
+from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS, NO_CONTACT
 
 US_PER_HOUR = 3_600_000_000
 
@@ -37,7 +37,8 @@ def quiet_hours_ok(
 
 @dataclass(frozen=True)
 class Choice:
-    """The chosen option per row: channel index (-1 = none), slot index, and its value."""
+    """The chosen option per row: action code (a CHANNELS index, or NO_CONTACT), slot index,
+    and its value."""
 
     channel: np.ndarray
     slot: np.ndarray
@@ -45,16 +46,24 @@ class Choice:
 
     def take(self, values: np.ndarray, fill: np.ndarray | float) -> np.ndarray:
         """Each row's entry of a [rows, channels, slots] array at its choice; `fill` for none."""
-        contact = self.channel >= 0
+        contact = self.contacted
         picked = values[np.arange(len(self.channel)), np.where(contact, self.channel, 0), self.slot]
         return np.where(contact, picked, fill)
 
+    @property
+    def contacted(self) -> np.ndarray:
+        """[rows] True where the choice is a contact, not `none`."""
+        return self.channel != NO_CONTACT
 
-def best_option(value: np.ndarray, allowed: np.ndarray, none_value: np.ndarray | None) -> Choice:
+
+def best_option(
+    value: np.ndarray, allowed: np.ndarray, none_value: np.ndarray | None, may_skip: np.ndarray | None = None
+) -> Choice:
     """Argmax over allowed candidates; `none` wins ties and whenever nothing allowed pays more.
 
     `none_value=None` means no-contact is not an option: the best allowed contact is taken
-    (and `none` only when nothing is allowed at all).
+    (and `none` only when nothing is allowed at all). `may_skip` [rows]: where False, that row
+    must contact if anything is allowed (a CRM that asked for a contact), whatever `none` is worth.
     """
     rows = value.shape[0]
     masked = np.where(allowed, value, -np.inf).reshape(rows, -1)
@@ -67,8 +76,10 @@ def best_option(value: np.ndarray, allowed: np.ndarray, none_value: np.ndarray |
         none_value = np.full(rows, np.nan)
     else:
         take_none = ~(best > none_value)
+        if may_skip is not None:
+            take_none &= np.asarray(may_skip, dtype=bool) | ~np.isfinite(best)
     return Choice(
-        channel=np.where(take_none, -1, channel),
+        channel=np.where(take_none, NO_CONTACT, channel),
         slot=np.where(take_none, 0, slot),
         value=np.where(take_none, none_value, best),
     )

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from optichannel.channels import CHANNELS, DEFAULT_COST
+from optichannel.channels import CHANNELS, DEFAULT_COST, NO_CONTACT
 
 
 class Economics(BaseModel):
@@ -30,9 +30,10 @@ class Economics(BaseModel):
         return np.array([self.cost[c] for c in CHANNELS], dtype=float)[None, :, None]
 
     def contact_cost(self, channel: np.ndarray) -> np.ndarray:
-        """Cost of each row's chosen channel index (0 for no contact, -1)."""
+        """Cost of each row's action code (0 for no contact, NO_CONTACT)."""
         channel = np.asarray(channel)
-        return np.where(channel >= 0, self.channel_costs()[0, np.where(channel >= 0, channel, 0), 0], 0.0)
+        contact = channel != NO_CONTACT
+        return np.where(contact, self.channel_costs()[0, np.where(contact, channel, 0), 0], 0.0)
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Economics:

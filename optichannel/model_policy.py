@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from optichannel.channels import NO_CONTACT
 from optichannel.decision import Choice, best_option
 from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
@@ -53,10 +54,58 @@ def score_grid(model: NextBestChannelModel, grid: Grid) -> Scored:
     return Scored(grid.spread(p_resp), grid.spread(p_conv), model.p_none(grid.start))
 
 
-def decide(scored: Scored, allowed: np.ndarray, objective: Objective, econ: Economics) -> Choice:
+def decide(
+    scored: Scored,
+    allowed: np.ndarray,
+    objective: Objective,
+    econ: Economics,
+    may_skip: np.ndarray | None = None,
+) -> Choice:
     """`response`: the best allowed contact by P(response); `value`: the best net value, where
-    no contact wins whenever nothing allowed pays more than leaving the customer alone."""
+    no contact wins whenever nothing allowed pays more than leaving the customer alone, except on
+    rows where `may_skip` is False (the request demands a contact when one is allowed)."""
     if objective == "response":
         return best_option(scored.p_response, allowed, None)
     contact, none = scored.values(econ)
-    return best_option(contact, allowed, none)
+    return best_option(contact, allowed, none, may_skip)
+
+
+@dataclass(frozen=True)
+class Picked:
+    """What the policy hands out per row: the choice (greedy or explored) and its propensity."""
+
+    choice: Choice
+    propensity: np.ndarray  # P(this policy picks this option) for off-policy evaluation
+    explored: np.ndarray  # True where the exploration draw replaced the greedy choice
+
+
+def explore(
+    greedy: Choice,
+    contact_value: np.ndarray,
+    allowed: np.ndarray,
+    may_skip: np.ndarray,
+    epsilon: float,
+    rng: np.random.Generator,
+) -> Picked:
+    """Epsilon-greedy over each allowed channel at its best slot plus `none` (where the row may
+    skip, or nothing is allowed): with probability `epsilon` a uniform option. The propensity
+    is exact either way, so the logged decisions can be evaluated off-policy later."""
+    n, k, _ = allowed.shape
+    best_slot = np.where(allowed, contact_value, -np.inf).argmax(axis=2)  # [n, channels]
+    has = allowed.any(axis=2)  # [n, channels]
+    with_none = np.asarray(may_skip, dtype=bool) | ~has.any(axis=1)
+    options = np.concatenate([has, with_none[:, None]], axis=1)  # [n, channels + none]
+    count = options.sum(axis=1)
+    draw = rng.random(n) < epsilon if epsilon > 0 else np.zeros(n, dtype=bool)
+    # the r-th available option of each row, r uniform (only drawn where exploring)
+    rank = np.floor(rng.random(n) * count).astype(np.int64) if epsilon > 0 else np.zeros(n, dtype=np.int64)
+    code = (np.cumsum(options, axis=1) > rank[:, None]).argmax(axis=1)  # CHANNELS index or NO_CONTACT
+    rows = np.arange(n)
+    slot = np.where(code < k, best_slot[rows, np.minimum(code, k - 1)], 0)
+    channel = np.where(draw, code, greedy.channel)
+    slot = np.where(draw, slot, greedy.slot)
+    same = (channel == greedy.channel) & ((channel == NO_CONTACT) | (slot == greedy.slot))
+    value = np.where(same, greedy.value, np.nan)
+    taken = Choice(channel, slot, value)
+    propensity = epsilon / count + (1.0 - epsilon) * same
+    return Picked(taken, propensity, ~same)

@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     exploration: float = Field(
         0.0, ge=0.0, lt=1.0, description="share of random allowed decisions (propensity returned); 0 = off"
     )
+    serve_workers: int = Field(
+        2, ge=1, description="service worker processes (each a full copy of the model)"
+    )
+    serve_max_batch: int = Field(
+        64, ge=1, description="most /predict requests one worker decides together (micro-batching)"
+    )
+    serve_batch_wait_ms: float = Field(
+        0.0, ge=0.0, le=50.0, description="how long a lone request may wait for others to batch with (ms)"
+    )
+    access_log: bool = Field(
+        False, description="per-request access lines (the decision log already records every answer)"
+    )
     decision_log_path: Path | None = Field(
         None, description="SQLite decision log; default <data_dir>/decisions/decisions.sqlite"
     )

@@ -4,65 +4,59 @@ allowed channel at its best slot, why each other channel was excluded, and why t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
-from features.candidates import CandidateGrid, candidate_grid
-from features.request_params import RequestParams
-from optichannel.channels import ACTIONS, CHANNELS, NONE
-from optichannel.economics import Economics
+from features.customer_block import CustomerBlock
+from optichannel import feature_columns as fc
+from optichannel.channels import CHANNELS, NO_CONTACT, NONE
 from optichannel.model_bundle import NextBestChannelModel
-from optichannel.model_policy import Scored, score_grid
-from serving.schemas import PredictRequest
+from serving.explain import describe, no_contact_reason
+from serving.schemas import Driver, Exclusion, Option, PredictRequest, PredictResponse
+
+if TYPE_CHECKING:
+    from serving.decider import Decided
 
 TOP_DRIVERS = 5
 
 
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 @dataclass
 class Group:
-    """Requests sharing a window length and purpose, scored together."""
+    """Requests sharing a window length and purpose, decided together."""
 
     model: NextBestChannelModel
-    grid: CandidateGrid
-    allowed: np.ndarray  # [n, channels, hours]
-    scored: Scored
+    decided: Decided
     requests: list[PredictRequest]
-    zones: list[str]
+    block: CustomerBlock
+    zones: list[str] = field(init=False)
 
-    @classmethod
-    def build(
-        cls,
-        model: NextBestChannelModel,
-        frame: pd.DataFrame,
-        requests: list[PredictRequest],
-        starts: pd.Series,
-        hours: int,
-        cap: int | None,
-        allowed_hours: dict[str, tuple[int, int]] | None,
-    ) -> Group:
-        grid = candidate_grid(frame, starts, hours, CHANNELS, allowed_hours, max_contacts_7d=cap,
-                              params=RequestParams.from_meta(model.meta))  # fmt: skip
-        zones = frame["prf_tz"].where(frame["prf_tz"].notna(), "UTC").astype(str).tolist()
-        return cls(model, grid, grid.allowed, score_grid(model, grid), requests, zones)
+    def __post_init__(self) -> None:
+        tz = self.block.text.get(fc.TIMEZONE, np.full(len(self.block), None))
+        self.zones = ["UTC" if z is None or z != z else str(z) for z in tz]
 
-    def best_slot(self, j: int, contact: np.ndarray) -> np.ndarray:
-        """[channels] best allowed slot of each channel for row j (0 where none is allowed)."""
-        return np.where(self.allowed[j], contact[j], -np.inf).argmax(axis=1)
+    def options(self, j: int) -> list[tuple[int, int]]:
+        """Each allowed channel at its best slot for row j."""
+        allowed, contact = self.decided.grid.allowed[j], self.decided.contact[j]
+        slots = np.where(allowed, contact, -np.inf).argmax(axis=1)
+        has = allowed.any(axis=1)
+        return [(c, int(slots[c])) for c in range(len(CHANNELS)) if has[c]]
 
-    def options(self, j: int, contact: np.ndarray) -> list[tuple[int, int]]:
-        """Each allowed channel at its best slot."""
-        slots = self.best_slot(j, contact)
-        return [(c, int(slots[c])) for c in range(len(CHANNELS)) if self.allowed[j, c].any()]
-
-    def exclusions(self, j: int) -> list[dict[str, str]]:
+    def exclusions(self, j: int) -> list[Exclusion]:
         """Why each channel without an allowed slot is out, the first reason that applies."""
-        req, grid, out = self.requests[j], self.grid, []
+        req, grid, out = self.requests[j], self.decided.grid, []
+        has = grid.allowed[j].any(axis=1)
         for c, name in enumerate(CHANNELS):
-            if self.allowed[j, c].any():
+            if has[c]:
                 continue
             if req.channels is not None and name not in req.channels:
                 reason = "not requested"
@@ -72,30 +66,36 @@ class Group:
                 reason = "frequency cap"
             else:
                 reason = "quiet hours"
-            out.append({"channel": name, "reason": reason})
+            out.append(Exclusion.model_construct(channel=name, reason=reason))
         return out
 
-    def when(self, j: int, slot: int) -> tuple[datetime, str]:
-        """(UTC send time, the same moment as local ISO text) of a slot."""
-        ts = pd.Timestamp(int(self.grid.slots_us[j, slot]), unit="us", tz="UTC")
-        return ts.to_pydatetime(), ts.tz_convert(self.zones[j]).isoformat()
+    def when(self, j: int, slot: int) -> tuple[datetime, datetime]:
+        """(UTC send time, the same moment in the customer's zone) of a slot."""
+        utc = datetime.fromtimestamp(int(self.decided.grid.slots_us[j, slot]) / 1e6, UTC)
+        return utc, utc.astimezone(_zone(self.zones[j]))
 
-    def drivers(self, j: int, channel: int, slot: int) -> list[dict[str, Any]]:
-        """Top contributions (log-odds) to P(conversion) of the chosen action."""
-        if channel < 0:
-            rows = self.grid.start.frame(np.array([j]))
-            contrib = self.model.conversion_contributions(rows, np.array([ACTIONS.index(NONE)]), blank=True)
+    def drivers(self, j: int, channel: int, slot: int) -> list[Driver]:
+        """Top contributions (log-odds) to P(conversion) of the chosen action, in words too."""
+        grid = self.decided.grid
+        if channel == NO_CONTACT:
+            rows = grid.start.frame(np.array([j]))
+            contrib = self.model.conversion_contributions(rows, np.array([NO_CONTACT]), blank=True)
+            hour = None
         else:
-            rows = self.grid.candidates.frame(np.array([self.grid.position(j, channel, slot)]))
+            rows = grid.candidates.frame(np.array([grid.position(j, channel, slot)]))
             contrib = self.model.conversion_contributions(rows, np.array([channel]))
+            hour = int(grid.local_hour[j, slot])
         series = contrib.iloc[0].drop(labels=["bias"])
         top = series.abs().sort_values(ascending=False).index[:TOP_DRIVERS]
         values = rows.iloc[0]
-        return [
-            {"feature": f, "value": _num(values.get(f, channel if f == "action" else None)),
-             "contribution": float(series[f])}
-            for f in top
-        ]  # fmt: skip
+        name = NONE if channel == NO_CONTACT else CHANNELS[channel]
+        out = []
+        for f in top:
+            value, contribution = _num(values.get(f, channel if f == "action" else None)), float(series[f])
+            label, direction = describe(f, value, contribution, name, hour)
+            out.append(Driver.model_construct(feature=f, value=value, contribution=contribution, label=label,
+                                              direction=direction))  # fmt: skip
+        return out
 
 
 def _num(value: Any) -> float | None:
@@ -106,94 +106,85 @@ def _num(value: Any) -> float | None:
     return out if np.isfinite(out) else None
 
 
-def answer(
-    group: Group,
-    j: int,
-    contact: np.ndarray,
-    none: np.ndarray,
-    greedy: tuple[int, int],
-    picked: tuple[int, int, float],
-    *,
-    econ: Economics,
-    known: bool,
-    as_of: pd.Timestamp | None,
-    model: tuple[str, str],
-    decision_id: str,
-) -> dict[str, Any]:
-    """The PredictResponse fields for row j of a scored group."""
-    req, sc = group.requests[j], group.scored
-    channel, slot, propensity = picked
+def answer(group: Group, j: int, *, known: bool, model: tuple[str, str], decision_id: str) -> PredictResponse:
+    """The answer for row j of a decided group, built straight into the response model."""
+    req, d = group.requests[j], group.decided
+    sc, picked = d.scored, d.picked
+    channel, slot = int(picked.choice.channel[j]), int(picked.choice.slot[j])
 
-    def option(c: int, s: int) -> dict[str, Any]:
+    def option(c: int, s: int) -> Option:
         send_at, local = group.when(j, s)
-        return {"channel": CHANNELS[c], "send_at": send_at, "send_at_local": local,
-                "p_response": float(sc.p_response[j, c, s]), "p_conversion": float(sc.p_conversion[j, c, s]),
-                "expected_value": float(contact[j, c, s])}  # fmt: skip
+        return Option.model_construct(
+            channel=CHANNELS[c], send_at=send_at, send_at_local=local.isoformat(),
+            p_response=float(sc.p_response[j, c, s]), p_conversion=float(sc.p_conversion[j, c, s]),
+            expected_value=float(d.contact[j, c, s]),
+        )  # fmt: skip
 
-    ranking = sorted((option(c, s) for c, s in group.options(j, contact)), key=lambda o: -o["expected_value"])
-    no_contact = {"channel": NONE, "send_at": None, "send_at_local": None, "p_response": None,
-                  "p_conversion": float(sc.p_none[j]), "expected_value": float(none[j])}  # fmt: skip
-    decision = option(channel, slot) if channel >= 0 else no_contact
+    ranking = sorted((option(c, s) for c, s in group.options(j)), key=lambda o: -o.expected_value)
+    no_contact = Option.model_construct(
+        channel=NONE, send_at=None, send_at_local=None, p_response=None,
+        p_conversion=float(sc.p_none[j]), expected_value=float(d.none[j]),
+    )  # fmt: skip
+    decision = no_contact if channel == NO_CONTACT else option(channel, slot)
     excluded = group.exclusions(j)
+    explored = bool(picked.explored[j])
     start, _ = group.when(j, 0)
-    return {
-        "decision_id": decision_id,
-        "customer_id": req.customer_id,
-        "decision": decision,
-        "explanation": _sentence(
-            decision, no_contact, ranking, excluded, group.zones[j], (channel, slot) != greedy
-        ),
-        "uplift": decision["p_conversion"] - no_contact["p_conversion"],
-        "no_contact": no_contact,
-        "ranking": ranking,
-        "excluded": excluded,
-        "drivers": group.drivers(j, channel, slot) if req.explain else None,
-        "curve": _curve(group, j, contact) if req.curve else None,
-        "window_start": start,
-        "window_hours": group.grid.slots_us.shape[1],
-        "timezone": group.zones[j],
-        "fallback": not known,
-        "propensity": propensity,
-        "explored": (channel, slot) != greedy,
-        "model_name": model[0],
-        "model_version": model[1],
-        "features_as_of": as_of.to_pydatetime() if known and as_of is not None and pd.notna(as_of) else None,
-    }
+    as_of = int(group.block.as_of[j])
+    return PredictResponse.model_construct(
+        decision_id=decision_id,
+        customer_id=req.customer_id,
+        decision=decision,
+        explanation=_sentence(decision, no_contact, ranking, excluded, group.zones[j], explored),
+        uplift=decision.p_conversion - no_contact.p_conversion,
+        no_contact=no_contact,
+        ranking=ranking,
+        excluded=excluded,
+        # for `none` the reason is the value comparison in the explanation, not a feature
+        drivers=(group.drivers(j, channel, slot) if channel != NO_CONTACT else []) if req.explain else None,
+        curve=_curve(group, j) if req.curve else None,
+        window_start=start,
+        window_hours=d.grid.slots_us.shape[1],
+        timezone=group.zones[j],
+        fallback=not known,
+        propensity=float(picked.propensity[j]),
+        explored=explored,
+        model_name=model[0],
+        model_version=model[1],
+        features_as_of=datetime.fromtimestamp(as_of, UTC) if known and as_of > 0 else None,
+    )
 
 
-def _curve(group: Group, j: int, contact: np.ndarray) -> dict[str, list[float | None]]:
+def _curve(group: Group, j: int) -> dict[str, list[float | None]]:
+    contact, allowed = group.decided.contact[j], group.decided.grid.allowed[j]
     return {
-        name: [float(v) if ok else None for v, ok in zip(contact[j, c], group.allowed[j, c], strict=True)]
+        name: [float(v) if ok else None for v, ok in zip(contact[c], allowed[c], strict=True)]
         for c, name in enumerate(CHANNELS)
     }
 
 
 def _sentence(
-    decision: dict[str, Any],
-    no_contact: dict[str, Any],
-    ranking: list[dict[str, Any]],
-    excluded: list[dict[str, str]],
+    decision: Option,
+    no_contact: Option,
+    ranking: list[Option],
+    excluded: list[Exclusion],
     zone: str,
     explored: bool,
 ) -> str:
-    """The decision in words: what, when (local), and the numbers that made it win."""
-    rest = (
-        ("; excluded: " + ", ".join(f"{e['channel']} ({e['reason']})" for e in excluded)) if excluded else ""
-    )
-    if decision["channel"] == NONE:
-        if not ranking:
-            return "no contact: no channel is allowed" + rest
-        best = ranking[0]
-        return (
-            f"no contact: the best option, {best['channel']} at {best['send_at_local'][11:16]} local, "
-            f"is worth "
-            f"{best['expected_value']:.2f} against {no_contact['expected_value']:.2f} without contact" + rest
+    """The decision in words: what, when (local), and the numbers that made it win; for `none`,
+    the value comparison that made leaving the customer alone win."""
+    rest = ("; excluded: " + ", ".join(f"{e.channel} ({e.reason})" for e in excluded)) if excluded else ""
+    if decision.channel == NONE:
+        best = ranking[0] if ranking else None
+        reason = no_contact_reason(
+            best and best.channel, best and best.expected_value, no_contact.expected_value
         )
-    local = datetime.fromisoformat(decision["send_at_local"])
+        when = f" (its best time: {best.send_at_local[11:16]} local)" if best and best.send_at_local else ""
+        return reason + when + rest
+    local = datetime.fromisoformat(decision.send_at_local or "")
     lead = "exploration pick: " if explored else ""
     return (
-        f"{lead}{decision['channel']} at {local:%H:%M} on {local:%a %d %b} ({zone}): expected value "
-        f"{decision['expected_value']:.2f} against {no_contact['expected_value']:.2f} without contact; "
-        f"P(conversion) {decision['p_conversion']:.1%} vs {no_contact['p_conversion']:.1%}, "
-        f"P(response) {decision['p_response']:.1%}" + rest
+        f"{lead}{decision.channel} at {local:%H:%M} on {local:%a %d %b} ({zone}): expected value "
+        f"{decision.expected_value:.2f} against {no_contact.expected_value:.2f} without contact; "
+        f"P(conversion) {decision.p_conversion:.1%} vs {no_contact.p_conversion:.1%}, "
+        f"P(response) {decision.p_response or 0.0:.1%}" + rest
     )

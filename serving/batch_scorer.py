@@ -17,16 +17,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.candidates import candidate_grid
+from features.candidates import window_us
+from features.customer_block import CustomerBlock
 from features.offline_read import features_at
 from features.request_params import RequestParams
 from features.store_definitions import JOIN_KEY
-from optichannel.channels import CHANNELS, NONE
+from optichannel.channels import ACTIONS, NONE
 from optichannel.economics import Economics
+from optichannel.feature_columns import missing_columns
 from optichannel.model_bundle import NextBestChannelModel
-from optichannel.model_policy import decide, score_grid
 from optichannel.progress import progress_bar
-from serving.decider import apply_prior, known_rows
+from serving.decider import decide_block, with_prior
 
 CHUNK = 500
 
@@ -63,21 +64,23 @@ def read_customers(path: Path) -> pd.Series:
 def score_chunk(
     model: NextBestChannelModel, feats: pd.DataFrame, start: pd.Timestamp, hours: int, econ: Economics
 ) -> pd.DataFrame:
-    """Decisions for one chunk of customers whose features are `feats` (cold start included)."""
-    known = known_rows(feats)
-    frame = apply_prior(feats, model.meta.get("population") or {}, ~known)
-    grid = candidate_grid(frame, start, hours, max_contacts_7d=econ.max_contacts_7d,
-                          params=RequestParams.from_meta(model.meta))  # fmt: skip
-    scored = score_grid(model, grid)
-    choice = decide(scored, grid.allowed, "value", econ)
-    rows = np.arange(len(frame))
-    contact = choice.channel >= 0
-    ch, slot = np.where(contact, choice.channel, 0), choice.slot
+    """Decisions for one chunk of customers whose features are `feats` (cold start included),
+    through the service's own decision path (`serving.decider.decide_block`)."""
+    block = CustomerBlock.from_frame(feats)
+    known = block.known()
+    block = with_prior(block, model.meta.get("population") or {}, ~known)
+    n = len(block)
+    d = decide_block(model, block, window_us(start, n), hours, econ, cap=econ.max_contacts_7d,
+                     may_skip=np.ones(n, dtype=bool))  # fmt: skip
+    choice, scored, grid = d.picked.choice, d.scored, d.grid
+    rows = np.arange(n)
+    contact = choice.contacted
+    slot = choice.slot
     p_conv = choice.take(scored.p_conversion, scored.p_none)
     return pd.DataFrame(
         {
-            JOIN_KEY: feats[JOIN_KEY].astype(str).to_numpy(),
-            "channel": np.where(contact, np.array(CHANNELS, dtype=object)[ch], NONE),
+            JOIN_KEY: block.ids.astype(str),
+            "channel": np.array(ACTIONS, dtype=object)[choice.channel],
             "send_at": pd.to_datetime(grid.slots_us[rows, slot], unit="us", utc=True).where(contact),
             "local_hour": np.where(contact, grid.local_hour[rows, slot], -1),
             "p_response": choice.take(scored.p_response, np.nan),
@@ -88,6 +91,17 @@ def score_chunk(
             "fallback": ~known,
         }
     )
+
+
+def check_columns(feats: pd.DataFrame, model: NextBestChannelModel) -> None:
+    """Refuse to score when the snapshots lack a column the decision or the model's request
+    features read (the feature-column contract): a missing cap column must never mean no cap."""
+    missing = missing_columns(feats.columns, [RequestParams.from_meta(model.meta).fatigue_tau_days])
+    if missing:
+        raise ValueError(
+            f"the feature snapshots lack the contract's columns {', '.join(missing)} "
+            "(optichannel/feature_columns.py): rebuild them with `optichannel features build`"
+        )
 
 
 def score_campaign(
@@ -105,8 +119,10 @@ def score_campaign(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     feats = features_at(features_dir, customers, start)  # Feast's point-in-time rule, one time for all
+    check_columns(feats, model)
     dynamic = [c for c in feats.columns if c.startswith(("txn_", "bhv_", "cnt_"))]
-    stale = int((known_rows(feats) & feats[dynamic].isna().all(axis=1).to_numpy()).sum()) if dynamic else 0
+    known = CustomerBlock.from_frame(feats).known()
+    stale = int((known & feats[dynamic].isna().all(axis=1).to_numpy()).sum()) if dynamic else 0
     writer: pq.ParquetWriter | None = None
     counts: dict[str, int] = {}
     fallback = 0

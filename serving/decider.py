@@ -1,8 +1,10 @@
-"""The decision engine behind `/predict` and `/predict_batch`: features -> candidate grid ->
-model scores -> the kernel's constrained argmax -> one explained answer per request.
+"""The decision engine behind `/predict` and `/predict_batch`, on arrays from end to end:
+feature block -> request overrides -> candidate grid -> model scores -> the kernel's decide
+and exploration -> one answer per request.
 
 Vectorised per group of requests that share a window length and purpose, so a batch costs
-one feature read and one LightGBM call per group, not per customer.
+one feature read and one LightGBM pass per group, not per customer. The batch scorer reaches
+the same `features.candidates` + `optichannel.model_policy` path through `decide_block`.
 """
 
 from __future__ import annotations
@@ -11,29 +13,96 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from features.candidates import numeric_matrix
-from features.store_definitions import JOIN_KEY
+from features.candidates import CandidateGrid, candidate_grid
+from features.customer_block import CustomerBlock
+from features.request_params import RequestParams
+from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS
-from optichannel.decision import best_option
 from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
+from optichannel.model_policy import Picked, Scored, decide, explore, score_grid
 from serving.answers import Group, answer
-from serving.schemas import PredictRequest
+from serving.schemas import PredictRequest, PredictResponse
 
-#: (customer ids) -> (features with `customer_id` first, newest snapshot time per row)
-FeatureReader = Callable[[list[str]], tuple[pd.DataFrame, pd.Series]]
-CONSENT = [f"prf_consent_{c}" for c in CHANNELS]
+#: customer ids -> their features as one block (see features.online_read.OnlineReader.read_block)
+FeatureReader = Callable[[list[str]], CustomerBlock]
+_US = 1_000_000
 
 
 def next_full_hour(now: datetime | None = None) -> datetime:
     """The default window start: the next full hour (UTC)."""
     now = now or datetime.now(UTC)
     return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One group's grid, scores and picks: what answers and the batch scorer read."""
+
+    grid: CandidateGrid
+    scored: Scored
+    contact: np.ndarray  # [n, channels, slots] net value of each contact
+    none: np.ndarray  # [n] value of no contact
+    picked: Picked
+
+
+def decide_block(
+    model: NextBestChannelModel,
+    block: CustomerBlock,
+    window_start: np.ndarray,
+    hours: int,
+    econ: Economics,
+    *,
+    cap: int | None,
+    may_skip: np.ndarray,
+    allowed_hours: dict[str, tuple[int, int]] | None = None,
+    epsilon: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> Decided:
+    """The one decision path: candidate grid of `block` (requests applied) -> scores -> the
+    kernel's value argmax (`none` only where `may_skip`) -> epsilon-greedy exploration."""
+    grid = candidate_grid(block, window_start, hours, CHANNELS, allowed_hours, max_contacts_7d=cap,
+                          params=RequestParams.from_meta(model.meta))  # fmt: skip
+    scored = score_grid(model, grid)
+    contact, none = scored.values(econ)
+    greedy = decide(scored, grid.allowed, "value", econ, may_skip)
+    picked = explore(greedy, contact, grid.allowed, may_skip, epsilon, rng or np.random.default_rng(0))
+    return Decided(grid, scored, contact, none, picked)
+
+
+def with_prior(block: CustomerBlock, prior: dict[str, float], unknown: np.ndarray) -> CustomerBlock:
+    """A copy where unknown customers carry the population prior (the training medians the model
+    was shipped with); the copy may then be overridden in place."""
+    out = block.copy()
+    if unknown.any() and prior:
+        for col, value in prior.items():
+            j = out.index.get(col)
+            if j is not None:
+                out.values[unknown, j] = value
+    return out
+
+
+def apply_requests(block: CustomerBlock, requests: Sequence[PredictRequest], unknown: np.ndarray) -> None:
+    """The request's overrides, in place: a time zone for unknown customers, the CRM's consents,
+    service messages need no marketing consent, and channels not requested are out."""
+    idx = block.index
+    consent = [idx[fc.consent(c)] for c in CHANNELS]
+    zone = block.text.setdefault(fc.TIMEZONE, np.full(len(block), None, dtype=object))
+    for i, req in enumerate(requests):
+        if req.timezone and (unknown[i] or zone[i] is None):
+            zone[i] = req.timezone
+        if req.consent:
+            for ch, given in req.consent.items():
+                block.values[i, idx[fc.consent(ch)]] = float(given)
+        if req.purpose == "service":
+            block.values[i, consent] = 1.0
+        if req.channels is not None:
+            for c, ch in enumerate(CHANNELS):
+                if ch not in req.channels:
+                    block.values[i, consent[c]] = 0.0
 
 
 @dataclass
@@ -55,103 +124,40 @@ class Decider:
         self.prior = {k: float(v) for k, v in (self.model.meta.get("population") or {}).items()}
         self.rng = np.random.default_rng(self.seed)
 
-    def decide(self, requests: Sequence[PredictRequest], now: datetime | None = None) -> list[dict[str, Any]]:
-        """One answer dict (the PredictResponse fields) per request, in request order."""
+    def decide(
+        self, requests: Sequence[PredictRequest], now: datetime | None = None
+    ) -> list[PredictResponse]:
+        """One answer per request, in request order."""
         if not requests:
             return []
-        feats, as_of = self.read([r.customer_id for r in requests])
-        known = known_rows(feats)
-        frame = self._complete(feats, requests, known)
-        starts = [r.window_start or next_full_hour(now) for r in requests]
-        out: list[dict[str, Any] | None] = [None] * len(requests)
+        block = self.read([r.customer_id for r in requests])
+        missing = [c for c in fc.DECISION_COLUMNS if c not in block.index]
+        if missing:
+            raise RuntimeError(f"the feature service lacks the decision's columns: {', '.join(missing)}")
+        known = block.known()
+        block = with_prior(block, self.prior, ~known)
+        apply_requests(block, requests, ~known)
+        default = int(next_full_hour(now).timestamp()) * _US
+        starts = np.array(
+            [default if r.window_start is None else int(r.window_start.timestamp() * _US) for r in requests],
+            dtype=np.int64,
+        )
+        out: list[PredictResponse | None] = [None] * len(requests)
         groups: dict[tuple[int, str], list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((r.window_hours, r.purpose), []).append(i)
         for (hours, purpose), idx in groups.items():
             rows = np.asarray(idx)
-            group = Group.build(
-                self.model,
-                frame.iloc[rows].reset_index(drop=True),
-                [requests[i] for i in rows],
-                pd.Series([starts[i] for i in rows]),
-                hours,
+            mine = [requests[i] for i in rows]
+            part = block.take(rows)
+            decided = decide_block(
+                self.model, part, starts[rows], hours, self.econ,
                 cap=self.econ.max_contacts_7d if purpose == "marketing" else None,
-                allowed_hours=self.allowed_hours,
-            )
-            contact, none = group.scored.values(self.econ)
-            greedy = _choose(contact, group.allowed, none, [requests[i] for i in rows])
-            for j, i in enumerate(rows):
-                out[i] = answer(
-                    group, j, contact, none, greedy[j], self._explore(group, j, contact, greedy[j]),
-                    econ=self.econ, known=bool(known[i]), as_of=as_of.iloc[i],
-                    model=(self.model_name, self.model_version), decision_id=uuid.uuid4().hex,
-                )  # fmt: skip
+                may_skip=np.array([r.allow_no_contact for r in mine]),
+                allowed_hours=self.allowed_hours, epsilon=self.epsilon, rng=self.rng,
+            )  # fmt: skip
+            group = Group(self.model, decided, mine, part)
+            for j, i in enumerate(rows.tolist()):
+                out[i] = answer(group, j, known=bool(known[i]), model=(self.model_name, self.model_version),
+                                decision_id=uuid.uuid4().hex)  # fmt: skip
         return [o for o in out if o is not None]
-
-    def _complete(
-        self, feats: pd.DataFrame, requests: Sequence[PredictRequest], known: np.ndarray
-    ) -> pd.DataFrame:
-        """Cold start gets the population prior; the request's consents, zone and purpose apply."""
-        frame = apply_prior(feats, self.prior, ~known)
-        unknown = ~known
-        for i, req in enumerate(requests):
-            if req.timezone and (unknown[i] or pd.isna(frame.at[i, "prf_tz"])):
-                frame.at[i, "prf_tz"] = req.timezone
-            for ch, given in (req.consent or {}).items():
-                frame.at[i, f"prf_consent_{ch}"] = float(given)
-            if req.purpose == "service":  # service messages need no marketing consent
-                frame.loc[i, CONSENT] = 1.0
-            if req.channels is not None:
-                for ch in set(CHANNELS) - set(req.channels):
-                    frame.at[i, f"prf_consent_{ch}"] = 0.0
-        return frame
-
-    def _explore(
-        self, group: Group, j: int, contact: np.ndarray, greedy: tuple[int, int]
-    ) -> tuple[int, int, float]:
-        """(channel, slot, propensity): with probability epsilon, a uniformly random option among
-        each allowed channel's best slot and `none`; the propensity is exact either way."""
-        options = group.options(j, contact)
-        if group.requests[j].allow_no_contact or not options:
-            options.append((-1, 0))
-        share = self.epsilon / len(options)
-        if self.epsilon > 0 and self.rng.random() < self.epsilon:
-            pick = options[int(self.rng.integers(len(options)))]
-        else:
-            pick = greedy
-        prob = share + (1.0 - self.epsilon) * (pick == greedy)
-        return pick[0], pick[1], float(prob)
-
-
-def known_rows(feats: pd.DataFrame) -> np.ndarray:
-    """A customer is known when the store returned any feature for them (else: cold start)."""
-    values = numeric_matrix(feats.drop(columns=[JOIN_KEY, "prf_tz", "prf_region"], errors="ignore"))
-    return ~np.isnan(values).all(axis=1) if values.shape[1] else np.zeros(len(feats), dtype=bool)
-
-
-def apply_prior(feats: pd.DataFrame, prior: dict[str, float], unknown: np.ndarray) -> pd.DataFrame:
-    """A copy where unknown customers carry the population prior (the training medians the model
-    was shipped with) and every consent column exists."""
-    frame = feats.reset_index(drop=True).copy()
-    if unknown.any():
-        for col, value in prior.items():
-            if col in frame:
-                frame.loc[unknown, col] = value
-    if "prf_tz" not in frame:
-        frame["prf_tz"] = None
-    for col in CONSENT:  # missing or null consent counts as not given (see consent_matrix)
-        if col not in frame:
-            frame[col] = 0.0
-    return frame
-
-
-def _choose(
-    contact: np.ndarray, allowed: np.ndarray, none: np.ndarray, requests: Sequence[PredictRequest]
-) -> list[tuple[int, int]]:
-    """The greedy choice per row: `none` competes only where the request allows it."""
-    may_skip = np.array([r.allow_no_contact for r in requests])
-    with_none = best_option(contact, allowed, none)
-    without = best_option(contact, allowed, None)
-    channel = np.where(may_skip, with_none.channel, without.channel)
-    slot = np.where(may_skip, with_none.slot, without.slot)
-    return list(zip(channel.tolist(), slot.tolist(), strict=True))

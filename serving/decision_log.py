@@ -15,9 +15,12 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from serving.schemas import PredictResponse
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +33,19 @@ TABLE = "decisions"
 RETRY_SECONDS = 2.0
 
 
-def record(answer: dict[str, Any], purpose: str) -> tuple[Any, ...]:
+def record(answer: PredictResponse, purpose: str) -> tuple[Any, ...]:
     """One log row of an answer (times as ISO text, UTC)."""
-    d = answer["decision"]
+    d = answer.decision
 
-    def iso(value: Any) -> str | None:
-        return None if value is None else pd.Timestamp(value).isoformat()
+    def iso(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
 
     return (
-        answer["decision_id"], datetime.now(UTC).isoformat(), answer["customer_id"], d["channel"],
-        iso(d["send_at"]), d["p_response"], d["p_conversion"], answer["no_contact"]["p_conversion"],
-        d["expected_value"], answer["propensity"], int(answer["explored"]), int(answer["fallback"]), purpose,
-        iso(answer["window_start"]), answer["window_hours"], answer["model_name"], answer["model_version"],
-        iso(answer["features_as_of"]),
+        answer.decision_id, datetime.now(UTC).isoformat(), answer.customer_id, d.channel,
+        iso(d.send_at), d.p_response, d.p_conversion, answer.no_contact.p_conversion,
+        d.expected_value, answer.propensity, int(answer.explored), int(answer.fallback), purpose,
+        iso(answer.window_start), answer.window_hours, answer.model_name, answer.model_version,
+        iso(answer.features_as_of),
     )  # fmt: skip
 
 

@@ -44,11 +44,14 @@ def load_model(settings: Settings) -> tuple[NextBestChannelModel, str]:
     return load_bundle(registry.model_uri(settings.model_alias)), str(version)
 
 
-def open_reader(settings: Settings) -> FeatureReader:
-    """The online feature reader, after checking the store was applied and materialized."""
+def open_reader(settings: Settings, model: NextBestChannelModel) -> FeatureReader:
+    """The online feature reader, after checking the store was applied and provides every
+    feature column the decision and the model's request features read (the contract)."""
     from features.online_read import OnlineReader
+    from features.request_params import RequestParams
     from features.store import open_store
     from features.store_definitions import FEATURE_SERVICE
+    from optichannel.feature_columns import missing_columns
 
     if settings.profile == "local" and not (settings.feast_dir / "registry.db").exists():
         raise StartupError(
@@ -63,7 +66,14 @@ def open_reader(settings: Settings) -> FeatureReader:
             f"the Feast store has no feature service {FEATURE_SERVICE!r} ({exc}): "
             "run `optichannel features apply`"
         ) from None
-    return reader.read
+    missing = missing_columns(reader.columns, [RequestParams.from_meta(model.meta).fatigue_tau_days])
+    if missing:
+        raise StartupError(
+            f"the feature service {FEATURE_SERVICE!r} lacks the contract's columns {', '.join(missing)} "
+            "(optichannel/feature_columns.py): rebuild and apply the features (`optichannel features build`, "
+            "`features apply`, `features materialize`) with this version"
+        )
+    return reader.read_block
 
 
 def load_runtime(settings: Settings) -> Runtime:
@@ -71,6 +81,6 @@ def load_runtime(settings: Settings) -> Runtime:
     from optichannel.registry import MODEL_NAME
 
     model, version = load_model(settings)
-    decider = Decider(model, open_reader(settings), MODEL_NAME, version, epsilon=settings.exploration)
+    decider = Decider(model, open_reader(settings, model), MODEL_NAME, version, epsilon=settings.exploration)
     log = DecisionLog(settings.decision_log).start()
     return Runtime(decider, log, version, settings)

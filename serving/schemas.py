@@ -78,9 +78,15 @@ class Exclusion(BaseModel):
 
 
 class Driver(BaseModel):
+    """One model input behind the decision: its raw name and value, and the same in words."""
+
     feature: str
     value: float | None
     contribution: float = Field(..., description="log-odds contribution to P(conversion) of the choice")
+    label: str = Field(..., description="what the driver means in words, e.g. 'salary day tomorrow'")
+    direction: Literal["for", "against"] = Field(
+        ..., description="for: it raises P(conversion) of the choice; against: it lowers it"
+    )
 
 
 class PredictResponse(BaseModel):

@@ -11,20 +11,15 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 from typing import Any
 
 import bentoml
 from bentoml.exceptions import InvalidArgument
 
+from optichannel.settings import get_settings
 from serving.schemas import BatchRequest, PredictRequest, PredictResponse
 
 log = logging.getLogger(__name__)
-
-
-def _workers() -> int:
-    """Worker processes (each a full copy of the model): OPTICHANNEL_SERVE_WORKERS, default 2."""
-    return max(1, int(os.environ.get("OPTICHANNEL_SERVE_WORKERS", "2")))
 
 
 class BearerAuth:
@@ -32,8 +27,6 @@ class BearerAuth:
     Health and metrics stay open for the load balancer and Prometheus."""
 
     def __init__(self, app: Any) -> None:
-        from optichannel.settings import get_settings
-
         self.app = app
         token = get_settings().api_token
         self.expected = f"Bearer {token}".encode() if token else None
@@ -52,26 +45,24 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def _access_log() -> bool:
-    """Per-request access lines (OPTICHANNEL_ACCESS_LOG=true): off by default, because the decision
-    log already records every answer and the access log costs a quarter of the throughput."""
-    return os.environ.get("OPTICHANNEL_ACCESS_LOG", "false").lower() in ("1", "true", "yes")
-
-
 @bentoml.service(
     name="optichannel",
-    workers=_workers(),
+    workers=get_settings().serve_workers,
     traffic={"timeout": 30},
-    logging={"access": {"enabled": _access_log(), "skip_paths": ["/livez", "/readyz", "/metrics"]}},
+    # per-request access lines cost a quarter of the throughput; the decision log records every answer
+    logging={
+        "access": {"enabled": get_settings().access_log, "skip_paths": ["/livez", "/readyz", "/metrics"]}
+    },
 )
 class NextBestChannel:
     """Next-best-channel decisions: which channel, which hour, or no contact at all."""
 
     def __init__(self) -> None:
-        from optichannel.settings import get_settings
+        from serving.batcher import MicroBatcher
         from serving.runtime import load_runtime
 
-        self.runtime = load_runtime(get_settings())
+        settings = get_settings()
+        self.runtime = load_runtime(settings)
         self.decisions = bentoml.metrics.Counter(
             name="optichannel_decisions", documentation="decisions given", labelnames=["channel", "fallback"]
         )
@@ -79,35 +70,44 @@ class NextBestChannel:
             name="optichannel_decision_log_failures", documentation="failed decision-log writes"
         )
         self._failures_seen = 0
+        self.batcher = MicroBatcher(
+            self._answer, settings.serve_max_batch, settings.serve_batch_wait_ms / 1000
+        )
 
-    def _answer(self, requests: list[PredictRequest]) -> list[dict[str, Any]]:
-        try:
-            answers = self.runtime.decider.decide(requests)
-        except ValueError as exc:  # bad values the schema cannot see (e.g. a zone in the store)
-            raise InvalidArgument(str(exc)) from None
+    def _answer(self, requests: list[PredictRequest]) -> list[PredictResponse]:
+        """Decide, log and count a merged batch (runs in the batcher's thread)."""
         from serving.decision_log import record
 
+        answers = self.runtime.decider.decide(requests)
         self.runtime.log.append(record(a, r.purpose) for a, r in zip(answers, requests, strict=True))
         for a in answers:
-            self.decisions.labels(channel=a["decision"]["channel"], fallback=str(a["fallback"]).lower()).inc()
+            self.decisions.labels(channel=a.decision.channel, fallback=str(a.fallback).lower()).inc()
         failures = self.runtime.log.failures
         if failures > self._failures_seen:
             self.log_failures.inc(failures - self._failures_seen)
             self._failures_seen = failures
         return answers
 
+    async def _submit(self, requests: list[PredictRequest]) -> list[PredictResponse]:
+        try:
+            return await self.batcher.submit(requests)
+        except ValueError as exc:  # bad values the schema cannot see (e.g. a zone in the store)
+            raise InvalidArgument(str(exc)) from None
+
     @bentoml.api(route="/predict", input_spec=PredictRequest)
-    def predict(self, **request: Any) -> PredictResponse:
-        """The best channel and hour (or none) for one customer, with its reasons."""
-        return PredictResponse.model_validate(self._answer([PredictRequest.model_construct(**request)])[0])
+    async def predict(self, **request: Any) -> PredictResponse:
+        """The best channel and hour (or none) for one customer, with its reasons; concurrent
+        calls are decided together (micro-batching)."""
+        return (await self._submit([PredictRequest.model_construct(**request)]))[0]
 
     @bentoml.api(route="/predict_batch", input_spec=BatchRequest)
-    def predict_batch(self, requests: list[PredictRequest]) -> list[PredictResponse]:
-        """Many decisions in one call (up to 1,000), scored together."""
-        return [PredictResponse.model_validate(a) for a in self._answer(requests)]
+    async def predict_batch(self, requests: list[PredictRequest]) -> list[PredictResponse]:
+        """Many decisions in one call (up to 1,000), scored together on the same path."""
+        return await self._submit(requests)
 
     @bentoml.on_shutdown
     def _close_log(self) -> None:
+        self.batcher.close()
         self.runtime.log.close()
 
 

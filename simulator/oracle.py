@@ -185,7 +185,7 @@ class Oracle:
         else:
             raise ValueError(f"objective must be 'value' or 'response', got {objective!r}")
         rows = np.arange(len(choice.channel))
-        contact = choice.channel >= 0
+        contact = choice.contacted
         safe = np.where(contact, choice.channel, 0)
         return pd.DataFrame(
             {

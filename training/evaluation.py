@@ -55,7 +55,7 @@ def _true_value(truth: dict[str, np.ndarray], choice: Choice, econ: Economics) -
         "p_response": choice.take(truth["p_response"], 0.0),
         "incremental": incremental,
         "net_value": econ.value_per_conversion * incremental - econ.contact_cost(choice.channel),
-        "contacted": (choice.channel >= 0).astype(float),
+        "contacted": choice.contacted.astype(float),
     }
 
 

@@ -17,7 +17,7 @@ from features.candidates import candidate_grid
 from features.request_params import RequestParams
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
-from optichannel.channels import CHANNELS, NONE
+from optichannel.channels import ACTIONS, CHANNELS, NONE
 from optichannel.economics import Economics
 from optichannel.localtime import local_day_start
 from optichannel.model_bundle import NextBestChannelModel
@@ -33,7 +33,7 @@ FIRST_HOUR = 8
 
 
 def _counts(channel: np.ndarray) -> pd.Series:
-    names = np.array([*CHANNELS, NONE], dtype=object)[channel]
+    names = np.array(ACTIONS, dtype=object)[channel]
     return pd.Series(names).value_counts().reindex([*CHANNELS, NONE], fill_value=0)
 
 

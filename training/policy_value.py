@@ -20,7 +20,7 @@ from features.candidates import CandidateGrid, candidate_grid
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from optichannel import baseline_policies as policies
-from optichannel.channels import ACTIONS, CHANNELS, NONE
+from optichannel.channels import ACTIONS, NO_CONTACT
 from optichannel.decision import Choice
 from optichannel.economics import Economics
 from optichannel.localtime import local_day_start
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 #: the on-policy baseline: what the bank's business-as-usual arm earned (or the whole log)
 BAU = "business_as_usual"
-NONE_CODE = ACTIONS.index(NONE)
 US_PER_HOUR = 3_600_000_000
 #: below this effective sample size an estimate is flagged as resting on few decisions
 FEW_EFFECTIVE = 300
@@ -47,7 +46,7 @@ class LoggedContext:
 
     rows: pd.DataFrame  # the training frame's test rows with a known conversion and propensities
     grid: CandidateGrid  # each decision's campaign day as a candidate window
-    logged_channel: np.ndarray  # -1 = none
+    logged_channel: np.ndarray  # action code (NO_CONTACT = none)
     cluster_propensity: np.ndarray
     logged_slot: np.ndarray  # the logged send time's slot in the grid (-1 outside it)
     exact: bool  # no channel propensity: a decision counts only where channel and hour both agree
@@ -96,7 +95,7 @@ def prepare(
     start = local_day_start(rows["sent_at"], feats["prf_tz"], hours[0])
     grid = candidate_grid(feats, start, hours[1] - hours[0], max_contacts_7d=econ.max_contacts_7d,
                           params=tf.request_params)  # fmt: skip
-    lookup = {c: i for i, c in enumerate(CHANNELS)} | {NONE: -1}
+    lookup = {c: i for i, c in enumerate(ACTIONS)}
     fixed = {
         "heuristic": policies.heuristic(feats, grid.local_hour, grid.allowed),
         "always_email": policies.always_email(grid.local_hour, grid.allowed),
@@ -161,14 +160,14 @@ def outcomes(ctx: LoggedContext, reward_model: NextBestChannelModel) -> tuple[np
     narrower (2,000-customer world: +-0.4 against +-1.0 per decision). No-contact decisions keep
     their observed conversion. Otherwise the outcome is the observed conversion."""
     rows = ctx.rows
-    action = np.where(ctx.logged_channel >= 0, ctx.logged_channel, NONE_CODE)
+    action = ctx.logged_channel
     predicted = reward_model.p_conversion(rows, action)
     converted = rows["converted"].to_numpy(dtype=float)
     if reward_model.learner != "m":
         return converted, predicted, "conversion"
     ignored, responded = reward_model.mediated_parts(rows, action)
     response = rows["responded"].to_numpy(dtype=float)
-    contact = (ctx.logged_channel >= 0) & np.isfinite(response)
+    contact = (ctx.logged_channel != NO_CONTACT) & np.isfinite(response)
     carried = ignored + np.nan_to_num(response) * (responded - ignored)
     return np.where(contact, carried, converted), predicted, "response carried to conversion"
 
@@ -192,7 +191,7 @@ def estimate(
     for name, choice in picks.items():
         match = choice.channel == ctx.logged_channel
         if ctx.exact:
-            match &= (ctx.logged_channel < 0) | (choice.slot == ctx.logged_slot)
+            match &= (ctx.logged_channel == NO_CONTACT) | (choice.slot == ctx.logged_slot)
         w = np.where(match, 1.0 / ctx.cluster_propensity, 0.0)
         direct = choice.take(contact_value, none_value)
         columns.append(cluster_dr(direct, match, ctx.cluster_propensity, v * (outcome - predicted)))
@@ -203,7 +202,7 @@ def estimate(
             ),
             "snips_channel": float((w * reward).sum() / w.sum()) if w.sum() > 0 else float("nan"),
             "effective_n": float(w.sum() ** 2 / max((w**2).sum(), 1e-12)),
-            "contacted": float((choice.channel >= 0).mean()),
+            "contacted": float(choice.contacted.mean()),
         }
         if ctx.truth is not None:
             t = ctx.truth
@@ -213,7 +212,7 @@ def estimate(
         rows.append(row)
     bau, source = _bau_terms(ctx)
     columns.append(bau)
-    contacted = float((ctx.logged_channel >= 0).mean())
+    contacted = float((ctx.logged_channel != NO_CONTACT).mean())
     row = {"policy": BAU, "dr_conversion": float(bau.mean()), "snips_channel": float(bau.mean()),
            "effective_n": float((bau != 0).sum()), "contacted": contacted}  # fmt: skip
     if ctx.truth is not None:

@@ -41,8 +41,15 @@ def engine(champion: dict) -> dict:
     }
 
 
+class _Dumped(Decider):
+    """The decider with its answers as plain dicts (what the CRM receives, before JSON)."""
+
+    def decide(self, requests, now=None):  # type: ignore[override]
+        return [a.model_dump() for a in super().decide(requests, now)]
+
+
 def _decider(engine: dict, **kw: object) -> Decider:
-    return Decider(engine["model"], engine["reader"].read, "optichannel-nbc", engine["version"], **kw)
+    return _Dumped(engine["model"], engine["reader"].read_block, "optichannel-nbc", engine["version"], **kw)
 
 
 def _random_requests(engine: dict, n: int, seed: int) -> list[PredictRequest]:
@@ -161,7 +168,7 @@ def test_exploration_returns_the_true_propensity(engine: dict) -> None:
 def test_decision_log_writes_every_answer_and_reports_failures(engine: dict, tmp_path: Path) -> None:
     answers = _decider(engine).decide(_random_requests(engine, 50, seed=2))
     log = DecisionLog(tmp_path / "log" / "decisions.sqlite").start()
-    log.append(record(a, "marketing") for a in answers)
+    log.append(record(PredictResponse.model_validate(a), "marketing") for a in answers)
     log.close()
     logged = read_log(tmp_path / "log" / "decisions.sqlite")
     assert sorted(logged["decision_id"]) == sorted(a["decision_id"] for a in answers)
@@ -173,7 +180,7 @@ def test_decision_log_writes_every_answer_and_reports_failures(engine: dict, tmp
     broken = DecisionLog(blocked).start()
     blocked.unlink()
     blocked.mkdir()  # the database path is now a directory
-    broken.append(record(a, "marketing") for a in answers[:3])
+    broken.append(record(PredictResponse.model_validate(a), "marketing") for a in answers[:3])
     broken.close(timeout=5)
     assert broken.failures >= 1 and broken.written == 0
 
@@ -183,7 +190,7 @@ def test_startup_fails_fast_with_what_to_run(engine: dict, tmp_path: Path) -> No
     with pytest.raises(StartupError, match="optichannel train"):
         load_model(settings.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{tmp_path}/empty.db"}))
     with pytest.raises(StartupError, match="features apply"):
-        open_reader(settings.model_copy(update={"data_dir": tmp_path / "nothing"}))
+        open_reader(settings.model_copy(update={"data_dir": tmp_path / "nothing"}), engine["model"])
 
 
 def test_batch_scorer_matches_the_service(engine: dict, tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ def test_random_policy_truth_is_the_mean_over_allowed_options() -> None:
     for _ in range(4000):
         c = random_allowed(allowed, rng)
         rows = np.arange(n)
-        picked = truth["p_conversion"][rows, np.maximum(c.channel, 0), c.slot]
-        draws += np.where(c.channel >= 0, picked, truth["p_none"])
+        picked = truth["p_conversion"][rows, np.where(c.contacted, c.channel, 0), c.slot]
+        draws += np.where(c.contacted, picked, truth["p_none"])
     assert exact[0] == truth["p_none"][0]
     assert np.allclose(draws / 4000, exact, atol=0.02)
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from features.candidates import candidate_grid
 from optichannel import baseline_policies as policies
-from optichannel.channels import CHANNELS
+from optichannel.channels import CHANNELS, NO_CONTACT
 from optichannel.economics import Economics
 from optichannel.model_policy import Scored, decide
 from simulator.logging_policy import business_rules
@@ -34,7 +34,7 @@ def test_model_never_recommends_a_channel_without_consent_or_in_quiet_hours() ->
     for objective in ("response", "value"):
         choice = decide(scored, grid.allowed, objective, ECON)
         rows = np.arange(shape[0])
-        picked = choice.channel >= 0
+        picked = choice.contacted
         assert grid.allowed[rows[picked], choice.channel[picked], choice.slot[picked]].all()
     # customer a has no SMS consent, customer c only e-mail: no row for the others exists at all
     sms = CHANNELS.index("sms")
@@ -56,10 +56,10 @@ def test_none_is_chosen_when_every_option_costs_more_than_it_returns() -> None:
     p_none = np.full(n, 0.02)
     tiny_lift = Scored(np.full((n, k, h), 0.05), np.full((n, k, h), 0.0201), p_none)
     expensive = Economics(value_per_conversion=50.0, cost={**ECON.cost, **{c: 1.0 for c in CHANNELS}})
-    assert (decide(tiny_lift, allowed, "value", expensive).channel == -1).all()
+    assert (decide(tiny_lift, allowed, "value", expensive).channel == NO_CONTACT).all()
     # the same lift pays for itself when contacts are nearly free
     cheap = Economics(value_per_conversion=50.0, cost={**ECON.cost, **{c: 0.001 for c in CHANNELS}})
-    assert (decide(tiny_lift, allowed, "value", cheap).channel >= 0).all()
+    assert decide(tiny_lift, allowed, "value", cheap).contacted.all()
 
 
 def test_business_rules_follow_consent_and_affluence() -> None:
@@ -92,4 +92,4 @@ def test_frequency_cap_leaves_only_no_contact() -> None:
     assert not (grid.index // (len(CHANNELS) * 24) == 0).any()  # no candidate row for the capped one
     scores = np.full(grid.shape, 0.5)
     choice = decide(Scored(scores, scores, np.zeros(3)), grid.allowed, "response", ECON)
-    assert choice.channel[0] == -1 and choice.channel[1] >= 0
+    assert choice.channel[0] == NO_CONTACT and choice.contacted[1]

@@ -1,0 +1,167 @@
+"""The decision path with a fake feature reader and a tiny LightGBM model: the rules (consent,
+frequency cap, quiet hours, no-contact only when allowed), the feature-column contract and
+batching invariance, without a training fixture."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from features.customer_block import CustomerBlock
+from optichannel import feature_columns as fc
+from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
+from optichannel.model_bundle import NextBestChannelModel
+from serving.decider import Decider
+from serving.schemas import PredictRequest
+
+START = datetime(2026, 3, 2, 6, tzinfo=UTC)  # a Monday, 09:00 in Moscow
+PUSH = CHANNELS.index("push")
+
+
+def _booster(x: np.ndarray, y: np.ndarray, names: list[str]) -> lgb.Booster:
+    data = lgb.Dataset(x, label=y, feature_name=names, params={"verbosity": -1})
+    return lgb.train({"objective": "binary", "verbosity": -1, "num_leaves": 8, "seed": 3}, data, 40)
+
+
+@pytest.fixture(scope="module")
+def model() -> NextBestChannelModel:
+    """Response: push in the evening responds best. Conversion (S-learner): contacts convert
+    more than no contact, push most of all."""
+    rng = np.random.default_rng(0)
+    n = 20000
+    channel = rng.integers(0, 5, n).astype(float)
+    hour = rng.integers(0, 24, n).astype(float)
+    p_resp = 0.05 + 0.4 * ((channel == PUSH) & (hour >= 18))
+    response = _booster(
+        np.column_stack([channel, hour]), rng.random(n) < p_resp, ["req_channel", "req_local_hour"]
+    )
+    action = rng.integers(0, 6, n).astype(float)
+    p_conv = np.where(action == 5, 0.02, 0.06 + 0.1 * (action == PUSH) * (1 + (hour >= 18)))
+    x = np.column_stack([np.where(action == 5, np.nan, action), hour, action])
+    conversion = _booster(x, rng.random(n) < p_conv, ["req_channel", "req_local_hour", "action"])
+    return NextBestChannelModel(
+        response=response, conversion={"all": conversion}, learner="s",
+        response_features=["req_channel", "req_local_hour"],
+        conversion_features=["req_channel", "req_local_hour", "action"], none_blank=["req_channel"],
+        meta={"economics": {"value_per_conversion": 50.0}},
+    )  # fmt: skip
+
+
+def _block(ids: list[str], **columns: float) -> CustomerBlock:
+    """Known customers in Moscow with every consent and the contract's columns (overridable)."""
+    names = [*fc.DECISION_COLUMNS[1:], *fc.request_columns([3])]
+    values = (
+        {c: 0.0 for c in names} | {c: 1.0 for c in fc.CONSENTS} | {fc.FATIGUE_EPOCH: START.timestamp() - 3600}
+    )
+    values |= columns
+    cols = [c for c in names if c in values] + [c for c in values if c not in names]
+    matrix = np.tile([values[c] for c in cols], (len(ids), 1))
+    text = {fc.TIMEZONE: np.full(len(ids), "Europe/Moscow", dtype=object)}
+    return CustomerBlock(np.asarray(ids, dtype=object), (fc.TIMEZONE, *cols), np.column_stack(
+        [np.full(len(ids), np.nan), matrix]), text, np.full(len(ids), 1, dtype=np.int64))  # fmt: skip
+
+
+def _decider(model: NextBestChannelModel, **columns: float) -> Decider:
+    def read(ids: list[str]) -> CustomerBlock:
+        known = _block(ids, **columns)
+        unknown = np.array([i.startswith("new") for i in ids])
+        known.values[unknown] = np.nan
+        known.text[fc.TIMEZONE][unknown] = None
+        return known
+
+    return Decider(model, read, "tiny", "1")
+
+
+def test_push_in_the_evening_wins_within_quiet_hours(model: NextBestChannelModel) -> None:
+    answer = _decider(model).decide([PredictRequest(customer_id="a", window_start=START, window_hours=24)])[0]
+    assert answer.decision.channel == "push"
+    local = datetime.fromisoformat(answer.decision.send_at_local or "")
+    lo, hi = DEFAULT_ALLOWED_HOURS["push"]
+    assert 18 <= local.hour < hi and lo < hi
+    assert answer.ranking[0] == answer.decision and answer.excluded == []
+    assert answer.propensity == 1.0 and not answer.explored and not answer.fallback
+
+
+def test_consent_and_requested_channels_exclude_with_their_reason(model: NextBestChannelModel) -> None:
+    d = _decider(model, **{fc.consent("push"): 0.0})
+    answer = d.decide([PredictRequest(customer_id="a", window_start=START, channels=["push", "sms"])])[0]
+    reasons = {e.channel: e.reason for e in answer.excluded}
+    assert reasons["push"] == "no consent" and reasons["email"] == "not requested"
+    assert answer.decision.channel in ("sms", "none")
+    told = d.decide([PredictRequest(customer_id="a", window_start=START, consent={"push": True})])[0]
+    assert told.decision.channel == "push"  # the CRM's consent overrides the store's
+
+
+def test_frequency_cap_leaves_only_no_contact_for_marketing(model: NextBestChannelModel) -> None:
+    d = _decider(model, **{fc.CONTACTS_7D: 4.0})
+    capped = d.decide([PredictRequest(customer_id="a", window_start=START, allow_no_contact=False)])[0]
+    assert capped.decision.channel == "none" and {e.reason for e in capped.excluded} == {"frequency cap"}
+    service = d.decide([PredictRequest(customer_id="a", window_start=START, purpose="service")])[0]
+    assert service.decision.channel != "none"
+
+
+def test_no_contact_only_when_the_request_allows_it(model: NextBestChannelModel) -> None:
+    dear = {"value_per_conversion": 1.0, "cost": {c: 1.0 for c in CHANNELS} | {"none": 0.0}}
+    costly = Decider(model.__class__(**{**model.__dict__, "meta": {"economics": dear}}), _decider(model).read,
+                     "tiny", "1")  # fmt: skip
+    free = costly.decide([PredictRequest(customer_id="a", window_start=START)])[0]
+    assert free.decision.channel == "none" and free.ranking  # contacts allowed, none pays more
+    assert (
+        "without contact" in free.explanation
+        and free.ranking[0].expected_value <= free.no_contact.expected_value
+    )
+    forced = costly.decide([PredictRequest(customer_id="a", window_start=START, allow_no_contact=False)])[0]
+    assert forced.decision == forced.ranking[0] and forced.decision.channel != "none"
+
+
+def test_a_missing_contract_column_is_an_error_never_no_cap(model: NextBestChannelModel) -> None:
+    d = _decider(model)
+    full = d.read
+
+    def renamed(ids: list[str]) -> CustomerBlock:  # the SQL renamed the cap's column
+        b = full(ids)
+        columns = tuple("renamed" if c == fc.CONTACTS_7D else c for c in b.columns)
+        return CustomerBlock(b.ids, columns, b.values, b.text, b.as_of)
+
+    d.read = renamed
+    with pytest.raises(RuntimeError, match=fc.CONTACTS_7D):
+        d.decide([PredictRequest(customer_id="a", window_start=START)])
+    assert fc.missing_columns(["prf_tz"], [3])[:2] == [fc.CONTACTS_7D, fc.consent("email")]
+
+
+def test_cold_start_uses_the_requests_zone(model: NextBestChannelModel) -> None:
+    d = _decider(model)
+    answer = d.decide([PredictRequest(customer_id="new1", window_start=START, timezone="Asia/Tokyo")])[0]
+    assert answer.fallback and answer.timezone == "Asia/Tokyo" and answer.features_as_of is None
+    assert answer.decision.channel == "none"  # unknown consents count as not given
+    assert {e.reason for e in answer.excluded} == {"no consent"}
+
+
+def test_a_batch_answers_each_request_as_alone(model: NextBestChannelModel) -> None:
+    d = _decider(model)
+    rng = np.random.default_rng(4)
+    requests = [
+        PredictRequest(customer_id=f"c{i}" if i % 7 else f"new{i}", window_start=START,
+                       window_hours=int(rng.choice([6, 24, 72])), explain=bool(i % 3 == 0),
+                       purpose=str(rng.choice(["marketing", "service"])),
+                       allow_no_contact=bool(rng.random() < 0.7))
+        for i in range(40)
+    ]  # fmt: skip
+    together = d.decide(requests)
+    alone = [d.decide([r])[0] for r in requests]
+    keep = {"decision_id"}
+    assert [a.model_dump(exclude=keep) for a in together] == [a.model_dump(exclude=keep) for a in alone]
+    assert [a.customer_id for a in together] == [r.customer_id for r in requests]
+
+
+def test_drivers_read_in_words_and_none_is_explained_by_values(model: NextBestChannelModel) -> None:
+    d = _decider(model)
+    answer = d.decide([PredictRequest(customer_id="a", window_start=START, explain=True)])[0]
+    assert answer.drivers and all(x.label and x.direction in ("for", "against") for x in answer.drivers)
+    assert all((x.contribution > 0) == (x.direction == "for") for x in answer.drivers)
+    capped = _decider(model, **{fc.CONTACTS_7D: 9.0})
+    none = capped.decide([PredictRequest(customer_id="a", window_start=START, explain=True)])[0]
+    assert none.decision.channel == "none" and none.drivers == []
