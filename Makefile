@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: setup demo test lint bench clean mlflow-ui
+.PHONY: setup demo test test-fast lint bench clean mlflow-ui
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -28,6 +28,9 @@ demo: setup  ## simulate a small bank and run the pipeline on it
 
 test: setup  ## run the whole test suite (lint and import layers included)
 	$(VENV)/bin/pytest
+
+test-fast: setup  ## the unit tests without the slow ones (no training, no service): under a minute
+	$(VENV)/bin/pytest tests/unit -m "not slow" -q
 
 mlflow-ui: setup  ## browse runs and the model registry of the local store at http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow/mlflow.db --host 127.0.0.1 --port 5000

@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from features.build import build_features
-    from features.online_read import OnlineReader
+    from features.feast_sqlite.read import OnlineReader
     from features.store import apply, materialize, open_store
     from features.store_definitions import JOIN_KEY
     from features.validation import validate_feeds

@@ -6,8 +6,10 @@ OPTICHANNEL_DATA_DIR / OPTICHANNEL_MLFLOW_TRACKING_URI at them). Prints:
 
 - floor: one stock Feast online read (`get_online_features`, 1 customer) + LightGBM predicting
   the same 72-hour candidate rows (response, conversion, no contact), in process;
-- `/predict` p50/p99 sequentially, then throughput and p50/p99 with 16 concurrent clients;
-- `/predict_batch` customers per second (batches of 100);
+- `/predict` p50/p99 sequentially, then throughput and p50/p99 with 16 concurrent connections
+  from `wrk` (one thread, so the load generator leaves the cores to the service; `apt-get install
+  wrk`);
+- `/predict_batch` customers per second (batches of 100, one client per worker);
 - batch scorer customers per second vs raw LightGBM on identical candidate matrices.
 
     .venv/bin/python benchmarks/serving.py [--requests 300] [--seconds 15] [--scorer-customers 2000]
@@ -49,9 +51,9 @@ def floor(model, store, reader, ids: list[str], start: pd.Timestamp, n: int) -> 
         t0 = time.perf_counter()
         store.get_online_features(features=service, entity_rows=[{"customer_id": cid}]).to_dict()
         t1 = time.perf_counter()
-        feats, _ = reader.read([cid])
+        block = reader.read_block([cid])
         t2 = time.perf_counter()
-        grid = candidate_grid(feats, start, 72, max_contacts_7d=4)
+        grid = candidate_grid(block, start, 72, max_contacts_7d=4)
         rows = grid.candidates
         action = rows.column("req_channel")
         xc = rows.matrix(model.conversion_features, {"action": action})
@@ -111,6 +113,26 @@ def load(url: str, ids: list[str], seconds: float, clients: int) -> tuple[dict[s
     return {"p50": ms("50%"), "p99": ms("99%"), "rate": rate}, errors, "wrk -t1"
 
 
+def predict_batch_rate(url: str, ids: list[str], clients: int, size: int = 100) -> float:
+    """Customers per second through `/predict_batch` (calls of `size`), one client per worker, as a
+    CRM pushing a campaign in parallel would."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = [ids[lo : lo + size] for lo in range(0, len(ids), size)] * 2
+
+    def post(part: list[str]) -> int:
+        with httpx.Client(timeout=60) as client:
+            r = client.post(f"{url}/predict_batch", json={"requests": [{"customer_id": c} for c in part]})
+            assert r.status_code == 200, r.text
+            return len(part)
+
+    post(parts[0])
+    t = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        done = sum(pool.map(post, parts))
+    return done / (time.perf_counter() - t)
+
+
 def scorer_vs_raw(model, features_dir: Path, ids: list[str], start: pd.Timestamp) -> tuple[float, float, int]:
     """(scorer customers/s end to end, raw LightGBM customers/s on the same rows, rows)."""
     from features.candidates import candidate_grid
@@ -153,7 +175,7 @@ def main() -> None:
     parser.add_argument("--scorer-customers", type=int, default=2000)
     args = parser.parse_args()
 
-    from features.online_read import OnlineReader
+    from features.feast_sqlite.read import OnlineReader
     from features.store import open_store
     from optichannel.settings import get_settings
     from serving.decider import next_full_hour
@@ -192,28 +214,24 @@ def main() -> None:
                 r = client.post(f"{url}/predict", json={"customer_id": cid})
                 seq.append(time.perf_counter() - t)
                 assert r.status_code == 200, r.text
-            batch_n, t = 0, time.perf_counter()
-            for lo in range(0, len(sample), 100):
-                part = sample[lo : lo + 100]
-                r = client.post(f"{url}/predict_batch", json={"requests": [{"customer_id": c} for c in part]})
-                assert r.status_code == 200, r.text
-                batch_n += len(part)
-            batch_rate = batch_n / (time.perf_counter() - t)
+        batch_rate = predict_batch_rate(url, sample, args.workers)
         lat, errors, generator = load(url, ids, args.seconds, args.clients)
     p99_floor = pct(floor_ms, 99)
     print(f"\nHTTP ({args.workers} workers)               p50      p99")
     print(f"  /predict sequential      {pct(seq, 50):7.2f}  {pct(seq, 99):7.2f}")
     print(f"  /predict {args.clients} clients       {lat['p50']:7.2f}  {lat['p99']:7.2f}   ({generator})")
-    print(f"  throughput with {args.clients} clients: {lat['rate']:,.0f} req/s, errors {errors}")
-    print(f"  /predict_batch (100 per call): {batch_rate:,.0f} customers/s")
-    print(f"  ratio p99 sequential / p99 floor: {pct(seq, 99) / p99_floor:.2f}x (target < 3x)")
+    print(f"  throughput with {args.clients} clients: {lat['rate']:,.0f} req/s, errors {errors} "
+          "(target >= 450 req/s, p99 < 100 ms)")  # fmt: skip
+    print(f"  /predict_batch (100 per call, {args.workers} clients): {batch_rate:,.0f} customers/s")
+    print(f"  ratio p99 sequential / p99 floor: {pct(seq, 99) / p99_floor:.2f}x (target <= 2x)")
+    print(f"  ratio p50 decide / p50 floor: {pct(f['decide'], 50) / pct(floor_ms, 50):.2f}x (target <= 1.5x)")
 
     n = args.scorer_customers
     scorer_ids = [ids[i % len(ids)] for i in range(n)]
     scorer, raw, rows = scorer_vs_raw(model, settings.features_dir, scorer_ids, start)
     print(f"\nbatch scorer, {n:,} customers ({rows:,} candidate rows)")
     print(f"  optichannel score: {scorer:,.0f} customers/s; LightGBM raw on the same rows: {raw:,.0f}/s")
-    print(f"  ratio scorer / raw: {scorer / raw:.2f} (target >= 0.70)")
+    print(f"  ratio scorer / raw: {scorer / raw:.2f} (target >= 0.85)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ so model outputs reshape straight into the [rows, channels, slots] arrays the de
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -175,23 +174,31 @@ def window_us(window_start: pd.Series | pd.Timestamp | np.ndarray | Any, n: int)
 
 def _grid_calendar(slots: np.ndarray, tz: np.ndarray) -> dict[str, np.ndarray]:
     """Local calendar of every [customer, slot]. Rows sharing a window start and a zone share
-    its calendar: each distinct (zone, start) is computed once (and remembered, since the
-    service's requests mostly start at the same next full hour)."""
+    its calendar: each distinct (zone, start) is computed once, all new ones in one vectorised
+    call, and remembered (the service's requests mostly start at the same next full hour)."""
     n, hours = slots.shape
     zones = [DEFAULT_TZ if z is None or z != z else str(z) for z in tz]
-    keys = list(zip(zones, slots[:, 0].tolist(), strict=True)) if n else []
+    keys = list(zip(zones, slots[:, 0].tolist(), [hours] * n, strict=True))
     distinct = list(dict.fromkeys(keys))
-    parts = [_zone_calendar(zone, start, hours) for zone, start in distinct]
+    new = [k for k in distinct if k not in _CALENDARS]
+    if new:
+        if len(_CALENDARS) + len(new) > CALENDAR_CACHE:
+            _CALENDARS.clear()
+        starts = np.array([k[1] for k in new], dtype=np.int64)
+        flat = (starts[:, None] + np.arange(hours, dtype=np.int64)[None, :] * US_PER_HOUR).ravel()
+        computed = calendar_arrays(flat, np.repeat(np.array([k[0] for k in new], dtype=object), hours))
+        for i, k in enumerate(new):
+            _CALENDARS[k] = {f: v[i * hours : (i + 1) * hours] for f, v in computed.items()}
+    if not n:
+        return {f: np.zeros((0, hours), dtype=np.int64) for f in CALENDAR_FIELDS}
     where = {k: i for i, k in enumerate(distinct)}
     pick = np.fromiter((where[k] for k in keys), dtype=np.int64, count=n)
-    return {name: np.stack([p[name] for p in parts])[pick] if n else np.zeros((0, hours), dtype=np.int64)
-            for name in CALENDAR_FIELDS}  # fmt: skip
+    return {f: np.stack([_CALENDARS[k][f] for k in distinct])[pick] for f in CALENDAR_FIELDS}
 
 
-@lru_cache(maxsize=4096)
-def _zone_calendar(zone: str, start_us: int, hours: int) -> dict[str, np.ndarray]:
-    slots = start_us + np.arange(hours, dtype=np.int64) * US_PER_HOUR
-    return calendar_arrays(slots, np.full(hours, zone, dtype=object))
+#: (zone, window start in UTC microseconds, hours) -> that window's local calendar
+_CALENDARS: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
+CALENDAR_CACHE = 50_000  # windows remembered (a few MB); cleared when full
 
 
 def consent_matrix(

@@ -171,13 +171,16 @@ def rhythm_tables(profile: np.ndarray, decays: tuple[float, ...] | np.ndarray = 
     [customers, 2, 24] tables, so candidates only look them up (a window repeats each
     customer's 24 hours many times over); one reach table per wait decay in `decays`."""
     views = np.stack([weekend_view(profile, np.full(len(profile), w)) for w in (False, True)], axis=1)
-    # the profile k = 0..MAX_WAIT_HOURS hours later, at every hour: one gather, not a roll per k
-    later = views[:, :, AHEAD]  # [n, 2, 24, MAX_WAIT_HOURS + 1]
-    tables = {"req_activity_at_hour": views, "req_activity_next_3h": later[..., :3].sum(axis=3) / 3}
+
+    def ahead(k: int) -> np.ndarray:  # the profile k hours later, at every hour (a gather, not a roll)
+        return views[:, :, AHEAD[:, k]]
+
+    tables = {"req_activity_at_hour": views, "req_activity_next_3h": (views + ahead(1) + ahead(2)) / 3}
     for decay in sorted({float(d) for d in decays}):  # best decayed activity while a message waits
-        waits = MAX_WAIT_HOURS + 1 if decay > 0 else 1
-        weights = decay ** np.arange(waits, dtype=float)
-        tables[reach_table(decay)] = np.fmax.reduce(later[..., :waits] * weights, axis=3)
+        best = views
+        for wait in range(1, MAX_WAIT_HOURS + 1 if decay > 0 else 1):
+            best = np.fmax(best, ahead(wait) * decay**wait)
+        tables[reach_table(decay)] = best
     peak = np.nanargmax(np.nan_to_num(views, nan=-1.0), axis=2) if len(views) else np.zeros((0, 2), dtype=int)
     gap = (peak[:, :, None] - np.arange(24)[None, None, :]) % 24
     tables["req_hours_to_peak"] = np.where(np.isnan(views[:, :, :1]), np.nan, gap)

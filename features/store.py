@@ -99,16 +99,18 @@ def materialize(
 ) -> datetime:
     """Load each customer's latest snapshot up to `end` (default: newest) into the online store.
 
-    `stock=True` uses Feast's own materialize (the reference); the default is our faster
-    path (features/online_write.py), proven identical by a test. Returns the as-of time.
+    `stock=True` (or `OPTICHANNEL_FEAST_FAST_PATH=false`) uses Feast's own materialize (the
+    reference); the default reads the latest snapshots in one DuckDB pass and writes them in bulk
+    where `feast_sqlite.fast_path` allows (byte-identical, a test proves it), else through Feast's
+    `write_to_online_store`. Returns the as-of time.
     """
-    from features.materialize import materialize_fast
+    from features.feast_sqlite.materialize import materialize_fast
 
     settings = settings or get_settings()
     start, newest = snapshot_span(settings)
     end = end or newest
     store = open_store(settings)
-    if stock:
+    if stock or not settings.feast_fast_path:
         store.materialize(start_date=start, end_date=end + pd.Timedelta(seconds=1))
     else:
         materialize_fast(store, settings.features_dir, start, end + pd.Timedelta(seconds=1))

@@ -46,7 +46,7 @@ from IPython.display import Image, display
 
 from features import store
 from features.build import build_features
-from features.online_read import OnlineReader
+from features.feast_sqlite.read import OnlineReader
 from features.validation import validate_feeds
 from optichannel import registry
 from optichannel.settings import Settings

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     feast_offline_store: Literal["duckdb", "spark"] = Field(
         "duckdb", description="offline store: duckdb (local) or spark (production at scale; needs pyspark)"
     )
+    feast_fast_path: bool = Field(
+        True,
+        description="bulk SQLite online read and materialize (features/feast_sqlite); false = Feast's stock",
+    )
     model_alias: str = Field("champion", description="registry alias the service and scorer load")
     api_token: str | None = Field(
         None, description="if set, /predict* require `Authorization: Bearer <token>`"
@@ -54,6 +58,11 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         False, description="per-request access lines (the decision log already records every answer)"
     )
+    features_dir_path: Path | None = Field(
+        None,
+        validation_alias="OPTICHANNEL_FEATURES_DIR",
+        description="feature snapshots; default <data_dir>/features (Feast's own CLI reads this too)",
+    )
     decision_log_path: Path | None = Field(
         None, description="SQLite decision log; default <data_dir>/decisions/decisions.sqlite"
     )
@@ -66,7 +75,7 @@ class Settings(BaseSettings):
     @property
     def features_dir(self) -> Path:
         """Where `optichannel features build` writes the daily snapshot Parquet per family."""
-        return self.data_dir / "features"
+        return self.features_dir_path or self.data_dir / "features"
 
     @property
     def feast_dir(self) -> Path:

@@ -39,8 +39,8 @@ def serve(
 
     settings = get_settings()
     try:  # check before starting workers: one clear line instead of a worker's traceback
-        _, version = load_model(settings)
-        open_reader(settings)
+        model, version = load_model(settings)
+        open_reader(settings, model)
     except StartupError as exc:
         raise _fail(exc) from None
     typer.echo(f"serving optichannel-nbc version {version} ({settings.model_alias}) on http://{host}:{port}")

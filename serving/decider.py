@@ -27,7 +27,7 @@ from optichannel.model_policy import Picked, Scored, decide, explore, score_grid
 from serving.answers import Group, answer
 from serving.schemas import PredictRequest, PredictResponse
 
-#: customer ids -> their features as one block (see features.online_read.OnlineReader.read_block)
+#: customer ids -> their features as one block (see features.feast_sqlite.read.OnlineReader.read_block)
 FeatureReader = Callable[[list[str]], CustomerBlock]
 _US = 1_000_000
 

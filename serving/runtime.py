@@ -47,7 +47,7 @@ def load_model(settings: Settings) -> tuple[NextBestChannelModel, str]:
 def open_reader(settings: Settings, model: NextBestChannelModel) -> FeatureReader:
     """The online feature reader, after checking the store was applied and provides every
     feature column the decision and the model's request features read (the contract)."""
-    from features.online_read import OnlineReader
+    from features.feast_sqlite.read import OnlineReader
     from features.request_params import RequestParams
     from features.store import open_store
     from features.store_definitions import FEATURE_SERVICE
@@ -60,7 +60,7 @@ def open_reader(settings: Settings, model: NextBestChannelModel) -> FeatureReade
         )
     store = open_store(settings)
     try:
-        reader = OnlineReader(store)
+        reader = OnlineReader(store, fast=settings.feast_fast_path)
     except Exception as exc:  # Feast raises its own types for a missing service or view
         raise StartupError(
             f"the Feast store has no feature service {FEATURE_SERVICE!r} ({exc}): "
@@ -77,10 +77,19 @@ def open_reader(settings: Settings, model: NextBestChannelModel) -> FeatureReade
 
 
 def load_runtime(settings: Settings) -> Runtime:
-    """Everything a worker needs, loaded once."""
+    """Everything a worker needs, loaded once and warmed up: the first real request must not pay
+    for lazy initialisation (zone data, LightGBM's buffers), and the loaded objects are moved
+    out of the garbage collector's sight so its pauses stay short under load."""
+    import gc
+
     from optichannel.registry import MODEL_NAME
+    from serving.schemas import PredictRequest
 
     model, version = load_model(settings)
     decider = Decider(model, open_reader(settings, model), MODEL_NAME, version, epsilon=settings.exploration)
+    warm = PredictRequest(customer_id="__warm-up__", purpose="service", timezone="UTC", explain=True)
+    decider.decide([warm, warm.model_copy(update={"purpose": "marketing"})])  # not logged: no one asked
+    gc.collect()
+    gc.freeze()
     log = DecisionLog(settings.decision_log).start()
     return Runtime(decider, log, version, settings)

@@ -16,7 +16,8 @@ README = (ROOT / "README.md").read_text()
 
 def test_every_setting_is_in_the_configuration_table() -> None:
     table = README[README.index("## Configuration") :]
-    names = {f"OPTICHANNEL_{field.upper()}" for field in Settings.model_fields}
+    fields = Settings.model_fields.items()
+    names = {str(f.validation_alias or f"OPTICHANNEL_{name.upper()}") for name, f in fields}
     for package in ("optichannel", "features", "training", "serving", "experiments", "pipeline", "notebooks"):
         for path in (ROOT / package).rglob("*.py"):
             names |= set(re.findall(r"OPTICHANNEL_[A-Z_]+[A-Z]", path.read_text()))

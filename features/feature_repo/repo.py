@@ -5,12 +5,10 @@ same objects); it exists so Feast's tooling sees the very same definitions. Need
 OPTICHANNEL_FEATURES_DIR (where `optichannel features build` wrote the snapshots).
 """
 
-import os
-from pathlib import Path
-
 from features.store_definitions import feast_objects
+from optichannel.settings import Settings
 
-_objects = feast_objects(Path(os.environ.get("OPTICHANNEL_FEATURES_DIR", "data/features")))
+_objects = feast_objects(Settings().features_dir)
 project, customer = _objects[:2]
 next_best_channel_v1 = _objects[-1]
 (

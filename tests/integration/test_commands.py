@@ -41,7 +41,7 @@ def test_features_apply_and_materialize_commands(env: dict) -> None:
     assert "applied 11 Feast objects (local profile)" in applied.output
     loaded = runner.invoke(build_app(), ["features", "materialize"])
     assert loaded.exit_code == 0, loaded.output
-    from features.online_read import OnlineReader
+    from features.feast_sqlite.read import OnlineReader
     from features.store import open_store
 
     ids = pd.read_parquet(env["settings"].validated_dir / "customers.parquet")["customer_id"].head(5).tolist()

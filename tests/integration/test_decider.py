@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.online_read import OnlineReader
+from features.feast_sqlite.read import OnlineReader
 from features.store import open_store
 from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
 from optichannel.localtime import to_local

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from features import store as st
-from features.online_read import OnlineReader
+from features.feast_sqlite.read import OnlineReader
 from features.store_definitions import VIEWS
 from optichannel.settings import Settings
 
@@ -73,14 +73,24 @@ def test_online_equals_offline_at_the_same_time(local: Settings, snapshots: dict
     pd.testing.assert_frame_equal(online.loc[ids, cols], offline.loc[ids, cols], check_dtype=False)
 
 
+@pytest.mark.feast_format
 def test_fast_reader_reads_what_feast_reads(local: Settings, snapshots: dict) -> None:
     store = st.open_store(local)
     ids = snapshots["profile"].customer_id.sample(150, random_state=4).tolist()
     ids = [*ids, "never-seen", ids[0], ids[5]]  # unknown and repeated ids too
-    mine, _ = OnlineReader(store).read(ids)
+    fast = OnlineReader(store)
+    assert fast.sqlite_path is not None  # the bulk path is the one under test
+    mine, _ = fast.read(ids)
     feast = st.online_features(store, ids)[mine.columns]
     pd.testing.assert_frame_equal(mine, feast, check_dtype=False)
     assert mine.iloc[-3, 1:].isna().all()
+    # the switch to Feast's stock read gives the same block the decision consumes
+    stock = OnlineReader(store, fast=False)
+    assert stock.sqlite_path is None
+    a, b = fast.read_block(ids), stock.read_block(ids)
+    assert a.columns == b.columns and (a.ids == b.ids).all()
+    np.testing.assert_array_equal(a.values, b.values)
+    assert all((a.text[k] == b.text[k]).all() for k in a.text)
 
 
 def test_unknown_customers_come_back_as_nulls(local: Settings) -> None:

@@ -1,4 +1,4 @@
-"""Our materialize (features/materialize.py) against Feast's: byte-identical tables, the
+"""Our materialize (features/feast_sqlite/materialize.py) against Feast's: byte-identical tables, the
 interval recorded, and the file swap's promises: all views change at once, readers follow,
 other tables survive, a failure leaves the live store as it was, other writers wait."""
 
@@ -14,7 +14,7 @@ import pytest
 
 from features import materialize as mat
 from features import store as st
-from features.online_read import OnlineReader
+from features.feast_sqlite.read import OnlineReader
 from optichannel.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -41,6 +41,7 @@ def _intervals(settings: Settings) -> dict[str, list]:
     return {v.name: v.materialization_intervals for v in st.open_store(settings).list_feature_views()}
 
 
+@pytest.mark.feast_format
 def test_tables_are_byte_identical_to_feast_stock(private: Settings, tmp_path: Path) -> None:
     st.materialize(private, stock=True)
     reference = shutil.copy(_online(private), tmp_path / "stock.db")

@@ -14,6 +14,8 @@ from features.build import MANIFEST, build_features
 from features.snapshot_sql import FAMILIES
 from features.validation import validate_feeds
 
+pytestmark = pytest.mark.slow  # builds features of a world several times (~2 min): `make test-fast` skips it
+
 TIME = {"transactions": "ts", "events": "ts", "contacts": "sent_at"}
 
 

@@ -14,6 +14,10 @@ from features.snapshot_sql import LOOKBACK_DAYS
 from features.validation import validate_feeds
 from optichannel.localtime import to_local
 
+pytestmark = (
+    pytest.mark.slow
+)  # builds a world's features and brute-forces them (~30 s): `make test-fast` skips it
+
 DAY = pd.Timedelta(days=1)
 
 

@@ -10,10 +10,12 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
+from features.candidates import frequency_ok
 from features.customer_block import CustomerBlock
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
 from optichannel.model_bundle import NextBestChannelModel
+from serving.batch_scorer import check_columns
 from serving.decider import Decider
 from serving.schemas import PredictRequest
 
@@ -130,6 +132,12 @@ def test_a_missing_contract_column_is_an_error_never_no_cap(model: NextBestChann
     with pytest.raises(RuntimeError, match=fc.CONTACTS_7D):
         d.decide([PredictRequest(customer_id="a", window_start=START)])
     assert fc.missing_columns(["prf_tz"], [3])[:2] == [fc.CONTACTS_7D, fc.consent("email")]
+    # the batch scorer refuses snapshots without it too, naming it
+    snapshots = _block(["a"]).frame().drop(columns=[fc.CONTACTS_7D])
+    with pytest.raises(ValueError, match=fc.CONTACTS_7D):
+        check_columns(snapshots, model)
+    with pytest.raises(ValueError, match=fc.CONTACTS_7D):  # and the grid never reads "no column" as "no cap"
+        frequency_ok(snapshots, 4)
 
 
 def test_cold_start_uses_the_requests_zone(model: NextBestChannelModel) -> None:

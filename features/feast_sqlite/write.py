@@ -4,7 +4,7 @@ Feast's stock path converts every cell through Arrow -> proto and upserts it one
 `execute` at a time (~80k cells/s here). Here NumPy encodes the float cells into two
 fixed-stride blobs bound once to a single INSERT ... SELECT, which unpivots one key row per
 customer into its cells in C, in primary-key order. Rows are byte-identical to Feast's
-(a test compares the tables). `features/materialize.py` decides where they go.
+(a test compares the tables). `features/feast_sqlite/materialize.py` decides where they go.
 """
 
 from __future__ import annotations

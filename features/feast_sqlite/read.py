@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from features.customer_block import CustomerBlock
-from features.online_write import DOUBLE_TAG, EntityKeys
+from features.feast_sqlite import fast_path
+from features.feast_sqlite.write import DOUBLE_TAG, EntityKeys
 from features.store_definitions import FEATURE_SERVICE, JOIN_KEY
 from optichannel.feature_columns import TEXT_COLUMNS
 
@@ -43,7 +44,8 @@ def _decode_value(blob: bytes) -> Any:
 class OnlineReader:
     """Reads the feature service for many customers at once; build once, reuse per request."""
 
-    def __init__(self, store: FeatureStore) -> None:
+    def __init__(self, store: FeatureStore, fast: bool = True) -> None:
+        """`fast=False` reads through Feast's stock `get_online_features` whatever the store."""
         from feast.infra.online_stores.helpers import compute_table_id
 
         self.store = store
@@ -61,7 +63,7 @@ class OnlineReader:
         self._text_idx = {i for i in other if self.features[i] in TEXT_COLUMNS}
         self._queries: dict[int, str] = {}
         self.sqlite_path = None
-        if type(config.online_store).__name__.lower().startswith("sqlite"):
+        if fast_path(store, fast):
             self.sqlite_path = config.online_store.path
             versioned = config.registry.enable_online_feature_view_versioning
             self.tables = [compute_table_id(config.project, v, versioned) for v in views]

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import duckdb
 import pandas as pd
 
-from features.online_write import EntityKeys, Staged, insert_view, stage
+from features.feast_sqlite import fast_path
+from features.feast_sqlite.write import EntityKeys, Staged, insert_view, stage
 from features.store_definitions import JOIN_KEY, TIMESTAMP, VIEWS, snapshot_path
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def materialize_fast(
             rows[view.name] = len(frame)
             yield view, frame
 
-    if type(config.online_store).__name__.lower().startswith("sqlite"):
+    if fast_path(store):
         keys = EntityKeys(config.entity_key_serialization_version)
         versioned = config.registry.enable_online_feature_view_versioning
         staged = (stage(f, v, compute_table_id(config.project, v, versioned), keys) for v, f in frames())
