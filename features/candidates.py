@@ -129,10 +129,6 @@ class CandidateGrid:
         return self.candidates.frame()
 
     @property
-    def at_start(self) -> pd.DataFrame:
-        return self.start.frame()
-
-    @property
     def shape(self) -> tuple[int, int, int]:
         return self.slots_us.shape[0], len(self.channels), self.slots_us.shape[1]
 

@@ -40,17 +40,3 @@ DEFAULT_ALLOWED_HOURS: Final[dict[str, tuple[int, int]]] = {
     "call": (9, 20),
     "messenger": (9, 22),
 }
-
-
-def channel_index(name: str) -> int:
-    """Position of a channel in CHANNELS; raises a ValueError naming the valid ones."""
-    try:
-        return CHANNELS.index(name)
-    except ValueError:
-        raise ValueError(f"unknown channel {name!r}; expected one of {', '.join(CHANNELS)}") from None
-
-
-def hour_allowed(channel: str, local_hour: int, allowed: dict[str, tuple[int, int]] | None = None) -> bool:
-    """True if `channel` may be used at `local_hour` (quiet hours excluded)."""
-    start, end = (allowed or DEFAULT_ALLOWED_HOURS)[channel]
-    return start <= local_hour < end

@@ -98,7 +98,9 @@ class DecisionLog:
                     break
                 self._pending.extend(more)
             try:
-                con = con or sqlite3.connect(self.path, timeout=5)
+                if con is None:  # WAL + NORMAL: an app crash loses nothing; only a power cut may
+                    con = sqlite3.connect(self.path, timeout=5)
+                    con.execute("PRAGMA synchronous=NORMAL")
                 marks = ",".join("?" * len(COLUMNS))
                 with con:
                     con.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES ({marks})", self._pending)

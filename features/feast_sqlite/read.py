@@ -97,7 +97,7 @@ class OnlineReader:
                 self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
             )
             return CustomerBlock.from_frame(frame[[JOIN_KEY, *self.columns]])
-        keys = self.keys(pd.Series(ids))
+        keys = self.keys(ids)
         position: dict[bytes, int] = {}
         for i, k in enumerate(keys):
             position.setdefault(k, i)  # a repeated id is read once, then copied

@@ -10,6 +10,7 @@ customer into its cells in C, in primary-key order. Rows are byte-identical to F
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,20 +66,24 @@ class EntityKeys:
         self.version = version
         self._cache: dict[str, bytes] = {}
 
-    def __call__(self, customer_ids: pd.Series) -> list[bytes]:
+    def __call__(self, customer_ids: Iterable[Any]) -> list[bytes]:
+        cache = self._cache
+        keys = [cache.get(c) for c in map(str, customer_ids)]
+        if None in keys:  # the service's hot path is all cache hits: no proto work, no pandas
+            keys = [
+                k if k is not None else self._new(c)
+                for k, c in zip(keys, map(str, customer_ids), strict=True)
+            ]
+        return keys  # type: ignore[return-value]
+
+    def _new(self, customer_id: str) -> bytes:
         from feast.infra.key_encoding_utils import serialize_entity_key
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
 
-        cache, version = self._cache, self.version
-        out = []
-        for c in customer_ids.astype(str):
-            key = cache.get(c)
-            if key is None:
-                entity = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=c)])
-                key = cache[c] = serialize_entity_key(entity, version)
-            out.append(key)
-        return out
+        entity = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=customer_id)])
+        key = self._cache[customer_id] = serialize_entity_key(entity, self.version)
+        return key
 
 
 @dataclass
