@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     serve_batch_wait_ms: float = Field(
         0.0, ge=0.0, le=50.0, description="how long a lone request may wait for others to batch with (ms)"
     )
+    tracing: bool = Field(
+        False, description="OpenTelemetry spans for /predict* (configure BentoML's exporter to send them)"
+    )
     access_log: bool = Field(
         False, description="per-request access lines (the decision log already records every answer)"
     )

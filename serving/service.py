@@ -49,6 +49,9 @@ class BearerAuth:
     name="optichannel",
     workers=get_settings().serve_workers,
     traffic={"timeout": 30},
+    # OpenTelemetry spans cost about a fifth of a worker's event-loop time per /predict and go nowhere
+    # unless an exporter is configured: traced only when OPTICHANNEL_TRACING is on
+    tracing={"excluded_urls": [] if get_settings().tracing else ["/predict", "/predict_batch"]},
     # per-request access lines cost a quarter of the throughput; the decision log records every answer
     logging={
         "access": {"enabled": get_settings().access_log, "skip_paths": ["/livez", "/readyz", "/metrics"]}

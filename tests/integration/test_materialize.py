@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features import materialize as mat
 from features import store as st
+from features.feast_sqlite import materialize as mat
 from features.feast_sqlite.read import OnlineReader
 from optichannel.settings import Settings
 
