@@ -60,8 +60,8 @@ def floor(model, store, reader, ids: list[str], start: pd.Timestamp, n: int) -> 
         xr = np.ascontiguousarray(xc[:, : len(model.response_features)])
         xn = grid.start.matrix(model.conversion_features, {"action": np.full(1, float(ACTIONS.index(NONE)))})
         t3 = time.perf_counter()
-        model.response.predict(xr, num_threads=1)
-        model._conversion(np.ascontiguousarray(xc), action.astype(np.int64), 1)
+        p_resp = model.response.predict(xr, num_threads=1)  # once: the conversion reuses it
+        model._conversion(np.ascontiguousarray(xc), action.astype(np.int64), 1, p_resp)
         model._conversion(np.ascontiguousarray(xn), np.full(1, ACTIONS.index(NONE)), 1)
         t4 = time.perf_counter()
         decider.decide([PredictRequest(customer_id=cid, window_start=start.to_pydatetime())])
@@ -159,8 +159,8 @@ def scorer_vs_raw(model, features_dir: Path, ids: list[str], start: pd.Timestamp
         xn = grid.start.matrix(model.conversion_features, {"action": none.astype(float)})
         rows += len(xc)
         t = time.perf_counter()
-        model.response.predict(xr, num_threads=0)
-        model._conversion(xc, action.astype(np.int64), 0)
+        p_resp = model.response.predict(xr, num_threads=0)  # once: the conversion reuses it
+        model._conversion(xc, action.astype(np.int64), 0, p_resp)
         model._conversion(xn, none, 0)
         raw += time.perf_counter() - t
     return len(ids) / scorer, len(ids) / raw, rows
