@@ -20,6 +20,19 @@ SMALL_FRAME = 200  # rows up to which one object array beats a pandas call per c
 
 
 @dataclass(frozen=True)
+class ViewStamps:
+    """When each feature view's values of each row were computed and how long they stay valid:
+    the online half of the point-in-time rule `features.offline_read.features_at` applies."""
+
+    ttl_s: np.ndarray  # [views] seconds a view's values stay valid; 0 = forever (the profile)
+    column_view: np.ndarray  # [columns] the view of each block column (-1: none)
+    stamps: np.ndarray  # [n, views] epoch seconds of each row's snapshot per view; 0 = none
+
+    def take(self, rows: np.ndarray) -> ViewStamps:
+        return replace(self, stamps=self.stamps[rows])
+
+
+@dataclass(frozen=True)
 class CustomerBlock:
     """[customers, features] floats plus the text features and the as-of time of each row."""
 
@@ -28,6 +41,7 @@ class CustomerBlock:
     values: np.ndarray  # [n, k] float64
     text: dict[str, np.ndarray]  # text feature -> [n] objects (None when unknown)
     as_of: np.ndarray  # [n] int64 epoch seconds of the newest snapshot read; 0 = none
+    views: ViewStamps | None = None  # per-view stamps and TTLs (the online store's reads)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -77,11 +91,36 @@ class CustomerBlock:
             values=self.values[rows],
             text={k: v[rows] for k, v in self.text.items()},
             as_of=self.as_of[rows],
+            views=None if self.views is None else self.views.take(rows),
         )
 
     def copy(self) -> CustomerBlock:
         """A copy whose values and text may be changed in place (request overrides)."""
         return replace(self, values=self.values.copy(), text={k: v.copy() for k, v in self.text.items()})
+
+    def expire(self, at_s: np.ndarray) -> tuple[CustomerBlock, np.ndarray, np.ndarray]:
+        """(block, stale [n], age in hours [n]) at decision times `at_s` (epoch seconds): a view whose
+        snapshot is older than its TTL at that time reads as missing, as Feast's point-in-time rule
+        and `optichannel score` read it, and marks the row stale; the age is that of the newest
+        time-limited view (NaN without one). Without stamps (an offline read): itself, all fresh."""
+        n = len(self)
+        if self.views is None or not len(self.views.ttl_s):
+            return self, np.zeros(n, dtype=bool), np.full(n, np.nan)
+        v = self.views
+        limited = v.ttl_s > 0
+        read = v.stamps > 0
+        at = np.asarray(at_s, dtype=np.int64)[:, None]
+        expired = read & limited[None, :] & (at - v.stamps > v.ttl_s[None, :])
+        newest = np.where(read[:, limited], v.stamps[:, limited], 0).max(axis=1, initial=0)
+        age = np.where(newest > 0, (np.asarray(at_s) - newest) / 3600.0, np.nan)
+        stale = expired.any(axis=1)
+        if not stale.any():
+            return self, stale, age
+        out = self.copy()
+        for view in np.flatnonzero(expired.any(axis=0)):
+            rows = np.flatnonzero(expired[:, view])
+            out.values[np.ix_(rows, np.flatnonzero(v.column_view == view))] = np.nan
+        return out, stale, age
 
     def column(self, name: str) -> np.ndarray:
         """A text column's objects or a float column's values; KeyError naming it otherwise."""

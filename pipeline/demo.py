@@ -121,17 +121,33 @@ def demo(
         return
 
     def serve() -> str:
+        from datetime import timedelta
+
         import pandas as pd
 
+        from features.store import snapshot_span
         from serving.cli import ask
         from serving.local_server import running_service
 
         ids = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"].astype(str)
         sample = [*ids.sample(5, random_state=seed), "new-customer-0001"]
+        # the simulated bank's "now" is its last snapshot: ask for the morning after it (fresh features)
+        at = (
+            (pd.Timestamp(snapshot_span(settings)[1]) + pd.Timedelta(hours=7))
+            .tz_convert(None)
+            .to_pydatetime()
+        )
         with running_service(settings, workers=1) as url:
-            console.print(f"  service up at {url}; asking it as a CRM would (POST /predict_batch):")
-            ask(sample, url=url, hours=72, token=settings.api_token)
-        return f"{len(sample)} decisions, service stopped; every decision is in {settings.decision_log}"
+            console.print(
+                f"  service up at {url}; asking it as a CRM would (POST /predict_batch) for {at:%d %b %Y}:"
+            )
+            ask(sample, url=url, hours=72, token=settings.api_token, at=at)
+            later = at + timedelta(days=5)
+            console.print(
+                f"  and once on purpose for {later:%d %b %Y}, past the features' 2-day time-to-live:"
+            )
+            ask(sample[:1], url=url, hours=72, token=settings.api_token, at=later)
+        return f"{len(sample) + 1} decisions, service stopped; every decision is in {settings.decision_log}"
 
     _step(console, "6. start the service, ask it for a few decisions, stop it", serve)
     if stop_after == 6 or data is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -16,7 +16,7 @@ from features.customer_block import CustomerBlock
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS, NO_CONTACT, NONE
 from optichannel.model_bundle import NextBestChannelModel
-from serving.explain import describe, no_contact_reason
+from serving.explain import describe, finite, no_contact_reason
 from serving.schemas import Driver, Exclusion, Option, PredictRequest, PredictResponse
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ class Group:
     decided: Decided
     requests: list[PredictRequest]
     block: CustomerBlock
+    stale: np.ndarray  # [n] features past their TTL at the window start (decided without them)
+    age_hours: np.ndarray  # [n] age of the newest time-limited features (NaN: none read)
     zones: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -91,19 +93,11 @@ class Group:
         name = NONE if channel == NO_CONTACT else CHANNELS[channel]
         out = []
         for f in top:
-            value, contribution = _num(values.get(f, channel if f == "action" else None)), float(series[f])
+            value, contribution = finite(values.get(f, channel if f == "action" else None)), float(series[f])
             label, direction = describe(f, value, contribution, name, hour)
             out.append(Driver.model_construct(feature=f, value=value, contribution=contribution, label=label,
                                               direction=direction))  # fmt: skip
         return out
-
-
-def _num(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if np.isfinite(out) else None
 
 
 def answer(group: Group, j: int, *, known: bool, model: tuple[str, str], decision_id: str) -> PredictResponse:
@@ -130,11 +124,18 @@ def answer(group: Group, j: int, *, known: bool, model: tuple[str, str], decisio
     explored = bool(picked.explored[j])
     start, _ = group.when(j, 0)
     as_of = int(group.block.as_of[j])
+    stale, age = bool(group.stale[j]), finite(group.age_hours[j])
+    warning = (
+        f"; STALE FEATURES: the newest are {age:.0f} h old, past their time-to-live, so this decision "
+        "ignores them (profile and consents only) — refresh the store (`optichannel features materialize`)"
+        if stale and age is not None
+        else ""
+    )
     return PredictResponse.model_construct(
         decision_id=decision_id,
         customer_id=req.customer_id,
         decision=decision,
-        explanation=_sentence(decision, no_contact, ranking, excluded, group.zones[j], explored),
+        explanation=_sentence(decision, no_contact, ranking, excluded, group.zones[j], explored) + warning,
         uplift=decision.p_conversion - no_contact.p_conversion,
         no_contact=no_contact,
         ranking=ranking,
@@ -151,6 +152,8 @@ def answer(group: Group, j: int, *, known: bool, model: tuple[str, str], decisio
         model_name=model[0],
         model_version=model[1],
         features_as_of=datetime.fromtimestamp(as_of, UTC) if known and as_of > 0 else None,
+        stale=stale,
+        features_age_hours=age if known else None,
     )
 
 

@@ -89,8 +89,16 @@ def score_chunk(
             "uplift": p_conv - scored.p_none,
             "expected_value": choice.value,
             "fallback": ~known,
+            "stale": known & stale_rows(feats),
         }
     )
+
+
+def stale_rows(feats: pd.DataFrame) -> np.ndarray:
+    """[n] True where every time-limited feature is missing: the views were past their TTL at the
+    window start (`features_at` read them as null), so only the profile decided."""
+    dynamic = [c for c in feats.columns if c.startswith(("txn_", "bhv_", "cnt_"))]
+    return feats[dynamic].isna().all(axis=1).to_numpy() if dynamic else np.zeros(len(feats), dtype=bool)
 
 
 def check_columns(feats: pd.DataFrame, model: NextBestChannelModel) -> None:
@@ -120,9 +128,7 @@ def score_campaign(
     out.parent.mkdir(parents=True, exist_ok=True)
     feats = features_at(features_dir, customers, start)  # Feast's point-in-time rule, one time for all
     check_columns(feats, model)
-    dynamic = [c for c in feats.columns if c.startswith(("txn_", "bhv_", "cnt_"))]
-    known = CustomerBlock.from_frame(feats).known()
-    stale = int((known & feats[dynamic].isna().all(axis=1).to_numpy()).sum()) if dynamic else 0
+    stale = int((CustomerBlock.from_frame(feats).known() & stale_rows(feats)).sum())
     writer: pq.ParquetWriter | None = None
     counts: dict[str, int] = {}
     fallback = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -111,6 +111,12 @@ def ask(
     token: Annotated[
         str | None, typer.Option("--token", envvar="OPTICHANNEL_API_TOKEN", help="Bearer token, if set.")
     ] = None,
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            "--at", help="Window start, UTC (default: the next full hour).", formats=["%Y-%m-%dT%H:%M"]
+        ),
+    ] = None,
 ) -> None:
     """Ask a running service for decisions, as a CRM would, and print them readably."""
     import httpx
@@ -118,7 +124,12 @@ def ask(
     from rich.table import Table
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    body = {"requests": [{"customer_id": c, "window_hours": hours, "explain": True} for c in customer_ids]}
+    start = {"window_start": at.replace(tzinfo=UTC).isoformat()} if at else {}
+    body = {
+        "requests": [
+            {"customer_id": c, "window_hours": hours, "explain": True, **start} for c in customer_ids
+        ]
+    }
     try:
         response = httpx.post(f"{url.rstrip('/')}/predict_batch", json=body, headers=headers, timeout=60)
     except httpx.HTTPError as exc:
@@ -131,8 +142,8 @@ def ask(
     for a in response.json():
         d = a["decision"]
         when = "-" if d["send_at_local"] is None else d["send_at_local"][:16].replace("T", " ")
-        driver = a["drivers"][0]["feature"] if a.get("drivers") else "-"
-        flag = " (cold start)" if a["fallback"] else ""
+        driver = a["drivers"][0]["label"] if a.get("drivers") else "-"
+        flag = " (cold start)" if a["fallback"] else " [red](STALE features)[/red]" if a.get("stale") else ""
         table.add_row(a["customer_id"] + flag, d["channel"], when,
                       f"{d['expected_value']:.2f} vs {a['no_contact']['expected_value']:.2f}", driver,
                       a["explanation"])  # fmt: skip

@@ -135,13 +135,16 @@ class Decider:
         if missing:
             raise RuntimeError(f"the feature service lacks the decision's columns: {', '.join(missing)}")
         known = block.known()
-        block = with_prior(block, self.prior, ~known)
-        apply_requests(block, requests, ~known)
         default = int(next_full_hour(now).timestamp()) * _US
         starts = np.array(
             [default if r.window_start is None else int(r.window_start.timestamp() * _US) for r in requests],
             dtype=np.int64,
         )
+        # the point-in-time rule of `optichannel score`: a view past its TTL at the window start
+        # reads as missing (the customer stays known: profile and consents hold), flagged stale
+        block, stale, age = block.expire(starts // _US)
+        block = with_prior(block, self.prior, ~known)
+        apply_requests(block, requests, ~known)
         out: list[PredictResponse | None] = [None] * len(requests)
         groups: dict[tuple[int, str], list[int]] = {}
         for i, r in enumerate(requests):
@@ -156,7 +159,7 @@ class Decider:
                 may_skip=np.array([r.allow_no_contact for r in mine]),
                 allowed_hours=self.allowed_hours, epsilon=self.epsilon, rng=self.rng,
             )  # fmt: skip
-            group = Group(self.model, decided, mine, part)
+            group = Group(self.model, decided, mine, part, stale[rows], age[rows])
             for j, i in enumerate(rows.tolist()):
                 out[i] = answer(group, j, known=bool(known[i]), model=(self.model_name, self.model_version),
                                 decision_id=uuid.uuid4().hex)  # fmt: skip

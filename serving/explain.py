@@ -180,12 +180,12 @@ def describe(
 ) -> tuple[str, Direction]:
     """(label, direction) of one driver: `channel` is the chosen action, `local_hour` its send hour
     (None for `none`); never fails: unknown names read as their words plus the value."""
-    hour = _finite(local_hour)
-    label = _label(str(feature), _finite(value), channel, None if hour is None else int(hour))
+    hour = finite(local_hour)
+    label = _label(str(feature), finite(value), channel, None if hour is None else int(hour))
     return label, direction(contribution)
 
 
-def _finite(x: Any) -> float | None:
+def finite(x: Any) -> float | None:
     """A float, or None for a missing, NaN, infinite or non-numeric value."""
     try:
         v = float(x)

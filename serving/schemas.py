@@ -115,6 +115,14 @@ class PredictResponse(BaseModel):
     model_name: str
     model_version: str
     features_as_of: datetime | None
+    stale: bool = Field(
+        False,
+        description="true when the customer's time-limited features are past their time-to-live at the "
+        "window start: the decision ignored them (as `optichannel score` does); refresh the store",
+    )
+    features_age_hours: float | None = Field(
+        None, description="hours from the newest time-limited features to the window start"
+    )
 
 
 class BatchRequest(BaseModel):

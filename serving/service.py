@@ -69,6 +69,10 @@ class NextBestChannel:
         self.decisions = bentoml.metrics.Counter(
             name="optichannel_decisions", documentation="decisions given", labelnames=["channel", "fallback"]
         )
+        self.stale = bentoml.metrics.Counter(
+            name="optichannel_stale_decisions",
+            documentation="decisions taken on features past their time-to-live (refresh the store)",
+        )
         self.log_failures = bentoml.metrics.Counter(
             name="optichannel_decision_log_failures", documentation="failed decision-log writes"
         )
@@ -85,6 +89,9 @@ class NextBestChannel:
         self.runtime.log.append(record(a, r.purpose) for a, r in zip(answers, requests, strict=True))
         for a in answers:
             self.decisions.labels(channel=a.decision.channel, fallback=str(a.fallback).lower()).inc()
+        stale = sum(a.stale for a in answers)
+        if stale:
+            self.stale.inc(stale)
         failures = self.runtime.log.failures
         if failures > self._failures_seen:
             self.log_failures.inc(failures - self._failures_seen)

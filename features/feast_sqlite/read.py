@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features.customer_block import CustomerBlock
+from features.customer_block import CustomerBlock, ViewStamps
 from features.feast_sqlite import fast_path
 from features.feast_sqlite.write import DOUBLE_TAG, EntityKeys
 from features.store_definitions import FEATURE_SERVICE, JOIN_KEY
@@ -62,6 +62,9 @@ class OnlineReader:
         self.columns = tuple(self.features[i] for i in self._order)
         self._text_idx = {i for i in other if self.features[i] in TEXT_COLUMNS}
         self._queries: dict[int, str] = {}
+        # per view: its TTL, and which view each feature comes from (the TTL rule online)
+        self._view_of = np.array([i for i, v in enumerate(views) for _ in v.features], dtype=np.int64)
+        self._ttl_s = np.array([int(v.ttl.total_seconds()) if v.ttl else 0 for v in views], dtype=np.int64)
         self.sqlite_path = None
         if fast_path(store, fast):
             self.sqlite_path = config.online_store.path
@@ -104,14 +107,15 @@ class OnlineReader:
         n = len(ids)
         values = np.full((n, len(self.features)), np.nan)
         text: dict[int, list[Any]] = {}
-        newest = np.zeros(n, dtype=np.int64)
+        stamps = np.zeros((n, len(self._ttl_s)), dtype=np.int64)
         unique = list(dict.fromkeys(keys))
         result = self._connection().execute(self._query(len(unique)), unique * len(self.tables)).fetchall()
         if result:
-            eks, names, blobs, stamps = zip(*result, strict=True)
+            eks, names, blobs, times = zip(*result, strict=True)
             rows = np.fromiter((position[ek] for ek in eks), dtype=np.int64, count=len(eks))
             cols = np.fromiter((self._col[fn] for fn in names), dtype=np.int64, count=len(names))
-            np.maximum.at(newest, rows, np.asarray([s or 0 for s in stamps], dtype=np.int64))
+            ts = np.fromiter((t or 0 for t in times), dtype=np.int64, count=len(times))
+            np.maximum.at(stamps, (rows, self._view_of[cols]), ts)
             is_double = np.fromiter(
                 (len(v) == 9 and v[0] == DOUBLE_TAG for v in blobs), dtype=bool, count=len(blobs)
             )
@@ -128,7 +132,7 @@ class OnlineReader:
                         values[r, c] = float(value)
         if len(unique) != n:
             first = [position[k] for k in keys]
-            values, newest = values[first], newest[first]
+            values, stamps = values[first], stamps[first]
             text = {c: [col[i] for i in first] for c, col in text.items()}
         order = self._order  # the frame's column order: the non-float features, then the floats
         return CustomerBlock(
@@ -138,7 +142,8 @@ class OnlineReader:
             text={
                 self.features[c]: np.asarray(text.get(c, [None] * n), dtype=object) for c in self._text_idx
             },
-            as_of=newest,
+            as_of=stamps.max(axis=1, initial=0),
+            views=ViewStamps(self._ttl_s, self._view_of[order], stamps),
         )
 
     def _query(self, n: int) -> str:

@@ -213,3 +213,27 @@ def test_batch_scorer_matches_the_service(engine: dict, tmp_path: Path) -> None:
     np.testing.assert_allclose(
         scored["p_conversion"], [a["decision"]["p_conversion"] for a in online], rtol=1e-9
     )
+
+
+def test_past_the_ttl_service_and_scorer_decide_alike_and_say_stale(engine: dict, tmp_path: Path) -> None:
+    """Three days after the last snapshot (TTL: two days) both paths ignore the expired views and
+    flag the rows; the decisions are the same ones, and not those taken on fresh features."""
+    from serving.batch_scorer import score_campaign
+
+    ids = pd.Series([*engine["customers"]["customer_id"].head(200), "never-seen"])
+    start = engine["as_of"] + timedelta(days=3, hours=2)
+    out = tmp_path / "stale.parquet"
+    summary = score_campaign(engine["settings"].features_dir, engine["model"], ids, out, start, 48, False)
+    scored = pd.read_parquet(out)
+    online = _decider(engine).decide([PredictRequest(customer_id=c, window_start=start, window_hours=48)
+                                       for c in ids])  # fmt: skip
+    assert scored["channel"].tolist() == [a["decision"]["channel"] for a in online]
+    np.testing.assert_allclose(
+        scored["p_conversion"], [a["decision"]["p_conversion"] for a in online], rtol=1e-9
+    )
+    assert [a["stale"] for a in online] == scored["stale"].tolist() == [True] * 200 + [False]
+    assert summary.stale == 200 and all(a["features_age_hours"] >= 48 for a in online[:200])
+    fresh = _decider(engine).decide([PredictRequest(customer_id=c, window_start=engine["as_of"] + timedelta(
+        hours=2), window_hours=48) for c in ids[:200]])  # fmt: skip
+    assert not any(a["stale"] for a in fresh)
+    assert [a["decision"]["channel"] for a in fresh] != [a["decision"]["channel"] for a in online[:200]]

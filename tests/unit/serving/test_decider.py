@@ -4,6 +4,7 @@ batching invariance, without a training fixture."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import lightgbm as lgb
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from features.candidates import frequency_ok
-from features.customer_block import CustomerBlock
+from features.customer_block import CustomerBlock, ViewStamps
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
 from optichannel.model_bundle import NextBestChannelModel
@@ -173,3 +174,35 @@ def test_drivers_read_in_words_and_none_is_explained_by_values(model: NextBestCh
     capped = _decider(model, **{fc.CONTACTS_7D: 9.0})
     none = capped.decide([PredictRequest(customer_id="a", window_start=START, explain=True)])[0]
     assert none.decision.channel == "none" and none.drivers == []
+
+
+def test_features_past_their_ttl_are_ignored_and_flagged(model: NextBestChannelModel) -> None:
+    """A view older than its TTL at the window start reads as missing, as `optichannel score`
+    reads it; the profile (consents, zone) still holds; the answer says so loudly."""
+    day = 86400
+    start_s = int(START.timestamp())
+
+    def stamped(age_days: float) -> Decider:
+        d = _decider(model, **{fc.response_rate("push"): 0.9})
+        plain = d.read
+
+        def read(ids: list[str]) -> CustomerBlock:
+            b = plain(ids)
+            view = np.array([0 if c.startswith(("cnt_", "txn_", "bhv_")) else 1 for c in b.columns])
+            stamps = np.tile([start_s - int(age_days * day), start_s - 400 * day], (len(ids), 1))
+            return replace(b, views=ViewStamps(np.array([2 * day, 0]), view, stamps))
+
+        d.read = read
+        return d
+
+    fresh = stamped(1.0).decide([PredictRequest(customer_id="a", window_start=START)])[0]
+    old = stamped(3.0).decide([PredictRequest(customer_id="a", window_start=START)])[0]
+    assert not fresh.stale and fresh.features_age_hours == pytest.approx(24.0)
+    assert old.stale and old.features_age_hours == pytest.approx(72.0) and not old.fallback
+    assert "STALE FEATURES" in old.explanation and "STALE" not in fresh.explanation
+    assert old.decision.channel == "push"  # consents from the profile (no TTL) still hold
+    block = stamped(3.0).read(["a"])
+    expired, stale, _ = block.expire(np.array([start_s]))
+    cols = [i for i, c in enumerate(block.columns) if c.startswith("cnt_")]
+    assert stale.all() and np.isnan(expired.values[:, cols]).all()
+    assert (expired.values[:, block.index[fc.consent("push")]] == 1.0).all()
