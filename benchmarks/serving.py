@@ -80,12 +80,14 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   local id = ids[math.random(#ids)]
-  return wrk.format(nil, "/predict", nil, '{"customer_id": "' .. id .. '"}')
+  return wrk.format(nil, "/predict", nil, '{"customer_id": "' .. id .. '", "window_start": "%s"}')
 end
 """
 
 
-def load(url: str, ids: list[str], seconds: float, clients: int) -> tuple[dict[str, float], int, str]:
+def load(
+    url: str, ids: list[str], seconds: float, clients: int, start: str
+) -> tuple[dict[str, float], int, str]:
     """`clients` connections posting /predict for `seconds` through `wrk` (one thread, so the load
     generator leaves the cores to the service): (p50/p99 ms and req/s, errors, generator)."""
     import re
@@ -96,7 +98,7 @@ def load(url: str, ids: list[str], seconds: float, clients: int) -> tuple[dict[s
     if wrk is None:
         raise SystemExit("error: `wrk` is not installed: `apt-get install wrk` (the light load generator)")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT % (", ".join(f'"{c}"' for c in ids), 0))
+        f.write(WRK_SCRIPT % (", ".join(f'"{c}"' for c in ids), 0, start))
     out = subprocess.run(
         [wrk, "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--latency", "--timeout", "30s", "-s", f.name, url],
         capture_output=True, text=True, check=True,
@@ -113,7 +115,7 @@ def load(url: str, ids: list[str], seconds: float, clients: int) -> tuple[dict[s
     return {"p50": ms("50%"), "p99": ms("99%"), "rate": rate}, errors, "wrk -t1"
 
 
-def predict_batch_rate(url: str, ids: list[str], clients: int, size: int = 100) -> float:
+def predict_batch_rate(url: str, ids: list[str], clients: int, start: str, size: int = 100) -> float:
     """Customers per second through `/predict_batch` (calls of `size`), one client per worker, as a
     CRM pushing a campaign in parallel would."""
     from concurrent.futures import ThreadPoolExecutor
@@ -122,7 +124,8 @@ def predict_batch_rate(url: str, ids: list[str], clients: int, size: int = 100) 
 
     def post(part: list[str]) -> int:
         with httpx.Client(timeout=60) as client:
-            r = client.post(f"{url}/predict_batch", json={"requests": [{"customer_id": c} for c in part]})
+            body = {"requests": [{"customer_id": c, "window_start": start} for c in part]}
+            r = client.post(f"{url}/predict_batch", json=body)
             assert r.status_code == 200, r.text
             return len(part)
 
@@ -176,9 +179,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from features.feast_sqlite.read import OnlineReader
-    from features.store import open_store
+    from features.store import open_store, snapshot_span
     from optichannel.settings import get_settings
-    from serving.decider import next_full_hour
     from serving.local_server import running_service
     from serving.runtime import StartupError, load_model
 
@@ -192,7 +194,9 @@ def main() -> None:
     ids = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"].astype(str).tolist()
     rng = np.random.default_rng(0)
     sample = [str(x) for x in rng.choice(ids, size=args.requests)]
-    start = pd.Timestamp(next_full_hour())
+    # the morning after the store's newest snapshot: fresh features, as a bank's service would have
+    start = pd.Timestamp(snapshot_span(settings)[1]) + pd.Timedelta(hours=7)
+    iso = start.isoformat()
     print(f"model version {version}; {len(ids):,} customers in the store; 72-hour windows, all channels")
 
     f = floor(model, store, reader, sample, start, min(args.requests, 200))
@@ -207,15 +211,15 @@ def main() -> None:
     with running_service(bench, workers=args.workers) as url:
         with httpx.Client(timeout=30) as client:
             for cid in sample[:20]:  # warm up both workers
-                client.post(f"{url}/predict", json={"customer_id": cid})
+                client.post(f"{url}/predict", json={"customer_id": cid, "window_start": iso})
             seq = []
             for cid in sample:
                 t = time.perf_counter()
-                r = client.post(f"{url}/predict", json={"customer_id": cid})
+                r = client.post(f"{url}/predict", json={"customer_id": cid, "window_start": iso})
                 seq.append(time.perf_counter() - t)
                 assert r.status_code == 200, r.text
-        batch_rate = predict_batch_rate(url, sample, args.workers)
-        lat, errors, generator = load(url, ids, args.seconds, args.clients)
+        batch_rate = predict_batch_rate(url, sample, args.workers, iso)
+        lat, errors, generator = load(url, ids, args.seconds, args.clients, iso)
     p99_floor = pct(floor_ms, 99)
     print(f"\nHTTP ({args.workers} workers)               p50      p99")
     print(f"  /predict sequential      {pct(seq, 50):7.2f}  {pct(seq, 99):7.2f}")
