@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.store import snapshot_span
 from optichannel.settings import get_settings
 from pipeline.cli import build_app
 from serving.local_server import free_port, service_env
@@ -109,8 +110,11 @@ def test_serve_command_starts_the_service_or_says_what_is_missing(env: dict) -> 
                 time.sleep(0.5)
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         ids = pd.read_parquet(env["settings"].validated_dir / "customers.parquet")["customer_id"].head(2)
+        fresh = (pd.Timestamp(snapshot_span(env["settings"])[1]) + pd.Timedelta(hours=7)).strftime(
+            "%Y-%m-%dT%H:%M"
+        )
         asked = runner.invoke(
-            build_app(), ["ask", *ids, "--url", f"http://127.0.0.1:{port}", "--hours", "24"]
+            build_app(), ["ask", *ids, "--url", f"http://127.0.0.1:{port}", "--hours", "24", "--at", fresh]
         )
         assert asked.exit_code == 0, asked.output
         assert ids.iloc[0] in asked.output and "expected value" in asked.output
@@ -144,7 +148,7 @@ def test_demo_runs_on_your_own_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "no simulator truth: the logged-data estimates stand alone" in result.output
     assert "policies judged on the test weeks' logged decisions" in result.output
     assert "true value" not in result.output and "judged by the oracle" not in result.output
-    assert "promoted to champion" in result.output and "6 decisions, service stopped" in result.output
+    assert "promoted to champion" in result.output and "7 decisions, service stopped" in result.output
     assert (
         "A/B test (step 7) is skipped" in result.output
         and not (tmp_path / "reports" / "ab_test.html").exists()

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import schemathesis
 
+from features.store import snapshot_span
 from serving.decision_log import read_log
 from serving.local_server import running_service
 
@@ -35,7 +36,8 @@ def service(champion: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     out = tmp_path_factory.mktemp("serve") / "serve.log"
     customers = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"]
     with running_service(settings, workers=1, log_file=out) as url:
-        yield {"url": url, "log": log_path, "customers": customers.tolist(), "output": out}
+        fresh = (pd.Timestamp(snapshot_span(settings)[1]) + pd.Timedelta(hours=7)).isoformat()
+        yield {"url": url, "log": log_path, "customers": customers.tolist(), "output": out, "fresh": fresh}
 
 
 def test_predict_answers_a_crm_over_http(service: dict) -> None:
@@ -51,7 +53,10 @@ def test_predict_answers_a_crm_over_http(service: dict) -> None:
     assert ans["customer_id"] == cid and ans["window_hours"] == 48 and not ans["fallback"]
     assert ans["model_name"] == "optichannel-nbc" and ans["model_version"]
     assert ans["decision"]["channel"] in {"email", "sms", "push", "call", "messenger", "none"}
-    assert ans["explanation"] and ans["drivers"] and len(ans["decision_id"]) == 32
+    assert ans["explanation"] and len(ans["decision_id"]) == 32
+    assert ans["drivers"] if ans["decision"]["channel"] != "none" else ans["drivers"] == []
+    # the default window is months after this world's last snapshot: said loudly, counted in /metrics
+    assert ans["stale"] and ans["features_age_hours"] > 48 and "STALE FEATURES" in ans["explanation"]
     start = pd.Timestamp(ans["window_start"])  # default: the next full hour
     assert start.minute == 0 and pd.Timestamp.now(tz="UTC") < start <= pd.Timestamp.now(
         tz="UTC"
@@ -98,6 +103,7 @@ def test_health_and_metrics(service: dict) -> None:
     httpx.post(f"{url}/predict", json={"customer_id": service["customers"][0]}, headers=AUTH)
     metrics = httpx.get(f"{url}/metrics").text
     assert "optichannel_decisions_total" in metrics
+    assert "optichannel_stale_decisions_total" in metrics  # the stale answers of the default window
 
 
 def test_no_generated_request_gets_a_5xx(service: dict) -> None:
@@ -163,6 +169,8 @@ def test_readme_crm_examples_work_as_written(service: dict) -> None:
     cid = service["customers"][7]
     snippet = _readme_block("python", "/predict").replace("http://127.0.0.1:3000", service["url"])
     snippet = snippet.replace('"C0000042"', repr(cid)).replace("httpx.post(", "httpx.post(headers=AUTH, url=")
+    # the README's window start moved to the morning after this world's last snapshot (fresh features)
+    snippet = snippet.replace('"2026-11-25T08:00:00Z"', repr(service["fresh"]))
     namespace: dict = {"AUTH": AUTH}
     exec(compile(snippet, "README.md", "exec"), namespace)
     assert namespace["answer"]["customer_id"] == cid and namespace["answer"]["drivers"]
