@@ -128,10 +128,9 @@ def score_campaign(
     out.parent.mkdir(parents=True, exist_ok=True)
     feats = features_at(features_dir, customers, start)  # Feast's point-in-time rule, one time for all
     check_columns(feats, model)
-    stale = int((CustomerBlock.from_frame(feats).known() & stale_rows(feats)).sum())
     writer: pq.ParquetWriter | None = None
     counts: dict[str, int] = {}
-    fallback = 0
+    fallback = stale = 0
     try:
         with progress_bar(progress) as bar:
             task = bar.add_task("scoring the campaign", total=len(feats))
@@ -145,6 +144,7 @@ def score_campaign(
                 for name, n in part["channel"].value_counts().items():
                     counts[str(name)] = counts.get(str(name), 0) + int(n)
                 fallback += int(part["fallback"].sum())
+                stale += int(part["stale"].sum())  # counted per chunk: no second pass over the campaign
                 bar.advance(task, len(part))
     finally:
         if writer is not None:
