@@ -49,3 +49,10 @@ def features_at(features_dir: Path, customer_ids: pd.Series, at: pd.Timestamp) -
             params = {"at": at.to_pydatetime(), "since": since.to_pydatetime()}
             parts.append(con.execute(query, params).df())
     return pd.concat(parts, axis=1)
+
+
+def stale_rows(feats: pd.DataFrame) -> np.ndarray:
+    """[n] True where every time-limited feature is missing: the views were past their TTL at the
+    window start (`features_at` read them as null), so only the profile decided."""
+    dynamic = [c for c in feats.columns if c.startswith(("txn_", "bhv_", "cnt_"))]
+    return feats[dynamic].isna().all(axis=1).to_numpy() if dynamic else np.zeros(len(feats), dtype=bool)

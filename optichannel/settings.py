@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from optichannel.channels import DEFAULT_ALLOWED_HOURS, Channel
+
 
 class Settings(BaseSettings):
     """Everything a deployment may want to change without touching code."""
@@ -38,6 +40,10 @@ class Settings(BaseSettings):
     feast_fast_path: bool = Field(
         True,
         description="bulk SQLite online read and materialize (features/feast_sqlite); false = Feast's stock",
+    )
+    quiet_hours: dict[Channel, tuple[int, int]] = Field(
+        default_factory=lambda: dict(DEFAULT_ALLOWED_HOURS),
+        description="customer-local hours [start, end) each channel may be used (JSON); plans may narrow",
     )
     model_alias: str = Field("champion", description="registry alias the service and scorer load")
     api_token: str | None = Field(

@@ -19,15 +19,17 @@ import pyarrow.parquet as pq
 
 from features.candidates import window_us
 from features.customer_block import CustomerBlock
-from features.offline_read import features_at
+from features.offline_read import features_at, stale_rows
 from features.request_params import RequestParams
 from features.store_definitions import JOIN_KEY
+from optichannel.campaign_plan import CampaignPlan
 from optichannel.channels import ACTIONS, NONE
 from optichannel.economics import Economics
 from optichannel.feature_columns import missing_columns
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.progress import progress_bar
 from serving.decider import decide_block, with_prior
+from serving.plan_allocation import PlannedCampaign, plan_campaign
 
 CHUNK = 500
 
@@ -40,6 +42,7 @@ class ScoreSummary:
     stale: int  # known customers whose time-varying features are past the views' TTL at the start
     by_channel: dict[str, int]
     out: Path
+    planned: PlannedCampaign | None = None  # the allocation, when scored under a campaign plan
 
 
 def read_customers(path: Path) -> pd.Series:
@@ -62,7 +65,12 @@ def read_customers(path: Path) -> pd.Series:
 
 
 def score_chunk(
-    model: NextBestChannelModel, feats: pd.DataFrame, start: pd.Timestamp, hours: int, econ: Economics
+    model: NextBestChannelModel,
+    feats: pd.DataFrame,
+    start: pd.Timestamp,
+    hours: int,
+    econ: Economics,
+    allowed_hours: dict[str, tuple[int, int]] | None = None,
 ) -> pd.DataFrame:
     """Decisions for one chunk of customers whose features are `feats` (cold start included),
     through the service's own decision path (`serving.decider.decide_block`)."""
@@ -71,7 +79,7 @@ def score_chunk(
     block = with_prior(block, model.meta.get("population") or {}, ~known)
     n = len(block)
     d = decide_block(model, block, window_us(start, n), hours, econ, cap=econ.max_contacts_7d,
-                     may_skip=np.ones(n, dtype=bool))  # fmt: skip
+                     may_skip=np.ones(n, dtype=bool), allowed_hours=allowed_hours)  # fmt: skip
     choice, scored, grid = d.picked.choice, d.scored, d.grid
     rows = np.arange(n)
     contact = choice.contacted
@@ -88,17 +96,11 @@ def score_chunk(
             "p_no_contact": scored.p_none,
             "uplift": p_conv - scored.p_none,
             "expected_value": choice.value,
+            "cost": econ.contact_cost(choice.channel),
             "fallback": ~known,
             "stale": known & stale_rows(feats),
         }
     )
-
-
-def stale_rows(feats: pd.DataFrame) -> np.ndarray:
-    """[n] True where every time-limited feature is missing: the views were past their TTL at the
-    window start (`features_at` read them as null), so only the profile decided."""
-    dynamic = [c for c in feats.columns if c.startswith(("txn_", "bhv_", "cnt_"))]
-    return feats[dynamic].isna().all(axis=1).to_numpy() if dynamic else np.zeros(len(feats), dtype=bool)
 
 
 def check_columns(feats: pd.DataFrame, model: NextBestChannelModel) -> None:
@@ -121,13 +123,18 @@ def score_campaign(
     hours: int = 72,
     progress: bool = True,
     chunk: int = CHUNK,
+    plan: CampaignPlan | None = None,
+    allowed_hours: dict[str, tuple[int, int]] | None = None,
 ) -> ScoreSummary:
-    """Score every customer and write one Parquet file (row groups per chunk)."""
+    """Score every customer and write one Parquet file (row groups per chunk). With a `plan`,
+    the customers are allocated jointly under its limits (`serving.plan_allocation`)."""
     econ = Economics.from_meta(model.meta)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     feats = features_at(features_dir, customers, start)  # Feast's point-in-time rule, one time for all
     check_columns(feats, model)
+    if plan is not None:
+        return _score_planned(model, feats, out, start, hours, econ, plan, allowed_hours, progress, chunk)
     writer: pq.ParquetWriter | None = None
     counts: dict[str, int] = {}
     fallback = stale = 0
@@ -135,9 +142,8 @@ def score_campaign(
         with progress_bar(progress) as bar:
             task = bar.add_task("scoring the campaign", total=len(feats))
             for lo in range(0, len(feats), chunk):
-                part = score_chunk(
-                    model, feats.iloc[lo : lo + chunk].reset_index(drop=True), start, hours, econ
-                )
+                piece = feats.iloc[lo : lo + chunk].reset_index(drop=True)
+                part = score_chunk(model, piece, start, hours, econ, allowed_hours)
                 table = pa.Table.from_pandas(part, preserve_index=False)
                 writer = writer or pq.ParquetWriter(out, table.schema)
                 writer.write_table(table)
@@ -151,3 +157,29 @@ def score_campaign(
             writer.close()
     total = sum(counts.values())
     return ScoreSummary(total, total - counts.get(NONE, 0), fallback, stale, counts, out)
+
+
+def _score_planned(
+    model: NextBestChannelModel,
+    feats: pd.DataFrame,
+    out: Path,
+    start: pd.Timestamp,
+    hours: int,
+    econ: Economics,
+    plan: CampaignPlan,
+    allowed_hours: dict[str, tuple[int, int]] | None,
+    progress: bool,
+    chunk: int,
+) -> ScoreSummary:
+    """Every customer's options first, then one joint allocation, then the file."""
+    with progress_bar(progress) as bar:
+        task = bar.add_task(f"scoring the campaign's options ({plan.name})", total=len(feats))
+        frames = (feats.iloc[lo : lo + chunk].reset_index(drop=True) for lo in range(0, len(feats), chunk))
+        planned = plan_campaign(model, frames, start, hours, econ, plan, allowed_hours or {},
+                                on_chunk=lambda n: bar.advance(task, n))  # fmt: skip
+    frame = planned.decisions
+    frame.to_parquet(out, index=False)
+    counts = {str(k): int(v) for k, v in frame["channel"].value_counts().items()}
+    total = len(frame)
+    return ScoreSummary(total, total - counts.get(NONE, 0), int(frame["fallback"].sum()),
+                        int(frame["stale"].sum()), counts, out, planned)  # fmt: skip

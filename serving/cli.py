@@ -64,12 +64,21 @@ def score(
     ] = None,
     hours: Annotated[int, typer.Option("--hours", min=1, max=168, help="Window length in hours.")] = 72,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    plan: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Campaign plan YAML: budget, economics, capacity, quiet hours (README)."),
+    ] = None,
+    plan_report: Annotated[
+        Path | None, typer.Option("--plan-report", help="HTML plan summary [default: next to --out].")
+    ] = None,
 ) -> None:
-    """Decide for a whole campaign offline (features from the offline store) into Parquet."""
+    """Decide for a whole campaign offline (features from the offline store) into Parquet; with
+    --plan, all customers are allocated jointly so no capacity nor the budget is exceeded."""
     import time
 
     import pandas as pd
 
+    from optichannel.campaign_plan import load_plan
     from optichannel.settings import get_settings
     from serving.batch_scorer import read_customers, score_campaign
     from serving.decider import next_full_hour
@@ -78,12 +87,13 @@ def score(
     settings = get_settings()
     began = time.perf_counter()
     try:
+        campaign = load_plan(plan) if plan is not None else None
         ids = read_customers(customers)
         model, version = load_model(settings)
         start = pd.Timestamp(at, tz="UTC") if at else pd.Timestamp(next_full_hour())
-        summary = score_campaign(
-            settings.features_dir, model, ids, out, start, hours, settings.show_progress and not quiet
-        )
+        summary = score_campaign(settings.features_dir, model, ids, out, start, hours,
+                                 settings.show_progress and not quiet, plan=campaign,
+                                 allowed_hours=settings.quiet_hours)  # fmt: skip
     except (StartupError, FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None
     elapsed = time.perf_counter() - began
@@ -100,6 +110,13 @@ def score(
         f"{summary.customers:,} customers scored with model version {version} in {elapsed:.1f} s "
         f"({summary.customers / elapsed:,.0f}/s): {mix}; cold start {summary.fallback:,} -> {summary.out}"
     )
+    if summary.planned is not None and campaign is not None:
+        from serving.plan_summary import print_summary, summarize, write_html
+
+        digest = summarize(summary.planned, campaign.name)
+        print_summary(digest, typer.echo)
+        page = write_html(digest, plan_report or out.with_suffix(".plan.html"))
+        typer.echo(f"plan summary -> {page}")
 
 
 def ask(

@@ -86,7 +86,8 @@ def load_runtime(settings: Settings) -> Runtime:
     from serving.schemas import PredictRequest
 
     model, version = load_model(settings)
-    decider = Decider(model, open_reader(settings, model), MODEL_NAME, version, epsilon=settings.exploration)
+    decider = Decider(model, open_reader(settings, model), MODEL_NAME, version, epsilon=settings.exploration,
+                      allowed_hours=settings.quiet_hours)  # fmt: skip
     warm = PredictRequest(customer_id="__warm-up__", purpose="service", timezone="UTC", explain=True)
     decider.decide([warm, warm.model_copy(update={"purpose": "marketing"})])  # not logged: no one asked
     gc.collect()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -70,6 +71,49 @@ def test_score_command_writes_a_decision_per_customer(env: dict) -> None:
     pd.DataFrame({"id": ["x"]}).to_csv(bad, index=False)
     refused = runner.invoke(build_app(), ["score", "--customers", str(bad), "--out", str(out)])
     assert refused.exit_code == 1 and "no `customer_id` column" in refused.output
+
+
+def test_score_with_a_plan_keeps_every_limit_and_an_empty_plan_changes_nothing(env: dict) -> None:
+    ids = pd.read_parquet(env["settings"].validated_dir / "customers.parquet")["customer_id"].head(300)
+    listing = env["tmp"] / "campaign.csv"
+    pd.DataFrame({"customer_id": ids}).to_csv(listing, index=False)
+    base = ["score", "--customers", str(listing), "--at", "2026-04-30T05:00", "--quiet"]
+    plain = runner.invoke(build_app(), [*base, "--out", str(env["tmp"] / "plain.parquet")])
+    assert plain.exit_code == 0, plain.output
+    (env["tmp"] / "empty.yaml").write_text("{}\n")
+    same = runner.invoke(build_app(), [*base, "--out", str(env["tmp"] / "same.parquet"),
+                                       "--plan", str(env["tmp"] / "empty.yaml")])  # fmt: skip
+    assert same.exit_code == 0, same.output
+    a, b = pd.read_parquet(env["tmp"] / "plain.parquet"), pd.read_parquet(env["tmp"] / "same.parquet")
+    assert a["channel"].tolist() == b["channel"].tolist() and a["send_at"].equals(b["send_at"])
+    assert np.allclose(a["expected_value"], b["expected_value"]) and np.allclose(a["cost"], b["cost"])
+    assert "no limit of the plan binds" in same.output
+    calls_free = int((a["channel"] == "call").sum())
+
+    plan = env["tmp"] / "tight.yaml"
+    plan.write_text(
+        "budget: 6\neconomics: {cost: {call: 0.5}}\ncapacity:\n"
+        "  call: {per_hour: 2, timezone: Europe/Moscow, hours: [9, 18], weekdays: [0, 1, 2, 3, 4]}\n"
+        "  sms: {per_day: 5}\nquiet_hours: {push: [10, 20]}\n"
+    )
+    out = env["tmp"] / "planned.parquet"
+    result = runner.invoke(build_app(), [*base, "--out", str(out), "--plan", str(plan)])
+    assert result.exit_code == 0, result.output
+    d = pd.read_parquet(out)
+    assert len(d) == 300 and {"cost", "expected_value", "shadow_price"} <= set(d.columns)
+    calls = d[d["channel"] == "call"]
+    moscow = calls["send_at"].dt.tz_convert("Europe/Moscow")
+    assert calls_free > len(calls) > 0 and calls.groupby("send_at").size().max() <= 2
+    assert moscow.dt.hour.between(9, 17).all() and (moscow.dt.weekday < 5).all()
+    sms = d[d["channel"] == "sms"]
+    assert sms.groupby(sms["send_at"].dt.floor("D")).size().max() <= 5
+    assert d["cost"].sum() <= 6 + 1e-9 and abs(d.loc[d["channel"] == "call", "cost"] - 0.5).max() < 1e-12
+    assert d.loc[d["channel"] == "push", "local_hour"].between(10, 19).all()
+    assert "plan tight:" in result.output and "budget" in result.output
+    assert (env["tmp"] / "planned.plan.html").exists()
+    (env["tmp"] / "bad.yaml").write_text("capacity:\n  call: {per_hour: many}\n")
+    refused = runner.invoke(build_app(), [*base, "--out", str(out), "--plan", str(env["tmp"] / "bad.yaml")])
+    assert refused.exit_code == 1 and "capacity.call.per_hour" in refused.output
 
 
 def test_train_command_registers_a_challenger(env: dict, small_world: Path, champion: dict) -> None:

@@ -1,0 +1,166 @@
+"""A whole campaign under a plan: every customer's options scored through the one decision path
+(`serving.decider.decide_block`), reduced to the plan's columns chunk by chunk, then allocated
+jointly (`optichannel.allocation.lagrangian`) so no capacity nor the budget is exceeded.
+
+Memory is the reduced options of every customer (a few dozen columns each), not the full
+customer x channel x hour grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.candidates import window_us
+from features.customer_block import CustomerBlock
+from features.offline_read import stale_rows
+from optichannel.allocation import Allocation, Problem, greedy_cut, lagrangian, unconstrained
+from optichannel.campaign_plan import CampaignPlan
+from optichannel.capacity import Layout, plan_layout
+from optichannel.channels import ACTIONS, NO_CONTACT
+from optichannel.decision import slot_grid
+from optichannel.economics import Economics
+from optichannel.model_bundle import NextBestChannelModel
+from serving.decider import decide_block, with_prior
+
+
+@dataclass
+class Options:
+    """Every customer's reduced options: [n, columns] gain and slot, with the model's outputs
+    at that slot, plus the per-customer facts the decisions file reports."""
+
+    ids: list[np.ndarray]
+    gain: list[np.ndarray]
+    slot: list[np.ndarray]
+    p_response: list[np.ndarray]
+    p_conversion: list[np.ndarray]
+    local_hour: list[np.ndarray]
+    p_none: list[np.ndarray]
+    none_value: list[np.ndarray]
+    fallback: list[np.ndarray]
+    stale: list[np.ndarray]
+
+    @classmethod
+    def empty(cls) -> Options:
+        return cls(*([] for _ in range(10)))
+
+    def joined(self, name: str) -> np.ndarray:
+        return np.concatenate(getattr(self, name))
+
+
+@dataclass(frozen=True)
+class PlannedCampaign:
+    """The allocation and its comparisons (same options, same limits)."""
+
+    layout: Layout
+    problem: Problem
+    allocation: Allocation
+    unconstrained: Allocation
+    greedy: Allocation
+    decisions: pd.DataFrame
+
+
+def collect(
+    model: NextBestChannelModel,
+    frames: Iterator[pd.DataFrame],
+    start: pd.Timestamp,
+    hours: int,
+    econ: Economics,
+    layout: Layout,
+    allowed_hours: dict[str, tuple[int, int]],
+    on_chunk: object = None,
+) -> Options:
+    """Score chunk after chunk through the decision path and keep only each column's best slot."""
+    opts = Options.empty()
+    prior = model.meta.get("population") or {}
+    for feats in frames:
+        block = CustomerBlock.from_frame(feats)
+        known = block.known()
+        block = with_prior(block, prior, ~known)
+        n = len(block)
+        d = decide_block(model, block, window_us(start, n), hours, econ, cap=econ.max_contacts_7d,
+                         may_skip=np.ones(n, dtype=bool), allowed_hours=allowed_hours)  # fmt: skip
+        allowed = d.grid.allowed & layout.open_slot[None, :, :]
+        gain, slot = layout.reduce(d.contact, allowed, d.none)
+        rows = np.arange(n)[:, None]
+        ch = layout.column_channel[None, :]
+        opts.ids.append(block.ids.astype(str))
+        opts.gain.append(gain)
+        opts.slot.append(slot)
+        opts.p_response.append(d.scored.p_response[rows, ch, slot].astype(np.float32))
+        opts.p_conversion.append(d.scored.p_conversion[rows, ch, slot].astype(np.float32))
+        opts.local_hour.append(d.grid.local_hour[rows, slot].astype(np.int8))
+        opts.p_none.append(d.scored.p_none)
+        opts.none_value.append(d.none)
+        opts.fallback.append(~known)
+        opts.stale.append(known & stale_rows(feats))
+        if callable(on_chunk):
+            on_chunk(n)
+    return opts
+
+
+def allocate_plan(
+    opts: Options, layout: Layout, econ: Economics
+) -> tuple[Problem, Allocation, Allocation, Allocation]:
+    """The plan's allocation, and the unconstrained and greedy-then-cut plans beside it."""
+    capacity = np.array([r.capacity for r in layout.resources], dtype=float)
+    problem = Problem(opts.joined("gain"), layout.incidence, capacity, layout.column_cost, layout.budget)
+    return problem, lagrangian(problem), unconstrained(problem), greedy_cut(problem)
+
+
+def decisions_frame(opts: Options, layout: Layout, problem: Problem, alloc: Allocation) -> pd.DataFrame:
+    """One row per customer, the batch scorer's columns plus `cost` and `shadow_price`."""
+    col = alloc.column
+    n = len(col)
+    rows = np.arange(n)
+    contact = col >= 0
+    safe = np.maximum(col, 0)
+    pick = {
+        name: opts.joined(name)[rows, safe] for name in ("slot", "p_response", "p_conversion", "local_hour")
+    }
+    p_none = opts.joined("p_none")
+    channel = np.where(contact, layout.column_channel[safe], NO_CONTACT)
+    p_conv = np.where(contact, pick["p_conversion"], p_none)
+    none_value = opts.joined("none_value")
+    send_us = layout.slots_us[pick["slot"].astype(np.int64)]
+    return pd.DataFrame(
+        {
+            "customer_id": opts.joined("ids"),
+            "channel": np.array(ACTIONS, dtype=object)[channel],
+            "send_at": pd.Series(pd.to_datetime(send_us, unit="us", utc=True)).where(contact),
+            "local_hour": np.where(contact, pick["local_hour"], -1),
+            "p_response": np.where(contact, pick["p_response"], np.nan),
+            "p_conversion": p_conv,
+            "p_no_contact": p_none,
+            "uplift": p_conv - p_none,
+            "expected_value": none_value + np.where(contact, problem.gain[rows, safe], 0.0),
+            "cost": np.where(contact, problem.cost[safe], 0.0),
+            "shadow_price": alloc.shadow_price(problem),
+            "fallback": opts.joined("fallback"),
+            "stale": opts.joined("stale"),
+        }
+    )
+
+
+def plan_campaign(
+    model: NextBestChannelModel,
+    frames: Iterator[pd.DataFrame],
+    start: pd.Timestamp,
+    hours: int,
+    base_econ: Economics,
+    plan: CampaignPlan,
+    allowed_hours: dict[str, tuple[int, int]],
+    on_chunk: object = None,
+) -> PlannedCampaign:
+    """Collect every customer's options under the plan, allocate, and lay out the decisions."""
+    econ = plan.apply_economics(base_econ)
+    slots = slot_grid(window_us(start, 1), hours)[0]
+    layout = plan_layout(plan, econ, slots)
+    opts = collect(model, frames, start, hours, econ, layout, plan.allowed_hours(allowed_hours), on_chunk)
+    problem, alloc, free, greedy = allocate_plan(opts, layout, econ)
+    return PlannedCampaign(
+        layout, problem, alloc, free, greedy, decisions_frame(opts, layout, problem, alloc)
+    )
