@@ -46,6 +46,7 @@ bench: setup  ## print the benchmark figures quoted in the README (~55 min; serv
 	$(VENV)/bin/python benchmarks/incremental_build.py
 	$(VENV)/bin/python benchmarks/training.py
 	$(VENV)/bin/python benchmarks/serving.py --scorer-customers 20000
+	$(VENV)/bin/python benchmarks/allocation.py
 
 clean:
 	rm -rf data reports .pytest_cache .ruff_cache

@@ -21,15 +21,19 @@ import pandas as pd
 
 from experiments.analysis import Analysis, analyze, qini_for
 from experiments.design import Design
+from experiments.planned_campaign import PlanInputs, apply_plan
+from experiments.planned_campaign import inputs as plan_inputs
 from experiments.report import render_report
-from features.candidates import candidate_grid
+from features.candidates import candidate_grid, window_us
 from features.request_params import RequestParams
 from features.store import historical_features, open_store
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from optichannel.assignment import assign_arms, check_shares
 from optichannel.baseline_policies import never_contact, random_allowed
+from optichannel.campaign_plan import CampaignPlan
+from optichannel.capacity import Layout, plan_layout
 from optichannel.channels import ACTIONS
-from optichannel.decision import Choice, best_option
+from optichannel.decision import Choice, best_option, slot_grid
 from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.model_policy import decide, score_grid
@@ -166,13 +170,18 @@ def _decide_chunk(
     model: NextBestChannelModel,
     econ: Economics,
     rng: np.random.Generator,
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    layout: Layout | None = None,
+    allowed_hours: dict[str, tuple[int, int]] | None = None,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], PlanInputs | None]:
     """Every arm's choice for these customers, the drawn outcome of their own arm, and per
-    policy the true conversion probability of its choice for every customer."""
-    grid = candidate_grid(feats, at, hours, max_contacts_7d=econ.max_contacts_7d,
+    policy the true conversion probability of its choice for every customer (with a plan's
+    `layout`: also what `experiments.planned_campaign` needs to allocate under its limits)."""
+    grid = candidate_grid(feats, at, hours, allowed_hours=allowed_hours, max_contacts_7d=econ.max_contacts_7d,
                           params=RequestParams.from_meta(model.meta))  # fmt: skip
     truth = oracle.grid(ids, at, hours)
     allowed = truth["allowed"] & grid.allowed
+    if layout is not None:
+        allowed &= layout.open_slot[None, :, :]  # the plan's office hours
     scored = score_grid(model, grid)
     affluent = oracle.lat.affluent[oracle.positions(ids)]
     choices = {
@@ -183,6 +192,9 @@ def _decide_chunk(
     }
     true_p = {name: c.take(truth["p_conversion"], truth["p_none"]) for name, c in choices.items()}
     true_p["random"] = _random_rate(truth, allowed)
+    planned = None
+    if layout is not None:
+        planned = plan_inputs(layout, *scored.values(econ), allowed, truth, grid.local_hour, choices)
     # the model's predicted uplift of the contact it would send (its choice whenever it contacts)
     contact_value, _ = scored.values(econ)
     best = best_option(contact_value, allowed, None)
@@ -213,7 +225,7 @@ def _decide_chunk(
             "segment": age_band(feats["prf_birth_year"], at) if "prf_birth_year" in feats else "all",
         }
     )
-    return frame, true_p
+    return frame, true_p, planned
 
 
 def run_campaign(
@@ -233,8 +245,10 @@ def run_campaign(
     design: Design | None = None,
     store: FeatureStore | None = None,
     progress: bool = True,
+    plan: CampaignPlan | None = None,
 ) -> CampaignResult:
-    """Run the whole simulated test and (unless `out` is None) write its HTML report."""
+    """Run the whole simulated test and (unless `out` is None) write its HTML report. With a
+    `plan`, every arm runs under its share of the plan's limits (`experiments.planned_campaign`)."""
     shares = check_arms(arms, control)
     if window_hours < 1:
         raise ValueError(f"window_hours must be at least 1, got {window_hours}")
@@ -244,8 +258,13 @@ def run_campaign(
     ids = sample_customers(world_dir, at, customers, seed)
     arm = assign_arms(ids, experiment, shares, salt=salt)
     econ = Economics.from_meta(model.meta)
+    layout, hours_ok = None, None
+    if plan is not None:
+        econ = plan.apply_economics(econ)
+        layout = plan_layout(plan, econ, slot_grid(window_us(at, 1), window_hours)[0])
+        hours_ok = plan.allowed_hours()
     rng = np.random.default_rng(seed)
-    frames, true_p = [], {p: [] for p in POLICIES}
+    frames, true_p, planned = [], {p: [] for p in POLICIES}, []
     with progress_bar(progress and settings.show_progress) as bar:
         fetch = bar.add_task("campaign: point-in-time features", total=1)
         entity = pd.DataFrame({JOIN_KEY: ids, TIMESTAMP: at})
@@ -254,15 +273,29 @@ def run_campaign(
         task = bar.add_task("campaign: decisions and outcomes", total=len(ids))
         for start in range(0, len(ids), CHUNK):
             part = slice(start, start + CHUNK)
-            frame, probs = _decide_chunk(
-                ids[part], feats.iloc[part], arm[part], at, window_hours, oracle, model, econ, rng
+            frame, probs, inputs = _decide_chunk(
+                ids[part],
+                feats.iloc[part],
+                arm[part],
+                at,
+                window_hours,
+                oracle,
+                model,
+                econ,
+                rng,
+                layout,
+                hours_ok,
             )
             frames.append(frame)
+            planned.append(inputs)
             for name, values in probs.items():
                 true_p[name].append(values)
             bar.advance(task, len(frame))
     outcomes = pd.concat(frames, ignore_index=True)
     true_rates = {a: float(np.concatenate(true_p[a]).mean()) for a in shares}
+    if plan is not None and layout is not None:
+        outcomes, limited = apply_plan(outcomes, PlanInputs.concat(planned), layout, plan, shares, rng)
+        true_rates = {a: float(limited[a].mean()) for a in shares}
     analysis = analyze(outcomes, control, planned_shares=shares)
     qini = None
     if "model" in shares and control != "model":

@@ -184,12 +184,17 @@ def simulate(
     window: Annotated[int, typer.Option("--window", min=1, help="Decision window, hours.")] = 72,
     seed: Annotated[int | None, typer.Option("--seed", help="[default: settings seed]")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    plan: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Campaign plan YAML: each arm runs under its share of its limits."),
+    ] = None,
 ) -> None:
     """Run a whole A/B test on simulated customers and check its estimate against the true uplift."""
     from experiments.campaign import check_arms, run_campaign
     from experiments.console import campaign_table, print_table
     from experiments.tracking import log_campaign
     from optichannel.assignment import parse_arms
+    from optichannel.campaign_plan import load_plan
     from optichannel.settings import get_settings
 
     settings = get_settings()
@@ -197,10 +202,11 @@ def simulate(
     seed = settings.seed if seed is None else seed
     try:
         shares = check_arms(parse_arms(arms))
+        campaign = load_plan(plan) if plan is not None else None
         model, version = _champion(settings, alias)
         result = run_campaign(
             settings, world, model, at=at, customers=customers, arms=shares, window_hours=window,
-            seed=seed, experiment=experiment, out=out, progress=not quiet,
+            seed=seed, experiment=experiment, out=out, progress=not quiet, plan=campaign,
         )  # fmt: skip
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None

@@ -8,7 +8,7 @@ the batch scorer, the simulated A/B test and the service all honour the same pla
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -90,6 +90,13 @@ class CampaignPlan(BaseModel):
     quiet_hours: dict[Channel, tuple[Hour, Hour]] = Field(
         default_factory=dict, description="allowed customer-local hours [start, end) per channel"
     )
+    prices: dict[
+        Literal["email", "sms", "push", "call", "messenger", "budget"], Annotated[float, Field(ge=0)]
+    ] = Field(
+        default_factory=dict,
+        description="dual prices for online decisions: per contact of a channel, and per currency "
+        "unit of budget (`optichannel score --plan` writes them)",
+    )
 
     @field_validator("quiet_hours")
     @classmethod
@@ -121,9 +128,35 @@ class CampaignPlan(BaseModel):
             }
         )
 
+    def scaled(self, share: float) -> CampaignPlan:
+        """This plan's limits for a `share` of its customers (an A/B arm), counts rounded down, so
+        arms of equal shares get equal limits."""
+
+        def part(value: int | None) -> int | None:
+            return None if value is None else int(value * share)
+
+        capacity = {
+            ch: c.model_copy(
+                update={"per_hour": part(c.per_hour), "per_day": part(c.per_day), "total": part(c.total)}
+            )
+            for ch, c in self.capacity.items()
+        }
+        budget = None if self.budget is None else self.budget * share
+        return self.model_copy(update={"capacity": capacity, "budget": budget})
+
     def allowed_hours(self, base: dict[str, tuple[int, int]] | None = None) -> dict[str, tuple[int, int]]:
         """Customer-local allowed hours per channel: the deployment's, then this plan's."""
         return {**(base or DEFAULT_ALLOWED_HOURS), **self.quiet_hours}
+
+
+def save_plan(plan: CampaignPlan, path: Path) -> Path:
+    """Write a plan as YAML that `load_plan` reads back to the same plan."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False))
+    return path
 
 
 def load_plan(path: Path | str) -> CampaignPlan:

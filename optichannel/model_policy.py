@@ -60,13 +60,17 @@ def decide(
     objective: Objective,
     econ: Economics,
     may_skip: np.ndarray | None = None,
+    price: np.ndarray | None = None,
 ) -> Choice:
     """`response`: the best allowed contact by P(response); `value`: the best net value, where
     no contact wins whenever nothing allowed pays more than leaving the customer alone, except on
-    rows where `may_skip` is False (the request demands a contact when one is allowed)."""
+    rows where `may_skip` is False (the request demands a contact when one is allowed). `price`:
+    what a campaign's limits charge each contact (its dual prices), paid on top of the cost."""
     if objective == "response":
         return best_option(scored.p_response, allowed, None)
     contact, none = scored.values(econ)
+    if price is not None:
+        contact = contact - price
     return best_option(contact, allowed, none, may_skip)
 
 

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_ALLOWED_HOURS),
         description="customer-local hours [start, end) each channel may be used (JSON); plans may narrow",
     )
+    plans: list[Path] = Field(
+        default_factory=list, description="campaign plans the service loads (JSON list of YAML paths)"
+    )
+    capacity_counter_path: Path | None = Field(
+        None, description="local profile's live campaign counters; default beside the decision log"
+    )
     model_alias: str = Field("champion", description="registry alias the service and scorer load")
     api_token: str | None = Field(
         None, description="if set, /predict* require `Authorization: Bearer <token>`"
@@ -95,6 +101,11 @@ class Settings(BaseSettings):
     def decision_log(self) -> Path:
         """Where the service appends every decision it gives."""
         return self.decision_log_path or self.data_dir / "decisions" / "decisions.sqlite"
+
+    @property
+    def capacity_counter(self) -> Path:
+        """Where the local profile's campaign counters live (production: Redis)."""
+        return self.capacity_counter_path or self.decision_log.parent / "capacity.sqlite"
 
     @property
     def validated_dir(self) -> Path:

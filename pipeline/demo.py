@@ -17,6 +17,9 @@ from rich.console import Console
 if TYPE_CHECKING:
     from optichannel.settings import Settings
 
+#: the demo campaign's limits (a call centre in Moscow, an SMS quota, a budget)
+PLAN = Path(__file__).resolve().parents[1] / "docs" / "campaign_plan.yaml"
+
 
 def _step(console: Console, title: str, action: Callable[[], str]) -> None:
     console.rule(f"[bold]{title}")
@@ -34,8 +37,8 @@ def demo(
         None,
         "--stop-after",
         min=1,
-        max=7,
-        help="stop after this step (1 simulate ... 5 train, 6 serve, 7 A/B)",
+        max=8,
+        help="stop after this step (1 simulate ... 5 train, 6 serve, 7 campaign plan, 8 A/B)",
     ),
     data: Path = typer.Option(
         None,
@@ -150,9 +153,39 @@ def demo(
         return f"{len(sample) + 1} decisions, service stopped; every decision is in {settings.decision_log}"
 
     _step(console, "6. start the service, ask it for a few decisions, stop it", serve)
-    if stop_after == 6 or data is not None:
+    if stop_after == 6:
+        _summary(console, settings, world, began, ab_test=False)
+        return
+
+    def campaign() -> str:
+        import pandas as pd
+
+        from features.store import snapshot_span
+        from serving.cli import score
+
+        listing = settings.data_dir / "campaign" / "customers.parquet"
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        pd.read_parquet(settings.validated_dir / "customers.parquet", columns=["customer_id"]).to_parquet(
+            listing
+        )
+        at = (
+            (pd.Timestamp(snapshot_span(settings)[1]) + pd.Timedelta(hours=7))
+            .tz_convert(None)
+            .to_pydatetime()
+        )
+        out = settings.data_dir / "campaign" / "decisions.parquet"
+        score(customers=listing, out=out, at=at, hours=72, quiet=not settings.show_progress, plan=PLAN,
+              plan_report=Path("reports/campaign_plan.html"))  # fmt: skip
+        return f"decisions -> {out}; plan summary -> {Path('reports/campaign_plan.html').resolve()}"
+
+    _step(
+        console,
+        f"7. plan a 72-hour campaign for every customer under {PLAN} (call-centre capacity)",
+        campaign,
+    )
+    if stop_after == 7 or data is not None:
         if data is not None:
-            console.print("your own feeds have no oracle: the simulated A/B test (step 7) is skipped")
+            console.print("your own feeds have no oracle: the simulated A/B test (step 8) is skipped")
         _summary(console, settings, world, began, ab_test=False)
         return
 
@@ -165,7 +198,7 @@ def demo(
                  quiet=not settings.show_progress)  # fmt: skip
         return f"HTML report -> {report.resolve()}"
 
-    _step(console, "7. run a simulated A/B test: model vs business as usual, true uplift known", ab_test)
+    _step(console, "8. run a simulated A/B test: model vs business as usual, true uplift known", ab_test)
     _summary(console, settings, world, began)
 
 
@@ -177,6 +210,7 @@ def _summary(console: Console, settings: Settings, world: Path, began: float, ab
     )
     if ab_test:
         console.print("evaluation table: reports/evaluation.json; A/B report: reports/ab_test.html")
+    console.print(f"campaign plan: {PLAN} -> reports/campaign_plan.html, {settings.data_dir / 'campaign'}")
     console.print(
         "MLflow UI: `make mlflow-ui` -> http://127.0.0.1:5000; service: `optichannel serve` -> :3000"
     )

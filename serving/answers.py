@@ -48,19 +48,22 @@ class Group:
 
     def options(self, j: int) -> list[tuple[int, int]]:
         """Each allowed channel at its best slot for row j."""
-        allowed, contact = self.decided.grid.allowed[j], self.decided.contact[j]
+        allowed, contact = self.decided.allowed[j], self.decided.contact[j]
         slots = np.where(allowed, contact, -np.inf).argmax(axis=1)
         has = allowed.any(axis=1)
         return [(c, int(slots[c])) for c in range(len(CHANNELS)) if has[c]]
 
     def exclusions(self, j: int) -> list[Exclusion]:
         """Why each channel without an allowed slot is out, the first reason that applies."""
-        req, grid, out = self.requests[j], self.decided.grid, []
-        has = grid.allowed[j].any(axis=1)
+        req, grid, gate, out = self.requests[j], self.decided.grid, self.decided.gate, []
+        has = self.decided.allowed[j].any(axis=1)
+        could = grid.allowed[j]  # before the campaign's limits
         for c, name in enumerate(CHANNELS):
             if has[c]:
                 continue
-            if req.channels is not None and name not in req.channels:
+            if could[c].any() and gate is not None:
+                reason = "capacity" if (could[c] & gate.open[j, c]).any() else "office hours"
+            elif req.channels is not None and name not in req.channels:
                 reason = "not requested"
             elif not grid.consent[j, c]:
                 reason = "no consent"
@@ -158,7 +161,7 @@ def answer(group: Group, j: int, *, known: bool, model: tuple[str, str], decisio
 
 
 def _curve(group: Group, j: int) -> dict[str, list[float | None]]:
-    contact, allowed = group.decided.contact[j], group.decided.grid.allowed[j]
+    contact, allowed = group.decided.contact[j], group.decided.allowed[j]
     return {
         name: [float(v) if ok else None for v, ok in zip(contact[c], allowed[c], strict=True)]
         for c, name in enumerate(CHANNELS)

@@ -30,20 +30,29 @@ def serve(
     port: Annotated[int, typer.Option("--port", "-p", help="HTTP port.")] = 3000,
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes (one model each).")] = 2,
+    plan: Annotated[
+        list[Path] | None,
+        typer.Option("--plan", help="Campaign plan YAML a request may name (`campaign`); repeatable."),
+    ] = None,
 ) -> None:
     """Start the BentoML service (`bentoml serve serving.service:NextBestChannel`) until Ctrl-C."""
     from optichannel.registry import ROOT
     from optichannel.settings import get_settings
     from serving.local_server import SERVICE, service_env
-    from serving.runtime import StartupError, load_model, open_reader
+    from serving.runtime import StartupError, load_model, open_limits, open_reader
 
     settings = get_settings()
+    if plan:
+        settings = settings.model_copy(update={"plans": [*settings.plans, *plan]})
     try:  # check before starting workers: one clear line instead of a worker's traceback
         model, version = load_model(settings)
         open_reader(settings, model)
+        limits = open_limits(settings, model)
     except StartupError as exc:
         raise _fail(exc) from None
     typer.echo(f"serving optichannel-nbc version {version} ({settings.model_alias}) on http://{host}:{port}")
+    if limits is not None:
+        typer.echo(f"campaigns: {', '.join(sorted(limits.plans))} (counters: {settings.profile} profile)")
     typer.echo(f"decision log: {settings.decision_log}; try: curl -s -X POST http://{host}:{port}/predict "
                "-H 'Content-Type: application/json' -d '{\"customer_id\": \"C000001\"}'")  # fmt: skip
     bentoml = Path(sys.executable).with_name("bentoml")
@@ -117,6 +126,14 @@ def score(
         print_summary(digest, typer.echo)
         page = write_html(digest, plan_report or out.with_suffix(".plan.html"))
         typer.echo(f"plan summary -> {page}")
+        from optichannel.campaign_plan import save_plan
+        from serving.plan_allocation import online_prices
+
+        priced = campaign.model_copy(update={"prices": online_prices(summary.planned)})
+        kept = save_plan(priced, out.with_suffix(".plan.yaml"))
+        typer.echo(
+            f"the plan with its dual prices, for the service -> {kept} (`optichannel serve --plan {kept}`)"
+        )
 
 
 def ask(

@@ -20,11 +20,13 @@ from features.candidates import CandidateGrid, candidate_grid
 from features.customer_block import CustomerBlock
 from features.request_params import RequestParams
 from optichannel import feature_columns as fc
-from optichannel.channels import CHANNELS
+from optichannel.channels import CHANNELS, NO_CONTACT
+from optichannel.decision import best_option
 from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.model_policy import Picked, Scored, decide, explore, score_grid
 from serving.answers import Group, answer
+from serving.campaign_limits import CampaignLimits, Gate, UnknownCampaign
 from serving.schemas import PredictRequest, PredictResponse
 
 #: customer ids -> their features as one block (see features.feast_sqlite.read.OnlineReader.read_block)
@@ -47,6 +49,9 @@ class Decided:
     contact: np.ndarray  # [n, channels, slots] net value of each contact
     none: np.ndarray  # [n] value of no contact
     picked: Picked
+    allowed: np.ndarray  # [n, channels, slots] what the decision could take (a campaign's limits too)
+    priced: np.ndarray  # [n, channels, slots] contact value net of the campaign's dual prices
+    gate: Gate | None = None  # the campaign's limits, when the requests named one
 
 
 def decide_block(
@@ -61,16 +66,22 @@ def decide_block(
     allowed_hours: dict[str, tuple[int, int]] | None = None,
     epsilon: float = 0.0,
     rng: np.random.Generator | None = None,
+    gate: Callable[[np.ndarray], Gate] | None = None,
 ) -> Decided:
     """The one decision path: candidate grid of `block` (requests applied) -> scores -> the
-    kernel's value argmax (`none` only where `may_skip`) -> epsilon-greedy exploration."""
+    kernel's value argmax (`none` only where `may_skip`) -> epsilon-greedy exploration. `gate`
+    (slots -> a campaign's limits): only hours with room, each contact paying its dual price."""
     grid = candidate_grid(block, window_start, hours, CHANNELS, allowed_hours, max_contacts_7d=cap,
                           params=RequestParams.from_meta(model.meta))  # fmt: skip
     scored = score_grid(model, grid)
     contact, none = scored.values(econ)
-    greedy = decide(scored, grid.allowed, "value", econ, may_skip)
-    picked = explore(greedy, contact, grid.allowed, may_skip, epsilon, rng or np.random.default_rng(0))
-    return Decided(grid, scored, contact, none, picked)
+    limits = gate(grid.slots_us) if gate is not None else None
+    allowed = grid.allowed if limits is None else grid.allowed & limits.room
+    price = None if limits is None else limits.price
+    greedy = decide(scored, allowed, "value", econ, may_skip, price)
+    priced = contact if price is None else contact - price
+    picked = explore(greedy, priced, allowed, may_skip, epsilon, rng or np.random.default_rng(0))
+    return Decided(grid, scored, contact, none, picked, allowed, priced, limits)
 
 
 def with_prior(block: CustomerBlock, prior: dict[str, float], unknown: np.ndarray) -> CustomerBlock:
@@ -116,6 +127,7 @@ class Decider:
     epsilon: float = 0.0
     seed: int | None = None
     allowed_hours: dict[str, tuple[int, int]] | None = None
+    limits: CampaignLimits | None = None  # the campaign plans the service was started with
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.epsilon < 1.0:
@@ -146,21 +158,66 @@ class Decider:
         block = with_prior(block, self.prior, ~known)
         apply_requests(block, requests, ~known)
         out: list[PredictResponse | None] = [None] * len(requests)
-        groups: dict[tuple[int, str], list[int]] = {}
+        groups: dict[tuple[int, str, str | None], list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault((r.window_hours, r.purpose), []).append(i)
-        for (hours, purpose), idx in groups.items():
+            groups.setdefault((r.window_hours, r.purpose, r.campaign), []).append(i)
+        for (hours, purpose, campaign), idx in groups.items():
             rows = np.asarray(idx)
             mine = [requests[i] for i in rows]
             part = block.take(rows)
+            econ, allowed_hours, gate = self._campaign(campaign)
+            may_skip = np.array([r.allow_no_contact for r in mine])
             decided = decide_block(
-                self.model, part, starts[rows], hours, self.econ,
-                cap=self.econ.max_contacts_7d if purpose == "marketing" else None,
-                may_skip=np.array([r.allow_no_contact for r in mine]),
-                allowed_hours=self.allowed_hours, epsilon=self.epsilon, rng=self.rng,
+                self.model, part, starts[rows], hours, econ,
+                cap=econ.max_contacts_7d if purpose == "marketing" else None, may_skip=may_skip,
+                allowed_hours=allowed_hours, epsilon=self.epsilon, rng=self.rng, gate=gate,
             )  # fmt: skip
+            if campaign is not None:
+                self._book(campaign, decided, may_skip)
             group = Group(self.model, decided, mine, part, stale[rows], age[rows])
             for j, i in enumerate(rows.tolist()):
                 out[i] = answer(group, j, known=bool(known[i]), model=(self.model_name, self.model_version),
                                 decision_id=uuid.uuid4().hex)  # fmt: skip
         return [o for o in out if o is not None]
+
+    def check(self, requests: Sequence[PredictRequest]) -> None:
+        """Raise UnknownCampaign (a 400 naming it) before a bad request joins a batch."""
+        for name in {r.campaign for r in requests if r.campaign is not None}:
+            self._campaign(name)
+
+    def _campaign(
+        self, name: str | None
+    ) -> tuple[Economics, dict[str, tuple[int, int]] | None, Callable[[np.ndarray], Gate] | None]:
+        """(economics, quiet hours, limits) of a request's campaign; the model's own without one."""
+        if name is None:
+            return self.econ, self.allowed_hours, None
+        if self.limits is None:
+            raise UnknownCampaign(
+                f"campaign: unknown campaign {name!r} (this service was started without plans)"
+            )
+        limits = self.limits
+        return limits.economics(name), limits.allowed_hours(name), lambda slots: limits.gate(name, slots)
+
+    def _book(self, name: str, decided: Decided, may_skip: np.ndarray) -> None:
+        """Book every contact on the live counters, in request order; a place that ran out since
+        the gate was read is taken out and the row decides again (greedy, propensity 1)."""
+        limits = self.limits
+        if limits is None:
+            return
+        choice, picked = decided.picked.choice, decided.picked
+        for j in range(len(choice.channel)):
+            while choice.channel[j] != NO_CONTACT:
+                c, s = int(choice.channel[j]), int(choice.slot[j])
+                if limits.book(name, decided.grid.slots_us[j], c, s):
+                    break
+                decided.allowed[j, c, s] = False
+                one = slice(j, j + 1)
+                again = best_option(
+                    decided.priced[one], decided.allowed[one], decided.none[one], may_skip[one]
+                )
+                choice.channel[j], choice.slot[j], choice.value[j] = (
+                    again.channel[0],
+                    again.slot[0],
+                    again.value[0],
+                )
+                picked.propensity[j], picked.explored[j] = 1.0, False

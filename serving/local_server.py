@@ -4,6 +4,7 @@ used by the demo, the HTTP tests and the serving benchmark, so all three start i
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -36,6 +37,8 @@ def service_env(settings: Settings, workers: int) -> dict[str, str]:
         "OPTICHANNEL_MODEL_ALIAS": settings.model_alias,
         "OPTICHANNEL_EXPLORATION": str(settings.exploration),
         "OPTICHANNEL_DECISION_LOG_PATH": str(settings.decision_log.resolve()),
+        "OPTICHANNEL_CAPACITY_COUNTER_PATH": str(settings.capacity_counter.resolve()),
+        "OPTICHANNEL_PLANS": json.dumps([str(Path(p).resolve()) for p in settings.plans]),
     }
     for name, value in (
         ("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri),

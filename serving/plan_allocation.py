@@ -20,7 +20,7 @@ from features.offline_read import stale_rows
 from optichannel.allocation import Allocation, Problem, greedy_cut, lagrangian, unconstrained
 from optichannel.campaign_plan import CampaignPlan
 from optichannel.capacity import Layout, plan_layout
-from optichannel.channels import ACTIONS, NO_CONTACT
+from optichannel.channels import ACTIONS, CHANNELS, NO_CONTACT
 from optichannel.decision import slot_grid
 from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
@@ -143,6 +143,22 @@ def decisions_frame(opts: Options, layout: Layout, problem: Problem, alloc: Allo
             "stale": opts.joined("stale"),
         }
     )
+
+
+def online_prices(planned: PlannedCampaign) -> dict[str, float]:
+    """Dual prices for deciding one customer at a time (the service): per channel, the mean price
+    its contacts paid for the resources they used in this allocation; and the budget's price."""
+    alloc, layout = planned.allocation, planned.layout
+    per_column = layout.incidence @ alloc.prices
+    contacted = alloc.column[alloc.column >= 0]
+    prices: dict[str, float] = {}
+    for c, name in enumerate(CHANNELS):
+        mine = contacted[layout.column_channel[contacted] == c]
+        if len(mine):
+            prices[name] = round(float(per_column[mine].mean()), 6)
+    if planned.problem.budget is not None:
+        prices["budget"] = round(float(alloc.budget_price), 6)
+    return prices
 
 
 def plan_campaign(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.settings import Settings
+from serving.campaign_limits import CampaignLimits
 from serving.decider import Decider, FeatureReader
 from serving.decision_log import DecisionLog
 
@@ -76,6 +77,30 @@ def open_reader(settings: Settings, model: NextBestChannelModel) -> FeatureReade
     return reader.read_block
 
 
+def open_limits(settings: Settings, model: NextBestChannelModel) -> CampaignLimits | None:
+    """The campaign plans of `settings.plans` (by name) on the profile's live counters, or None."""
+    if not settings.plans:
+        return None
+    from optichannel.campaign_plan import PlanError, load_plan
+    from optichannel.economics import Economics
+    from serving.capacity_counter import open_counter
+
+    try:
+        plans = [load_plan(p) for p in settings.plans]
+    except PlanError as exc:
+        raise StartupError(str(exc)) from None
+    names = [p.name for p in plans]
+    if len(set(names)) < len(names):
+        raise StartupError(f"two campaign plans share a name: {', '.join(names)} (set `name:` in each)")
+    try:
+        counter = open_counter(settings.profile, settings.redis_url, settings.capacity_counter)
+    except Exception as exc:  # e.g. Redis unreachable: say which, at start-up
+        raise StartupError(f"cannot open the campaign counters ({settings.profile} profile): {exc}") from None
+    return CampaignLimits(
+        {p.name: p for p in plans}, counter, Economics.from_meta(model.meta), settings.quiet_hours
+    )
+
+
 def load_runtime(settings: Settings) -> Runtime:
     """Everything a worker needs, loaded once and warmed up: the first real request must not pay
     for lazy initialisation (zone data, LightGBM's buffers), and the loaded objects are moved
@@ -87,7 +112,7 @@ def load_runtime(settings: Settings) -> Runtime:
 
     model, version = load_model(settings)
     decider = Decider(model, open_reader(settings, model), MODEL_NAME, version, epsilon=settings.exploration,
-                      allowed_hours=settings.quiet_hours)  # fmt: skip
+                      allowed_hours=settings.quiet_hours, limits=open_limits(settings, model))  # fmt: skip
     warm = PredictRequest(customer_id="__warm-up__", purpose="service", timezone="UTC", explain=True)
     decider.decide([warm, warm.model_copy(update={"purpose": "marketing"})])  # not logged: no one asked
     gc.collect()

@@ -39,6 +39,11 @@ class PredictRequest(BaseModel):
     consent: dict[ChannelName, bool] | None = Field(
         None, description="consents the CRM knows; override the store's per channel"
     )
+    campaign: str | None = Field(
+        None,
+        max_length=128,
+        description="a campaign plan the service was started with: its economics and limits",
+    )
 
     @field_validator("window_start")
     @classmethod
@@ -74,7 +79,7 @@ class Option(BaseModel):
 
 class Exclusion(BaseModel):
     channel: ChannelName
-    reason: Literal["not requested", "no consent", "frequency cap", "quiet hours"]
+    reason: Literal["not requested", "no consent", "frequency cap", "quiet hours", "office hours", "capacity"]
 
 
 class Driver(BaseModel):

@@ -100,6 +100,7 @@ class NextBestChannel:
 
     async def _submit(self, requests: list[PredictRequest]) -> list[PredictResponse]:
         try:
+            self.runtime.decider.check(requests)
             return await self.batcher.submit(requests)
         except ValueError as exc:  # bad values the schema cannot see (e.g. a zone in the store)
             raise InvalidArgument(str(exc)) from None

@@ -182,3 +182,34 @@ def test_ope_command(cli_env: Path, champion: dict) -> None:
     contacts.drop(columns="propensity").to_parquet(blind)
     refused = runner.invoke(build_app(), ["experiment", "ope", "--contacts", str(blind)])
     assert refused.exit_code == 1 and "error: contacts has no propensity column" in refused.output
+
+
+def test_under_a_plan_every_arm_keeps_its_share_of_the_limits_and_the_model_still_wins(
+    campaign: dict, small_world: Path
+) -> None:
+    """Each arm gets the plan's limits times its share; the model (allocated jointly) still beats
+    business as usual (cut at capacity) on the oracle's true rate under the same limits."""
+    from optichannel.campaign_plan import CampaignPlan
+    from optichannel.pyfunc_model import load_bundle
+
+    plan = CampaignPlan.model_validate(
+        {"budget": 40, "capacity": {"call": {"per_hour": 5, "timezone": "Europe/Moscow", "hours": [9, 18],
+                                             "weekdays": [0, 1, 2, 3, 4]}, "sms": {"per_day": 25}}}
+    )  # fmt: skip
+    model = load_bundle(registry.model_uri("champion"))
+    result = run_campaign(campaign["settings"], small_world, model, customers=None, arms=ARMS, seed=7,
+                          experiment=EXPERIMENT, out=None, progress=False, plan=plan)  # fmt: skip
+    out = result.outcomes
+    for arm, share in ARMS.items():
+        mine = out[out["arm"] == arm]
+        calls = mine[mine["channel"] == "call"]
+        moscow = calls["send_at"].dt.tz_convert("Europe/Moscow")
+        assert calls.groupby("send_at").size().max(initial=0) <= int(5 * share), arm
+        assert moscow.dt.hour.between(9, 17).all() and (moscow.dt.weekday < 5).all(), arm
+        sms = mine[mine["channel"] == "sms"]
+        assert sms.groupby(sms["send_at"].dt.floor("D")).size().max(initial=0) <= int(25 * share), arm
+        assert mine["cost"].sum() <= 40 * share + 1e-9, arm
+    assert (out.loc[out["arm"] == "holdout", "channel"] == "none").all()
+    unlimited = campaign["result"].true_rates
+    assert result.true_rates["model"] < unlimited["model"]  # the limits bind and cost the model
+    assert result.true_rates["model"] > result.true_rates["bau"] + 0.005, result.true_rates

@@ -171,7 +171,8 @@ def test_serve_command_starts_the_service_or_says_what_is_missing(env: dict) -> 
 
 def test_demo_runs_on_your_own_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`demo --data DIR`: feeds without a simulator truth go through validation, features, Feast,
-    training (judged on logged outcomes), and the service; the A/B step is skipped, said so."""
+    training (judged on logged outcomes), the service and the campaign plan; the A/B step is
+    skipped, said so."""
     own = tmp_path / "own"
     assert (
         runner.invoke(build_app(), ["simulate", "-n", "800", "-d", "70", "-o", str(own), "-q"]).exit_code == 0
@@ -194,7 +195,13 @@ def test_demo_runs_on_your_own_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "true value" not in result.output and "judged by the oracle" not in result.output
     assert "promoted to champion" in result.output and "7 decisions, service stopped" in result.output
     assert (
-        "A/B test (step 7) is skipped" in result.output
+        "A/B test (step 8) is skipped" in result.output
         and not (tmp_path / "reports" / "ab_test.html").exists()
     )
+    # the campaign step plans every customer under the shipped plan: the call centre's hours hold
+    assert "plan campaign_plan:" in result.output and (tmp_path / "reports" / "campaign_plan.html").exists()
+    planned = pd.read_parquet(tmp_path / "data" / "campaign" / "decisions.parquet")
+    calls = planned[planned["channel"] == "call"]
+    assert len(planned) > 700 and calls.groupby("send_at").size().max() <= 3
+    assert planned["cost"].sum() <= 150 + 1e-9
     assert not (tmp_path / "data" / "world").exists()

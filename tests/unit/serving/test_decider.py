@@ -206,3 +206,55 @@ def test_features_past_their_ttl_are_ignored_and_flagged(model: NextBestChannelM
     cols = [i for i, c in enumerate(block.columns) if c.startswith("cnt_")]
     assert stale.all() and np.isnan(expired.values[:, cols]).all()
     assert (expired.values[:, block.index[fc.consent("push")]] == 1.0).all()
+
+
+def _campaign(model: NextBestChannelModel, counter: object) -> Decider:
+    """A decider whose campaign `spring` takes one push per Moscow evening hour (18-22)."""
+    from optichannel.campaign_plan import CampaignPlan
+    from serving.campaign_limits import CampaignLimits
+
+    plan = CampaignPlan.model_validate(
+        {
+            "name": "spring",
+            "capacity": {"push": {"per_hour": 1, "timezone": "Europe/Moscow", "hours": [18, 22]}},
+        }
+    )
+    decider = _decider(model)
+    decider.limits = CampaignLimits({"spring": plan}, counter, decider.econ, dict(DEFAULT_ALLOWED_HOURS))
+    return decider
+
+
+@pytest.mark.parametrize("one_by_one", [True, False])
+def test_a_campaign_never_books_an_hour_past_capacity_and_says_why(
+    model: NextBestChannelModel, tmp_path: object, one_by_one: bool
+) -> None:
+    from serving.capacity_counter import SQLiteCounter
+
+    decider = _campaign(model, SQLiteCounter(tmp_path / "capacity.sqlite"))
+    asks = [PredictRequest(customer_id=f"C{i:03d}", window_start=START, campaign="spring") for i in range(15)]
+    answers = [decider.decide([r])[0] for r in asks] if one_by_one else decider.decide(asks)
+    push = [a for a in answers if a.decision.channel == "push"]
+    times = [a.decision.send_at for a in push]
+    local = [int(a.decision.send_at_local[11:13]) for a in push]
+    # 72 hours from Monday 09:00 Moscow hold three evenings of four bookable hours
+    assert len(push) == 12 and len(set(times)) == 12 and all(18 <= h < 22 for h in local)
+    for a in answers:
+        if a.decision.channel != "push":
+            assert a.decision.channel != "none" and ("push", "capacity") in {
+                (e.channel, e.reason) for e in a.excluded
+            }
+    free = _decider(model).decide(
+        [r.model_copy(update={"campaign": None}) for r in asks]
+    )  # without the campaign everyone takes the same best evening hour
+    assert {a.decision.channel for a in free} == {"push"} and len({a.decision.send_at for a in free}) == 1
+
+
+def test_an_unknown_campaign_is_named(model: NextBestChannelModel, tmp_path: object) -> None:
+    from serving.campaign_limits import UnknownCampaign
+    from serving.capacity_counter import SQLiteCounter
+
+    decider = _campaign(model, SQLiteCounter(tmp_path / "capacity.sqlite"))
+    with pytest.raises(UnknownCampaign, match=r"'autumn'.*spring"):
+        decider.check([PredictRequest(customer_id="C1", campaign="autumn")])
+    with pytest.raises(UnknownCampaign, match="started without plans"):
+        _decider(model).check([PredictRequest(customer_id="C1", campaign="spring")])

@@ -1,0 +1,121 @@
+"""Campaign plans online: while a CRM asks one customer at a time, a campaign's decisions use its
+economics and quiet hours, pay its dual prices (learnt offline by `optichannel score --plan`, the
+`prices` of the plan it writes), stay inside the centre's office hours, and book each contact on
+live counters (`serving.capacity_counter`) so no hour, day or budget is ever exceeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from optichannel.campaign_plan import CampaignPlan
+from optichannel.capacity import Layout, plan_layout
+from optichannel.channels import CHANNELS
+from optichannel.economics import Economics
+from serving.capacity_counter import KEY_PREFIX, CapacityCounter, Item
+
+LAYOUTS_KEPT = 256  # (campaign, window) layouts remembered; most requests share the next full hour
+
+
+class UnknownCampaign(ValueError):
+    """A request named a campaign the service was not started with."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One group's plan limits on its [n, channels, slots] grid."""
+
+    open: np.ndarray  # inside the plan's office hours and weekdays
+    room: np.ndarray  # open, and every counter it would use has room (budget included)
+    price: np.ndarray  # dual price a contact there pays (resource prices + budget price x cost)
+
+
+@dataclass
+class CampaignLimits:
+    """The plans a service was started with, by name, and the counters they book against."""
+
+    plans: Mapping[str, CampaignPlan]
+    counter: CapacityCounter
+    base: Economics
+    base_hours: dict[str, tuple[int, int]]
+    _layouts: dict[tuple[str, int, int], Layout] = field(default_factory=dict, repr=False)
+
+    def plan(self, name: str) -> CampaignPlan:
+        if name not in self.plans:
+            known = ", ".join(sorted(self.plans)) or "none"
+            raise UnknownCampaign(f"campaign: unknown campaign {name!r} (this service knows: {known})")
+        return self.plans[name]
+
+    def economics(self, name: str) -> Economics:
+        return self.plan(name).apply_economics(self.base)
+
+    def allowed_hours(self, name: str) -> dict[str, tuple[int, int]]:
+        return self.plan(name).allowed_hours(self.base_hours)
+
+    def layout(self, name: str, slots_us: np.ndarray) -> Layout:
+        key = (name, int(slots_us[0]), len(slots_us))
+        if key not in self._layouts:
+            if len(self._layouts) >= LAYOUTS_KEPT:
+                self._layouts.clear()
+            self._layouts[key] = plan_layout(self.plan(name), self.economics(name), slots_us)
+        return self._layouts[key]
+
+    def gate(self, name: str, slots_us: np.ndarray) -> Gate:
+        """Office hours, room left and prices for every row's window ([n, slots] UTC slots)."""
+        plan = self.plan(name)
+        econ = self.economics(name)
+        n, hours = slots_us.shape
+        shape = (n, len(CHANNELS), hours)
+        is_open, room, price = np.ones(shape, bool), np.ones(shape, bool), np.zeros(shape)
+        cost = econ.channel_costs()[0, :, 0]
+        per_contact = (
+            np.array([plan.prices.get(c, 0.0) for c in CHANNELS]) + plan.prices.get("budget", 0.0) * cost
+        )
+        price[:] = per_contact[None, :, None]
+        left = self._budget_left(name)
+        for start in np.unique(slots_us[:, 0]):
+            rows = np.flatnonzero(slots_us[:, 0] == start)
+            layout = self.layout(name, slots_us[rows[0]])
+            keys = [self._key(name, r.label) for r in layout.resources]
+            used = np.array(self.counter.used(keys))
+            full = used + 1 > np.array([r.capacity for r in layout.resources]) + 1e-9
+            blocked = (
+                (layout.incidence[:, full] > 0).any(axis=1) if len(keys) else np.zeros(layout.columns, bool)
+            )
+            ok = np.zeros((len(CHANNELS), hours), bool)
+            for j, (ch, slots) in enumerate(zip(layout.column_channel, layout.column_slots, strict=True)):
+                ok[ch, slots] = not blocked[j]
+            ok &= (cost <= left + 1e-9)[:, None]
+            is_open[rows] = layout.open_slot[None]
+            room[rows] = (ok & layout.open_slot)[None]
+        return Gate(is_open, room, price)
+
+    def book(self, name: str, slots_us: np.ndarray, channel: int, slot: int) -> bool:
+        """Book one contact (all its counters, or none of them); False when a place ran out."""
+        plan = self.plan(name)
+        layout = self.layout(name, slots_us)
+        items: list[Item] = []
+        column = [j for j, (ch, s) in enumerate(zip(layout.column_channel, layout.column_slots, strict=True))
+                  if ch == channel and slot in s]  # fmt: skip
+        if not column:
+            return False  # the centre is closed at that hour
+        for r in np.flatnonzero(layout.incidence[column[0]] > 0):
+            res = layout.resources[r]
+            items.append((self._key(name, res.label), 1.0, float(res.capacity)))
+        if plan.budget is not None:
+            cost = float(self.economics(name).channel_costs()[0, channel, 0])
+            items.append((self._key(name, "budget"), cost, float(plan.budget)))
+        return self.counter.book(items) if items else True
+
+    def _budget_left(self, name: str) -> float:
+        budget = self.plan(name).budget
+        if budget is None:
+            return np.inf
+        return budget - self.counter.used([self._key(name, "budget")])[0]
+
+    @staticmethod
+    def _key(name: str, label: str) -> str:
+        return f"{KEY_PREFIX}{name}:{label}"

@@ -1,0 +1,119 @@
+"""Live counters of what a campaign has booked (contacts per centre hour and day, spend), shared
+by every worker: SQLite beside the decision log in the local profile, Redis in production, so
+replicas behind a load balancer never book the same last place twice.
+
+`book` is all-or-nothing over the resources one contact uses: either every counter stays within
+its limit and all are incremented, or nothing changes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol
+
+#: one booking: (counter key, amount, limit)
+Item = tuple[str, float, float]
+KEY_PREFIX = "optichannel:capacity:"
+#: counters outlive any decision window (at most 168 hours) and then expire in Redis
+TTL_SECONDS = 9 * 24 * 3600
+
+
+class CapacityCounter(Protocol):
+    def used(self, keys: list[str]) -> list[float]: ...
+
+    def book(self, items: list[Item]) -> bool: ...
+
+
+class SQLiteCounter:
+    """Counters in one SQLite file; `BEGIN IMMEDIATE` serialises bookings across processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connect() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS capacity (key TEXT PRIMARY KEY, used REAL NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            self._local.con = con
+        return con
+
+    def used(self, keys: list[str]) -> list[float]:
+        if not keys:
+            return []
+        con = self._connect()
+        marks = ",".join("?" * len(keys))
+        rows = dict(con.execute(f"SELECT key, used FROM capacity WHERE key IN ({marks})", keys).fetchall())
+        return [float(rows.get(k, 0.0)) for k in keys]
+
+    def book(self, items: list[Item]) -> bool:
+        con = self._connect()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            now = self.used([k for k, _, _ in items])
+            if any(u + amount > limit + 1e-9 for u, (_, amount, limit) in zip(now, items, strict=True)):
+                con.execute("ROLLBACK")
+                return False
+            con.executemany(
+                "INSERT INTO capacity (key, used) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET used = used + excluded.used",
+                [(k, amount) for k, amount, _ in items],
+            )
+            con.execute("COMMIT")
+            return True
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+_BOOK = """
+for i = 1, #KEYS do
+  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if used + tonumber(ARGV[i]) > tonumber(ARGV[#KEYS + i]) + 1e-9 then return 0 end
+end
+for i = 1, #KEYS do
+  redis.call('INCRBYFLOAT', KEYS[i], ARGV[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[2 * #KEYS + 1])
+end
+return 1
+"""
+
+
+class RedisCounter:
+    """Counters in Redis; one Lua script checks and increments atomically for all replicas."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        host, _, rest = url.partition(",")
+        name, _, port = host.partition(":")
+        options = dict(part.split("=", 1) for part in rest.split(",") if "=" in part)
+        self.client = redis.Redis(
+            host=name or "127.0.0.1",
+            port=int(port or 6379),
+            db=int(options.get("db", 0)),
+            password=options.get("password"),
+            socket_timeout=5,
+        )
+        self._book = self.client.register_script(_BOOK)
+
+    def used(self, keys: list[str]) -> list[float]:
+        if not keys:
+            return []
+        return [float(v or 0.0) for v in self.client.mget(keys)]
+
+    def book(self, items: list[Item]) -> bool:
+        keys = [k for k, _, _ in items]
+        args = [*(a for _, a, _ in items), *(limit for _, _, limit in items), TTL_SECONDS]
+        return bool(self._book(keys=keys, args=args))
+
+
+def open_counter(profile: str, redis_url: str, path: Path) -> CapacityCounter:
+    """Redis in the production profile, SQLite at `path` otherwise."""
+    return RedisCounter(redis_url) if profile == "production" else SQLiteCounter(path)
