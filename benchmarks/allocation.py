@@ -113,8 +113,9 @@ def _shape(n: int) -> tuple:
 
 def one_size(gains_path: Path, meta: dict, n: int, exact_too: bool) -> dict:
     """Everything for one campaign size, in this process (peak memory is its own)."""
-    from optichannel.allocation import greedy_cut, lagrangian, unconstrained
+    from optichannel.allocation import greedy_cut, unconstrained
     from optichannel.decision import slot_grid
+    from optichannel.lagrangian import lagrangian
 
     _SHAPE["layout"] = slot_grid(np.array([pd.Timestamp(meta["start"]).value // 1000]), 72)[0]
     _SHAPE["econ"] = meta["econ"]

@@ -155,7 +155,7 @@ def save_plan(plan: CampaignPlan, path: Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False))
+    path.write_text(yaml.safe_dump(plan.model_dump(mode="json", exclude_none=True), sort_keys=False))
     return path
 
 

@@ -180,7 +180,7 @@ def demo(
 
     _step(
         console,
-        f"7. plan a 72-hour campaign for every customer under {PLAN} (call-centre capacity)",
+        f"7. plan a 72-hour campaign under {PLAN.name}: call-centre capacity, SMS quota, budget",
         campaign,
     )
     if stop_after == 7 or data is not None:

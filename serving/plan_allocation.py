@@ -17,12 +17,13 @@ import pandas as pd
 from features.candidates import window_us
 from features.customer_block import CustomerBlock
 from features.offline_read import stale_rows
-from optichannel.allocation import Allocation, Problem, greedy_cut, lagrangian, unconstrained
+from optichannel.allocation import Allocation, Problem, greedy_cut, unconstrained
 from optichannel.campaign_plan import CampaignPlan
 from optichannel.capacity import Layout, plan_layout
 from optichannel.channels import ACTIONS, CHANNELS, NO_CONTACT
 from optichannel.decision import slot_grid
 from optichannel.economics import Economics
+from optichannel.lagrangian import lagrangian
 from optichannel.model_bundle import NextBestChannelModel
 from serving.decider import decide_block, with_prior
 

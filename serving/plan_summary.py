@@ -93,7 +93,7 @@ def day_rows(summary: PlanSummary) -> list[tuple[str, str, str, str, str]]:
             full = int((g["load"] >= g["capacity"]).sum())
             out.append(
                 (
-                    f"{day} ({len(g)} office hours)",
+                    f"{day} ({len(g)} office hour{'s' if len(g) > 1 else ''})",
                     f"{int(g['capacity'].sum()):,}",
                     f"{int(g['load'].sum()):,}",
                     f"{_use(g['load'].sum(), g['capacity'].sum())}, {full} hours full, peak {peak['load']}"

@@ -27,12 +27,23 @@ from serving.local_server import running_service
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PLAN = """name: http-campaign
+budget: 12
+economics: {cost: {call: 2.0}}
+capacity:
+  call: {per_hour: 1, timezone: Europe/Moscow, hours: [9, 18], weekdays: [0, 1, 2, 3, 4]}
+  sms: {per_day: 2}
+"""
 
 
 @pytest.fixture(scope="module")
 def service(champion: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     log_path = tmp_path_factory.mktemp("decisions") / "decisions.sqlite"
-    settings = champion["settings"].model_copy(update={"api_token": TOKEN, "decision_log_path": log_path})
+    plan = log_path.parent / "http.yaml"
+    plan.write_text(PLAN)
+    settings = champion["settings"].model_copy(
+        update={"api_token": TOKEN, "decision_log_path": log_path, "plans": [plan]}
+    )
     out = tmp_path_factory.mktemp("serve") / "serve.log"
     customers = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"]
     with running_service(settings, workers=1, log_file=out) as url:
@@ -151,6 +162,9 @@ def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
     assert (src / "serving" / "service.py").exists() and (
         src / "features" / "feature_repo" / "feature_store.yaml"
     ).exists()
+    assert (src / "features" / "feast_sqlite" / "read.py").exists()  # the online read the service uses
+    assert (src / "optichannel" / "lagrangian.py").exists()
+    assert (src / "serving" / "campaign_limits.py").exists()
     assert not (src / "tests").exists() and not (src / "data").exists()
 
 
@@ -184,3 +198,30 @@ def test_readme_crm_examples_work_as_written(service: dict) -> None:
     command = command.replace("curl -s", f"curl -s -H 'Authorization: Bearer {TOKEN}'")
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and json.loads(done.stdout)["customer_id"] == cid, done.stdout + done.stderr
+
+
+def test_a_campaign_keeps_its_limits_while_a_crm_asks_one_by_one(service: dict) -> None:
+    url, ids = service["url"], service["customers"][:60]
+    asks = [{"customer_id": c, "window_start": service["fresh"], "campaign": "http-campaign"} for c in ids]
+    answers = []
+    for body in asks:
+        r = httpx.post(f"{url}/predict", json=body, headers=AUTH)
+        assert r.status_code == 200, r.text
+        answers.append(r.json())
+    d = pd.DataFrame([{**a["decision"], "excluded": a["excluded"]} for a in answers])
+    d["send_at"] = pd.to_datetime(d["send_at"], utc=True)
+    calls, sms = d[d["channel"] == "call"], d[d["channel"] == "sms"]
+    moscow = calls["send_at"].dt.tz_convert("Europe/Moscow")
+    assert max(calls.groupby("send_at").size(), default=0) <= 1
+    assert moscow.dt.hour.between(9, 17).all() and (moscow.dt.weekday < 5).all()
+    assert max(sms.groupby(sms["send_at"].dt.floor("D")).size(), default=0) <= 2
+    costs = {"call": 2.0, "sms": 0.05, "email": 0.005, "push": 0.001, "messenger": 0.03, "none": 0.0}
+    assert sum(costs[c] for c in d["channel"]) <= 12 + 1e-9
+    plain = [{k: v for k, v in a.items() if k != "campaign"} for a in asks]
+    free = httpx.post(f"{url}/predict_batch", json={"requests": plain}, headers=AUTH).json()
+    free_calls = pd.Series([a["decision"]["send_at"] for a in free if a["decision"]["channel"] == "call"])
+    if max(free_calls.value_counts(), default=0) > 1:  # the limit binds: someone hears why
+        reasons = {e["reason"] for a in answers for e in a["excluded"] if e["channel"] == "call"}
+        assert reasons & {"capacity", "office hours"}, reasons
+    bad = httpx.post(f"{url}/predict", json={"customer_id": ids[0], "campaign": "autumn"}, headers=AUTH)
+    assert bad.status_code == 400 and "autumn" in bad.text and "http-campaign" in bad.text

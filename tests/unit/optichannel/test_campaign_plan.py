@@ -102,3 +102,20 @@ def test_office_hours_are_the_centres_own_and_skip_the_weekend() -> None:
     assert (layout.column_channel == call).sum() == 9
     assert (layout.column_channel == CHANNELS.index("sms")).sum() == 4
     assert layout.columns == 9 + 4 + 3
+
+
+def test_a_saved_plan_reads_back_the_same_with_its_prices(tmp_path: Path) -> None:
+    from optichannel.campaign_plan import save_plan
+
+    plan = load_plan(_write(tmp_path, ISSUE_EXAMPLE)).model_copy(
+        update={"prices": {"call": 0.4, "budget": 1.5}}
+    )
+    again = load_plan(save_plan(plan, tmp_path / "priced.yaml"))
+    assert again == plan and again.name == "spring"
+
+
+def test_an_arms_share_of_the_limits_rounds_down_alike() -> None:
+    plan = CampaignPlan.model_validate({"budget": 300, "capacity": {"call": {"per_hour": 15, "total": 100}}})
+    part = plan.scaled(0.4)
+    assert part.budget == 120 and part.capacity["call"].per_hour == 6 and part.capacity["call"].total == 40
+    assert plan.scaled(0.05).capacity["call"].per_hour == 0
