@@ -39,7 +39,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-bench: setup  ## print the benchmark figures quoted in the README (~55 min; serving needs `make demo` first)
+bench: setup  ## print the benchmark figures quoted in the README (~70 min; serving needs `make demo` first)
 	$(VENV)/bin/python benchmarks/decision_quality.py
 	$(VENV)/bin/python benchmarks/simulate.py
 	$(VENV)/bin/python benchmarks/feature_store.py

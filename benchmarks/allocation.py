@@ -9,6 +9,7 @@ no two are alike). Limits scale with the campaign: per 20,000 customers 15 calls
 Moscow office hours on weekdays, 200 SMS a day and a budget of 300. Needs `make demo` first.
 
     .venv/bin/python benchmarks/allocation.py [--exact 2000 20000] [--scale 100000 1000000]
+        [--family demo|synthetic]
 """
 
 from __future__ import annotations
@@ -93,22 +94,45 @@ def instance(gains: np.ndarray, n: int, seed: int):
     for lo in range(0, n, 100_000):  # bounded temporaries at a million
         hi = min(n, lo + 100_000)
         gain[lo:hi] = gains[pick[lo:hi]] * rng.uniform(0.8, 1.2, size=(hi - lo, gains.shape[1]))
-    return Problem(gain, *_shape(n))
+    layout = _layout(n)
+    return Problem(gain, layout.incidence, _capacity(layout), layout.column_cost, layout.budget)
+
+
+def synthetic(n: int, seed: int):
+    """n customers with independent values per channel and hour (harder for the dual than the
+    resampled ones): P(conversion) ~ Beta(1, 60) with a daily rhythm, calls six times stronger,
+    80% of options allowed, no-contact value from Beta(1, 80); the unit tests' generator."""
+    from optichannel.allocation import Problem
+    from optichannel.economics import Economics
+
+    rng = np.random.default_rng(seed)
+    layout, econ = _layout(n), Economics()
+    gain = np.empty((n, layout.columns))
+    for lo in range(0, n, 20_000):
+        k = min(20_000, n - lo)
+        p = rng.beta(1, 60, size=(k, 5, 72)) * (1 + np.sin(np.arange(72) / 4))[None, None, :]
+        p[:, 3] *= 6
+        contact = econ.value_per_conversion * p - econ.channel_costs()
+        allowed = (rng.random((k, 5, 72)) < 0.8) & layout.open_slot[None]
+        gain[lo : lo + k] = layout.reduce(
+            contact, allowed, econ.value_per_conversion * rng.beta(1, 80, size=k)
+        )[0]
+    return Problem(gain, layout.incidence, _capacity(layout), layout.column_cost, layout.budget)
 
 
 _SHAPE: dict = {}
 
 
-def _shape(n: int) -> tuple:
-    """incidence, capacity, cost, budget of the real layout with this size's limits."""
+def _layout(n: int):
+    """The plan's layout over the measured window with this size's limits."""
     from optichannel.capacity import plan_layout
     from optichannel.economics import Economics
 
-    base = _SHAPE["layout"]
-    plan = plan_for(n)
-    layout = plan_layout(plan, Economics.model_validate(_SHAPE["econ"]), base)
-    capacity = np.array([r.capacity for r in layout.resources], dtype=float)
-    return layout.incidence, capacity, layout.column_cost, layout.budget
+    return plan_layout(plan_for(n), Economics.model_validate(_SHAPE["econ"]), _SHAPE["layout"])
+
+
+def _capacity(layout) -> np.ndarray:
+    return np.array([r.capacity for r in layout.resources], dtype=float)
 
 
 def one_size(gains_path: Path, meta: dict, n: int, exact_too: bool) -> dict:
@@ -119,9 +143,10 @@ def one_size(gains_path: Path, meta: dict, n: int, exact_too: bool) -> dict:
 
     _SHAPE["layout"] = slot_grid(np.array([pd.Timestamp(meta["start"]).value // 1000]), 72)[0]
     _SHAPE["econ"] = meta["econ"]
-    gains = np.load(gains_path)
-    problem = instance(gains, n, seed=n)
-    del gains
+    if meta.get("family") == "synthetic":
+        problem = synthetic(n, seed=n)
+    else:
+        problem = instance(np.load(gains_path), n, seed=n)
     ours = lagrangian(problem)
     row = {
         "n": n,
@@ -158,6 +183,12 @@ def main() -> None:
     parser.add_argument("--gains")
     parser.add_argument("--meta")
     parser.add_argument("--with-exact", action="store_true")
+    parser.add_argument(
+        "--family",
+        choices=["demo", "synthetic"],
+        default="demo",
+        help="demo: the champion's options on the demo bank, resampled; synthetic: independent random values",
+    )
     args = parser.parse_args()
     if args.child:
         meta = json.loads(Path(args.meta).read_text())
@@ -168,9 +199,19 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp())
     gains = work / "gains.npy"
-    meta = real_options(gains)
-    meta["econ"] = Economics().model_dump()
-    (work / "meta.json").write_text(json.dumps(meta))
+    if args.family == "synthetic":
+        meta = {"family": "synthetic", "start": "2026-02-09T06:00:00+00:00", "econ": Economics().model_dump()}
+        (work / "meta.json").write_text(json.dumps(meta))
+        print("synthetic campaigns (independent random values; window Mon 2026-02-09 06:00 UTC + 72 h)")
+    else:
+        meta = real_options(gains)
+        meta["econ"] = Economics().model_dump()
+        (work / "meta.json").write_text(json.dumps(meta))
+        _print_scoring(meta)
+    _compare(args, gains, work / "meta.json")
+
+
+def _print_scoring(meta: dict) -> None:
     rate = meta["customers"] / meta["seconds"]
     print(f"model version {meta['version']}; window {meta['start']} + 72 h; {meta['columns']} plan columns, "
           f"{meta['resources']} limited resources at 20,000 customers")  # fmt: skip
@@ -178,11 +219,14 @@ def main() -> None:
           f"{meta['seconds']:.1f} s = {rate:,.0f} customers/s "
           f"(1,000,000 would take {1e6 / rate / 60:.0f} min)")  # fmt: skip
 
+
+def _compare(args: argparse.Namespace, gains: Path, meta: Path) -> None:
+    """The exact comparison, then the scale runs, each size in its own process."""
     print("\nagainst the exact optimum (HiGHS MIP), same instance, same limits")
     print(f"{'customers':>10} {'exact':>11} {'ours':>11} {'gap':>7} {'greedy+cut':>11} {'ours/greedy':>11} "
           f"{'t exact':>8} {'t ours':>7} {'speed-up':>8} feasible")  # fmt: skip
     for n in args.exact:
-        r = run_child(gains, work / "meta.json", n, exact_too=True)
+        r = run_child(gains, meta, n, exact_too=True)
         gap = (r["exact"] - r["lagrangian"]) / r["exact"]
         print(f"{n:>10,} {r['exact']:>11,.1f} {r['lagrangian']:>11,.1f} {gap:>7.3%} {r['greedy']:>11,.1f} "
               f"{r['lagrangian'] / r['greedy']:>11.3f} {r['exact_seconds']:>7.1f}s {r['seconds']:>6.1f}s "
@@ -194,7 +238,7 @@ def main() -> None:
           f"{'lost to limits':>14} {'ours/greedy':>11} feasible")  # fmt: skip
     previous = None
     for n in args.scale:
-        r = run_child(gains, work / "meta.json", n, exact_too=False)
+        r = run_child(gains, meta, n, exact_too=False)
         gap = (r["bound"] - r["lagrangian"]) / r["bound"]
         lost = 1 - r["lagrangian"] / r["unconstrained"]
         grow = ""

@@ -8,7 +8,7 @@ customer x channel x hour grid.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,7 +72,7 @@ def collect(
     econ: Economics,
     layout: Layout,
     allowed_hours: dict[str, tuple[int, int]],
-    on_chunk: object = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> Options:
     """Score chunk after chunk through the decision path and keep only each column's best slot."""
     opts = Options.empty()
@@ -98,7 +98,7 @@ def collect(
         opts.none_value.append(d.none)
         opts.fallback.append(~known)
         opts.stale.append(known & stale_rows(feats))
-        if callable(on_chunk):
+        if on_chunk is not None:
             on_chunk(n)
     return opts
 
@@ -170,7 +170,7 @@ def plan_campaign(
     base_econ: Economics,
     plan: CampaignPlan,
     allowed_hours: dict[str, tuple[int, int]],
-    on_chunk: object = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> PlannedCampaign:
     """Collect every customer's options under the plan, allocate, and lay out the decisions."""
     econ = plan.apply_economics(base_econ)
