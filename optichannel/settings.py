@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         return self.decision_log_path or self.data_dir / "decisions" / "decisions.sqlite"
 
     @property
+    def handed_out(self) -> Path:
+        """Where the local profile keeps the marketing contacts handed out (production: Redis)."""
+        return self.decision_log.parent / "handed_out.sqlite"
+
+    @property
     def capacity_counter(self) -> Path:
         """Where the local profile's campaign counters live (production: Redis)."""
         return self.capacity_counter_path or self.decision_log.parent / "capacity.sqlite"

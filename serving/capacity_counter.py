@@ -11,7 +11,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import redis
 
 #: one booking: (counter key, amount, limit)
 Item = tuple[str, float, float]
@@ -89,18 +92,7 @@ class RedisCounter:
     """Counters in Redis; one Lua script checks and increments atomically for all replicas."""
 
     def __init__(self, url: str) -> None:
-        import redis
-
-        host, _, rest = url.partition(",")
-        name, _, port = host.partition(":")
-        options = dict(part.split("=", 1) for part in rest.split(",") if "=" in part)
-        self.client = redis.Redis(
-            host=name or "127.0.0.1",
-            port=int(port or 6379),
-            db=int(options.get("db", 0)),
-            password=options.get("password"),
-            socket_timeout=5,
-        )
+        self.client = redis_client(url)
         self._book = self.client.register_script(_BOOK)
 
     def used(self, keys: list[str]) -> list[float]:
@@ -112,6 +104,23 @@ class RedisCounter:
         keys = [k for k, _, _ in items]
         args = [*(a for _, a, _ in items), *(limit for _, _, limit in items), TTL_SECONDS]
         return bool(self._book(keys=keys, args=args))
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client for Feast's connection string `host:port,db=0[,password=...]` (one parser for
+    every Redis user of the service)."""
+    import redis
+
+    host, _, rest = url.partition(",")
+    name, _, port = host.partition(":")
+    options = dict(part.split("=", 1) for part in rest.split(",") if "=" in part)
+    return redis.Redis(
+        host=name or "127.0.0.1",
+        port=int(port or 6379),
+        db=int(options.get("db", 0)),
+        password=options.get("password"),
+        socket_timeout=5,
+    )
 
 
 def open_counter(profile: str, redis_url: str, path: Path) -> CapacityCounter:

@@ -27,6 +27,7 @@ from optichannel.model_bundle import NextBestChannelModel
 from optichannel.model_policy import Picked, Scored, decide, explore, score_grid
 from serving.answers import Group, answer
 from serving.campaign_limits import CampaignLimits, Gate, UnknownCampaign
+from serving.handed_out import HandedOut
 from serving.schemas import PredictRequest, PredictResponse
 
 #: customer ids -> their features as one block (see features.feast_sqlite.read.OnlineReader.read_block)
@@ -116,6 +117,26 @@ def apply_requests(block: CustomerBlock, requests: Sequence[PredictRequest], unk
                     block.values[i, consent[c]] = 0.0
 
 
+def count_handed_out(
+    block: CustomerBlock, requests: Sequence[PredictRequest], start_s: np.ndarray, store: HandedOut
+) -> None:
+    """The frequency cap between snapshots, in place: marketing contacts handed out after the
+    contacts snapshot a row was read from, from 7 days before its window to the window's end, join
+    its contact count (the feeds will hold them tomorrow; the cap must hold today)."""
+    j = block.index[fc.CONTACTS_7D]
+    views = block.views
+    since = (
+        views.stamps[:, views.column_view[j]]
+        if views is not None and views.column_view[j] >= 0
+        else block.as_of
+    )
+    hours = np.array([r.window_hours for r in requests], dtype=np.int64)
+    lo = np.maximum(start_s - 7 * 86_400, since)
+    counts = store.count([str(i) for i in block.ids], lo, start_s + hours * 3600)
+    more = counts > 0
+    block.values[more, j] = np.nan_to_num(block.values[more, j]) + counts[more]
+
+
 @dataclass
 class Decider:
     """Holds the model and the feature reader; `decide` answers a list of requests."""
@@ -128,6 +149,7 @@ class Decider:
     seed: int | None = None
     allowed_hours: dict[str, tuple[int, int]] | None = None
     limits: CampaignLimits | None = None  # the campaign plans the service was started with
+    handed_out: HandedOut | None = None  # marketing contacts handed out since the snapshots
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.epsilon < 1.0:
@@ -157,6 +179,8 @@ class Decider:
         block, stale, age = block.expire(starts // _US)
         block = with_prior(block, self.prior, ~known)
         apply_requests(block, requests, ~known)
+        if self.handed_out is not None:
+            count_handed_out(block, requests, starts // _US, self.handed_out)
         out: list[PredictResponse | None] = [None] * len(requests)
         groups: dict[tuple[int, str, str | None], list[int]] = {}
         for i, r in enumerate(requests):
@@ -178,7 +202,12 @@ class Decider:
             for j, i in enumerate(rows.tolist()):
                 out[i] = answer(group, j, known=bool(known[i]), model=(self.model_name, self.model_version),
                                 decision_id=uuid.uuid4().hex)  # fmt: skip
-        return [o for o in out if o is not None]
+        answers = [o for o in out if o is not None]
+        if self.handed_out is not None:
+            self.handed_out.add([(a.customer_id, int(a.decision.send_at.timestamp()), a.decision_id)
+                                 for a, r in zip(answers, requests, strict=True)
+                                 if r.purpose == "marketing" and a.decision.send_at is not None])  # fmt: skip
+        return answers
 
     def check(self, requests: Sequence[PredictRequest]) -> None:
         """Raise UnknownCampaign (a 400 naming it) before a bad request joins a batch."""

@@ -115,6 +115,9 @@ def load_runtime(settings: Settings) -> Runtime:
                       allowed_hours=settings.quiet_hours, limits=open_limits(settings, model))  # fmt: skip
     warm = PredictRequest(customer_id="__warm-up__", purpose="service", timezone="UTC", explain=True)
     decider.decide([warm, warm.model_copy(update={"purpose": "marketing"})])  # not logged: no one asked
+    from serving.handed_out import open_handed_out  # after the warm-up: it hands nothing out
+
+    decider.handed_out = open_handed_out(settings.profile, settings.redis_url, settings.handed_out)
     gc.collect()
     gc.freeze()
     log = DecisionLog(settings.decision_log).start()

@@ -258,3 +258,41 @@ def test_an_unknown_campaign_is_named(model: NextBestChannelModel, tmp_path: obj
         decider.check([PredictRequest(customer_id="C1", campaign="autumn")])
     with pytest.raises(UnknownCampaign, match="started without plans"):
         _decider(model).check([PredictRequest(customer_id="C1", campaign="spring")])
+
+
+def _handed_out_store(kind: str, tmp_path: object) -> object:
+    from serving.handed_out import RedisHandedOut, SQLiteHandedOut
+
+    if kind == "sqlite":
+        return SQLiteHandedOut(tmp_path / "handed_out.sqlite")
+    import redis
+
+    client = redis.Redis(socket_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError:
+        pytest.skip("no Redis server on 127.0.0.1:6379 (the production profile's store)")
+    return RedisHandedOut(client)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_marketing_decisions_handed_out_count_toward_the_cap_before_the_next_snapshot(
+    model: NextBestChannelModel, tmp_path: object, kind: str
+) -> None:
+    import uuid
+    from datetime import timedelta
+
+    decider = _decider(model, **{fc.CONTACTS_7D: 1.0})  # one contact in the last snapshot, cap 4
+    decider.handed_out = _handed_out_store(kind, tmp_path)
+    me = f"C-{uuid.uuid4().hex[:8]}"  # fresh keys: Redis outlives the test
+    ask = PredictRequest(customer_id=me, window_start=START)
+    got = [decider.decide([ask])[0] for _ in range(4)]
+    assert [a.decision.channel != "none" for a in got] == [True, True, True, False]
+    assert {e.reason for e in got[3].excluded} == {"frequency cap"}
+    # service messages are neither capped nor counted; other customers are untouched
+    assert decider.decide([ask.model_copy(update={"purpose": "service"})])[0].decision.channel != "none"
+    other = ask.model_copy(update={"customer_id": f"{me}-other"})
+    assert decider.decide([other])[0].decision.channel != "none"
+    # eight days on, those contacts have left the 7-day window
+    later = ask.model_copy(update={"window_start": START + timedelta(days=8)})
+    assert decider.decide([later])[0].decision.channel != "none"

@@ -1,0 +1,102 @@
+"""Marketing contacts the service has handed out, kept until the feeds catch up: the frequency
+cap counts them on top of the last snapshot's contacts, so a customer asked about ten times today
+is capped on the fifth marketing decision, not on tomorrow's snapshot. SQLite beside the decision
+log in the local profile, Redis (one sorted set per customer) in production, shared by replicas.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+KEY_PREFIX = "optichannel:handed-out:"
+KEEP_SECONDS = 15 * 24 * 3600  # a week of cap plus the longest window, then forgotten
+
+
+class HandedOut(Protocol):
+    def add(self, rows: Sequence[tuple[str, int, str]]) -> None: ...
+
+    def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray: ...
+
+
+class SQLiteHandedOut:
+    """(decision id, customer, send time) rows in one SQLite file shared by the local workers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        con = self._connect()
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS handed_out "
+            "(decision_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, send_at INTEGER NOT NULL)"
+        )
+        con.execute("CREATE INDEX IF NOT EXISTS handed_out_customer ON handed_out (customer_id, send_at)")
+
+    def _connect(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            self._local.con = con
+        return con
+
+    def add(self, rows: Sequence[tuple[str, int, str]]) -> None:
+        """Record (customer id, send time in epoch seconds, decision id); a repeated id counts once."""
+        if rows:
+            self._connect().executemany(
+                "INSERT OR IGNORE INTO handed_out (customer_id, send_at, decision_id) VALUES (?, ?, ?)", rows
+            )
+
+    def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """[n] contacts handed out to each customer with lo <= send time < hi (epoch seconds)."""
+        out = np.zeros(len(ids), dtype=np.int64)
+        if not len(ids):
+            return out
+        unique = sorted(set(ids))
+        marks = ",".join("?" * len(unique))
+        rows = self._connect().execute(
+            f"SELECT customer_id, send_at FROM handed_out WHERE customer_id IN ({marks}) AND send_at >= ?",
+            [*unique, int(np.min(lo))],
+        )
+        times: dict[str, list[int]] = {}
+        for cid, at in rows:
+            times.setdefault(cid, []).append(at)
+        for i, cid in enumerate(ids):
+            seen = np.asarray(times.get(cid, ()), dtype=np.int64)
+            out[i] = int(((seen >= lo[i]) & (seen < hi[i])).sum())
+        return out
+
+
+class RedisHandedOut:
+    """One sorted set per customer (send time as score), expiring after `KEEP_SECONDS`."""
+
+    def __init__(self, client: object) -> None:
+        self.client = client
+
+    def add(self, rows: Sequence[tuple[str, int, str]]) -> None:
+        pipe = self.client.pipeline()
+        for cid, at, decision in rows:
+            pipe.zadd(KEY_PREFIX + cid, {decision: at})
+            pipe.expire(KEY_PREFIX + cid, KEEP_SECONDS)
+        pipe.execute()
+
+    def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        pipe = self.client.pipeline()
+        for cid, a, b in zip(ids, lo, hi, strict=True):
+            pipe.zcount(KEY_PREFIX + cid, int(a), f"({int(b)}")
+        return np.asarray(pipe.execute(), dtype=np.int64)
+
+
+def open_handed_out(profile: str, redis_url: str, path: Path) -> HandedOut:
+    """Redis in the production profile, SQLite at `path` otherwise."""
+    if profile == "production":
+        from serving.capacity_counter import redis_client
+
+        return RedisHandedOut(redis_client(redis_url))
+    return SQLiteHandedOut(path)
