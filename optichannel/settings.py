@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_ALLOWED_HOURS),
         description="customer-local hours [start, end) each channel may be used (JSON); plans may narrow",
     )
+    count_handed_out: bool = Field(
+        True, description="marketing decisions the service hands out count toward the frequency cap"
+    )
     plans: list[Path] = Field(
         default_factory=list, description="campaign plans the service loads (JSON list of YAML paths)"
     )

@@ -38,6 +38,7 @@ def service_env(settings: Settings, workers: int) -> dict[str, str]:
         "OPTICHANNEL_EXPLORATION": str(settings.exploration),
         "OPTICHANNEL_DECISION_LOG_PATH": str(settings.decision_log.resolve()),
         "OPTICHANNEL_CAPACITY_COUNTER_PATH": str(settings.capacity_counter.resolve()),
+        "OPTICHANNEL_COUNT_HANDED_OUT": str(settings.count_handed_out).lower(),
         "OPTICHANNEL_PLANS": json.dumps([str(Path(p).resolve()) for p in settings.plans]),
     }
     for name, value in (

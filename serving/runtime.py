@@ -117,7 +117,8 @@ def load_runtime(settings: Settings) -> Runtime:
     decider.decide([warm, warm.model_copy(update={"purpose": "marketing"})])  # not logged: no one asked
     from serving.handed_out import open_handed_out  # after the warm-up: it hands nothing out
 
-    decider.handed_out = open_handed_out(settings.profile, settings.redis_url, settings.handed_out)
+    if settings.count_handed_out:
+        decider.handed_out = open_handed_out(settings.profile, settings.redis_url, settings.handed_out)
     gc.collect()
     gc.freeze()
     log = DecisionLog(settings.decision_log).start()
