@@ -137,6 +137,16 @@ def count_handed_out(
     block.values[more, j] = np.nan_to_num(block.values[more, j]) + counts[more]
 
 
+def _turns(ids: Sequence[str]) -> list[int]:
+    """How many earlier entries share each id (0 for a first occurrence)."""
+    seen: dict[str, int] = {}
+    out = []
+    for i in ids:
+        seen[i] = seen.get(i, -1) + 1
+        out.append(seen[i])
+    return out
+
+
 @dataclass
 class Decider:
     """Holds the model and the feature reader; `decide` answers a list of requests."""
@@ -161,9 +171,18 @@ class Decider:
     def decide(
         self, requests: Sequence[PredictRequest], now: datetime | None = None
     ) -> list[PredictResponse]:
-        """One answer per request, in request order."""
+        """One answer per request, in request order. A customer asked about twice in one batch is
+        decided in turn, so the second request sees what the first handed out."""
         if not requests:
             return []
+        turns = _turns([r.customer_id for r in requests])
+        if self.handed_out is not None and max(turns) > 0:
+            out: list[PredictResponse | None] = [None] * len(requests)
+            for k in range(max(turns) + 1):
+                idx = [i for i, t in enumerate(turns) if t == k]
+                for i, a in zip(idx, self.decide([requests[i] for i in idx], now), strict=True):
+                    out[i] = a
+            return [a for a in out if a is not None]
         block = self.read([r.customer_id for r in requests])
         missing = [c for c in fc.DECISION_COLUMNS if c not in block.index]
         if missing:

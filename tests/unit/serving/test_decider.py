@@ -296,3 +296,15 @@ def test_marketing_decisions_handed_out_count_toward_the_cap_before_the_next_sna
     # eight days on, those contacts have left the 7-day window
     later = ask.model_copy(update={"window_start": START + timedelta(days=8)})
     assert decider.decide([later])[0].decision.channel != "none"
+
+
+def test_one_customer_asked_five_times_in_one_batch_is_capped_in_turn(
+    model: NextBestChannelModel, tmp_path: object
+) -> None:
+    decider = _decider(model, **{fc.CONTACTS_7D: 1.0})
+    decider.handed_out = _handed_out_store("sqlite", tmp_path)
+    asks = [PredictRequest(customer_id=c, window_start=START) for c in ["C1", "C2", "C1", "C1", "C1", "C1"]]
+    got = decider.decide(asks)
+    assert [a.customer_id for a in got] == ["C1", "C2", "C1", "C1", "C1", "C1"]
+    assert [a.decision.channel != "none" for a in got] == [True, True, True, True, False, False]
+    assert len({a.decision_id for a in got}) == 6
