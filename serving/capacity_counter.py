@@ -8,13 +8,10 @@ its limit and all are incremented, or nothing changes.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    import redis
+from serving.shared_stores import LocalSQLite, redis_client
 
 #: one booking: (counter key, amount, limit)
 Item = tuple[str, float, float]
@@ -33,19 +30,11 @@ class SQLiteCounter:
     """Counters in one SQLite file; `BEGIN IMMEDIATE` serialises bookings across processes."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        with self._connect() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS capacity (key TEXT PRIMARY KEY, used REAL NOT NULL)")
-
-    def _connect(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            self._local.con = con
-        return con
+        self.db = LocalSQLite(path)
+        self._connect = self.db.connect
+        self._connect().execute(
+            "CREATE TABLE IF NOT EXISTS capacity (key TEXT PRIMARY KEY, used REAL NOT NULL)"
+        )
 
     def used(self, keys: list[str]) -> list[float]:
         if not keys:
@@ -104,23 +93,6 @@ class RedisCounter:
         keys = [k for k, _, _ in items]
         args = [*(a for _, a, _ in items), *(limit for _, _, limit in items), TTL_SECONDS]
         return bool(self._book(keys=keys, args=args))
-
-
-def redis_client(url: str) -> redis.Redis:
-    """A client for Feast's connection string `host:port,db=0[,password=...]` (one parser for
-    every Redis user of the service)."""
-    import redis
-
-    host, _, rest = url.partition(",")
-    name, _, port = host.partition(":")
-    options = dict(part.split("=", 1) for part in rest.split(",") if "=" in part)
-    return redis.Redis(
-        host=name or "127.0.0.1",
-        port=int(port or 6379),
-        db=int(options.get("db", 0)),
-        password=options.get("password"),
-        socket_timeout=5,
-    )
 
 
 def open_counter(profile: str, redis_url: str, path: Path) -> CapacityCounter:

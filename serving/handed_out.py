@@ -6,13 +6,13 @@ log in the local profile, Redis (one sorted set per customer) in production, sha
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from serving.shared_stores import LocalSQLite, redis_client
 
 KEY_PREFIX = "optichannel:handed-out:"
 KEEP_SECONDS = 15 * 24 * 3600  # a week of cap plus the longest window, then forgotten
@@ -28,23 +28,14 @@ class SQLiteHandedOut:
     """(decision id, customer, send time) rows in one SQLite file shared by the local workers."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self.db = LocalSQLite(path)
+        self._connect = self.db.connect
         con = self._connect()
         con.execute(
             "CREATE TABLE IF NOT EXISTS handed_out "
             "(decision_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, send_at INTEGER NOT NULL)"
         )
         con.execute("CREATE INDEX IF NOT EXISTS handed_out_customer ON handed_out (customer_id, send_at)")
-
-    def _connect(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            self._local.con = con
-        return con
 
     def add(self, rows: Sequence[tuple[str, int, str]]) -> None:
         """Record (customer id, send time in epoch seconds, decision id); a repeated id counts once."""
@@ -96,7 +87,5 @@ class RedisHandedOut:
 def open_handed_out(profile: str, redis_url: str, path: Path) -> HandedOut:
     """Redis in the production profile, SQLite at `path` otherwise."""
     if profile == "production":
-        from serving.capacity_counter import redis_client
-
         return RedisHandedOut(redis_client(redis_url))
     return SQLiteHandedOut(path)
