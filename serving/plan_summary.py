@@ -164,6 +164,10 @@ def write_html(s: PlanSummary, path: Path) -> Path:
         f"<td>{r['price']:.3f}</td></tr>"
         for _, r in s.resources.iterrows()
     )
+    if s.budget is not None:
+        shade, use = _shade(s.spent, s.budget), _use(s.spent, s.budget)
+        rows += (f"<tr><td>budget</td><td>{s.budget:,.2f}</td><td>{s.spent:,.2f}</td>"
+                 f"<td style='background:{shade}'>{use}</td><td></td></tr>")  # fmt: skip
     hourly = s.hourly[[c for c in s.hourly.columns if s.hourly[c].sum() > 0]]
     heads = "".join(f"<th>{html.escape(c)}</th>" for c in hourly.columns)
     body = "".join(

@@ -110,7 +110,8 @@ def test_score_with_a_plan_keeps_every_limit_and_an_empty_plan_changes_nothing(e
     assert d["cost"].sum() <= 6 + 1e-9 and abs(d.loc[d["channel"] == "call", "cost"] - 0.5).max() < 1e-12
     assert d.loc[d["channel"] == "push", "local_hour"].between(10, 19).all()
     assert "plan tight:" in result.output and "budget" in result.output
-    assert (env["tmp"] / "planned.plan.html").exists()
+    page = (env["tmp"] / "planned.plan.html").read_text()
+    assert "<td>budget</td><td>6.00</td>" in page and "call 2026-" in page
     (env["tmp"] / "bad.yaml").write_text("capacity:\n  call: {per_hour: many}\n")
     refused = runner.invoke(build_app(), [*base, "--out", str(out), "--plan", str(env["tmp"] / "bad.yaml")])
     assert refused.exit_code == 1 and "capacity.call.per_hour" in refused.output
