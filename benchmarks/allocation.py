@@ -86,7 +86,6 @@ def real_options(out: Path) -> dict:
 
 def instance(gains: np.ndarray, n: int, seed: int):
     """n customers resampled from the real ones, each gain jittered by up to +-20%."""
-    from optichannel.allocation import Problem
 
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(gains), size=n)
@@ -95,14 +94,13 @@ def instance(gains: np.ndarray, n: int, seed: int):
         hi = min(n, lo + 100_000)
         gain[lo:hi] = gains[pick[lo:hi]] * rng.uniform(0.8, 1.2, size=(hi - lo, gains.shape[1]))
     layout = _layout(n)
-    return Problem(gain, layout.incidence, _capacity(layout), layout.column_cost, layout.budget)
+    return layout.problem(gain)
 
 
 def synthetic(n: int, seed: int):
     """n customers with independent values per channel and hour (harder for the dual than the
     resampled ones): P(conversion) ~ Beta(1, 60) with a daily rhythm, calls six times stronger,
     80% of options allowed, no-contact value from Beta(1, 80); the unit tests' generator."""
-    from optichannel.allocation import Problem
     from optichannel.economics import Economics
 
     rng = np.random.default_rng(seed)
@@ -117,7 +115,7 @@ def synthetic(n: int, seed: int):
         gain[lo : lo + k] = layout.reduce(
             contact, allowed, econ.value_per_conversion * rng.beta(1, 80, size=k)
         )[0]
-    return Problem(gain, layout.incidence, _capacity(layout), layout.column_cost, layout.budget)
+    return layout.problem(gain)
 
 
 _SHAPE: dict = {}
@@ -129,10 +127,6 @@ def _layout(n: int):
     from optichannel.economics import Economics
 
     return plan_layout(plan_for(n), Economics.model_validate(_SHAPE["econ"]), _SHAPE["layout"])
-
-
-def _capacity(layout) -> np.ndarray:
-    return np.array([r.capacity for r in layout.resources], dtype=float)
 
 
 def one_size(gains_path: Path, meta: dict, n: int, exact_too: bool) -> dict:

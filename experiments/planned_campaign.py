@@ -46,11 +46,8 @@ class PlanInputs:
 
 def column_of(layout: Layout, choice: Choice) -> np.ndarray:
     """[n] the plan column that books each choice, NOTHING for none or a closed hour."""
-    table = np.full((len(layout.open_slot), len(layout.slots_us)), NOTHING, dtype=np.int64)
-    for j, (ch, slots) in enumerate(zip(layout.column_channel, layout.column_slots, strict=True)):
-        table[ch, slots] = j
     contact = choice.contacted
-    return np.where(contact, table[np.where(contact, choice.channel, 0), choice.slot], NOTHING)
+    return np.where(contact, layout.column_at[np.where(contact, choice.channel, 0), choice.slot], NOTHING)
 
 
 def inputs(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from optichannel.allocation import NOTHING, Problem
 from optichannel.campaign_plan import CampaignPlan
 from optichannel.channels import CHANNELS
 from optichannel.economics import Economics
@@ -41,10 +42,20 @@ class Layout:
     resources: tuple[Resource, ...]
     column_cost: np.ndarray  # [m] cost of one contact through the column
     budget: float | None
+    column_at: np.ndarray  # [channels, hours] the column that books each (channel, slot); -1 closed
 
     @property
     def columns(self) -> int:
         return len(self.column_channel)
+
+    @property
+    def capacity(self) -> np.ndarray:
+        """[resources] how many contacts each limited resource takes."""
+        return np.array([r.capacity for r in self.resources], dtype=float)
+
+    def problem(self, gain: np.ndarray) -> Problem:
+        """The allocation problem of these customers' reduced options under this layout's limits."""
+        return Problem(gain, self.incidence, self.capacity, self.column_cost, self.budget)
 
     def reduce(
         self, contact: np.ndarray, allowed: np.ndarray, none: np.ndarray
@@ -114,5 +125,8 @@ def plan_layout(plan: CampaignPlan, econ: Economics, slots_us: np.ndarray) -> La
         incidence[j, used] = 1.0
     column_channel = np.array(channel_of, dtype=np.int64)
     cost = econ.channel_costs()[0, :, 0][column_channel]
+    column_at = np.full((len(CHANNELS), hours), NOTHING, dtype=np.int64)
+    for j, (ch, slots) in enumerate(zip(channel_of, slots_of, strict=True)):
+        column_at[ch, slots] = j
     return Layout(slots_us, open_slot, column_channel, tuple(slots_of), incidence, tuple(resources), cost,
-                  plan.budget)  # fmt: skip
+                  plan.budget, column_at)  # fmt: skip

@@ -17,8 +17,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.candidates import window_us
-from features.customer_block import CustomerBlock
 from features.offline_read import features_at, stale_rows
 from features.request_params import RequestParams
 from features.store_definitions import JOIN_KEY
@@ -28,7 +26,7 @@ from optichannel.economics import Economics
 from optichannel.feature_columns import missing_columns
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.progress import progress_bar
-from serving.decider import decide_block, with_prior
+from serving.decider import decide_frame
 from serving.plan_allocation import PlannedCampaign, plan_campaign
 
 CHUNK = 500
@@ -73,13 +71,9 @@ def score_chunk(
     allowed_hours: dict[str, tuple[int, int]] | None = None,
 ) -> pd.DataFrame:
     """Decisions for one chunk of customers whose features are `feats` (cold start included),
-    through the service's own decision path (`serving.decider.decide_block`)."""
-    block = CustomerBlock.from_frame(feats)
-    known = block.known()
-    block = with_prior(block, model.meta.get("population") or {}, ~known)
+    through the service's own decision path (`serving.decider.decide_frame`)."""
+    block, known, d = decide_frame(model, feats, start, hours, econ, allowed_hours)
     n = len(block)
-    d = decide_block(model, block, window_us(start, n), hours, econ, cap=econ.max_contacts_7d,
-                     may_skip=np.ones(n, dtype=bool), allowed_hours=allowed_hours)  # fmt: skip
     choice, scored, grid = d.picked.choice, d.scored, d.grid
     rows = np.arange(n)
     contact = choice.contacted

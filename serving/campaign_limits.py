@@ -81,13 +81,9 @@ class CampaignLimits:
             layout = self.layout(name, slots_us[rows[0]])
             keys = [self._key(name, r.label) for r in layout.resources]
             used = np.array(self.counter.used(keys))
-            full = used + 1 > np.array([r.capacity for r in layout.resources]) + 1e-9
-            blocked = (
-                (layout.incidence[:, full] > 0).any(axis=1) if len(keys) else np.zeros(layout.columns, bool)
-            )
-            ok = np.zeros((len(CHANNELS), hours), bool)
-            for j, (ch, slots) in enumerate(zip(layout.column_channel, layout.column_slots, strict=True)):
-                ok[ch, slots] = not blocked[j]
+            full = used + 1 > layout.capacity + 1e-9
+            blocked = (layout.incidence[:, full] > 0).any(axis=1)  # [columns]
+            ok = ~np.append(blocked, True)[layout.column_at]  # column -1 (closed) reads the final True
             ok &= (cost <= left + 1e-9)[:, None]
             is_open[rows] = layout.open_slot[None]
             room[rows] = (ok & layout.open_slot)[None]
@@ -98,11 +94,10 @@ class CampaignLimits:
         plan = self.plan(name)
         layout = self.layout(name, slots_us)
         items: list[Item] = []
-        column = [j for j, (ch, s) in enumerate(zip(layout.column_channel, layout.column_slots, strict=True))
-                  if ch == channel and slot in s]  # fmt: skip
-        if not column:
+        column = int(layout.column_at[channel, slot])
+        if column < 0:
             return False  # the centre is closed at that hour
-        for r in np.flatnonzero(layout.incidence[column[0]] > 0):
+        for r in np.flatnonzero(layout.incidence[column] > 0):
             res = layout.resources[r]
             items.append((self._key(name, res.label), 1.0, float(res.capacity)))
         if plan.budget is not None:

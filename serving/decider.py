@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
-from features.candidates import CandidateGrid, candidate_grid
+from features.candidates import CandidateGrid, candidate_grid, window_us
 from features.customer_block import CustomerBlock
 from features.request_params import RequestParams
 from optichannel import feature_columns as fc
@@ -83,6 +84,25 @@ def decide_block(
     priced = contact if price is None else contact - price
     picked = explore(greedy, priced, allowed, may_skip, epsilon, rng or np.random.default_rng(0))
     return Decided(grid, scored, contact, none, picked, allowed, priced, limits)
+
+
+def decide_frame(
+    model: NextBestChannelModel,
+    feats: pd.DataFrame,
+    start: pd.Timestamp,
+    hours: int,
+    econ: Economics,
+    allowed_hours: dict[str, tuple[int, int]] | None = None,
+) -> tuple[CustomerBlock, np.ndarray, Decided]:
+    """An offline chunk (campaign snapshots at one window start, cold start included) through
+    `decide_block`, `none` allowed: (the block, which customers the store knew, the decisions)."""
+    block = CustomerBlock.from_frame(feats)
+    known = block.known()
+    block = with_prior(block, model.meta.get("population") or {}, ~known)
+    n = len(block)
+    decided = decide_block(model, block, window_us(start, n), hours, econ, cap=econ.max_contacts_7d,
+                           may_skip=np.ones(n, dtype=bool), allowed_hours=allowed_hours)  # fmt: skip
+    return block, known, decided
 
 
 def with_prior(block: CustomerBlock, prior: dict[str, float], unknown: np.ndarray) -> CustomerBlock:
@@ -175,8 +195,8 @@ class Decider:
         decided in turn, so the second request sees what the first handed out."""
         if not requests:
             return []
-        turns = _turns([r.customer_id for r in requests])
-        if self.handed_out is not None and max(turns) > 0:
+        turns = _turns([r.customer_id for r in requests]) if self.handed_out is not None else [0]
+        if max(turns) > 0:
             out: list[PredictResponse | None] = [None] * len(requests)
             for k in range(max(turns) + 1):
                 idx = [i for i, t in enumerate(turns) if t == k]

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from features.candidates import window_us
-from features.customer_block import CustomerBlock
 from features.offline_read import stale_rows
 from optichannel.allocation import Allocation, Problem, greedy_cut, unconstrained
 from optichannel.campaign_plan import CampaignPlan
@@ -25,7 +24,7 @@ from optichannel.decision import slot_grid
 from optichannel.economics import Economics
 from optichannel.lagrangian import lagrangian
 from optichannel.model_bundle import NextBestChannelModel
-from serving.decider import decide_block, with_prior
+from serving.decider import decide_frame
 
 
 @dataclass
@@ -76,14 +75,9 @@ def collect(
 ) -> Options:
     """Score chunk after chunk through the decision path and keep only each column's best slot."""
     opts = Options.empty()
-    prior = model.meta.get("population") or {}
     for feats in frames:
-        block = CustomerBlock.from_frame(feats)
-        known = block.known()
-        block = with_prior(block, prior, ~known)
+        block, known, d = decide_frame(model, feats, start, hours, econ, allowed_hours)
         n = len(block)
-        d = decide_block(model, block, window_us(start, n), hours, econ, cap=econ.max_contacts_7d,
-                         may_skip=np.ones(n, dtype=bool), allowed_hours=allowed_hours)  # fmt: skip
         allowed = d.grid.allowed & layout.open_slot[None, :, :]
         gain, slot = layout.reduce(d.contact, allowed, d.none)
         rows = np.arange(n)[:, None]
@@ -103,12 +97,9 @@ def collect(
     return opts
 
 
-def allocate_plan(
-    opts: Options, layout: Layout, econ: Economics
-) -> tuple[Problem, Allocation, Allocation, Allocation]:
+def allocate_plan(opts: Options, layout: Layout) -> tuple[Problem, Allocation, Allocation, Allocation]:
     """The plan's allocation, and the unconstrained and greedy-then-cut plans beside it."""
-    capacity = np.array([r.capacity for r in layout.resources], dtype=float)
-    problem = Problem(opts.joined("gain"), layout.incidence, capacity, layout.column_cost, layout.budget)
+    problem = layout.problem(opts.joined("gain"))
     return problem, lagrangian(problem), unconstrained(problem), greedy_cut(problem)
 
 
@@ -177,7 +168,7 @@ def plan_campaign(
     slots = slot_grid(window_us(start, 1), hours)[0]
     layout = plan_layout(plan, econ, slots)
     opts = collect(model, frames, start, hours, econ, layout, plan.allowed_hours(allowed_hours), on_chunk)
-    problem, alloc, free, greedy = allocate_plan(opts, layout, econ)
+    problem, alloc, free, greedy = allocate_plan(opts, layout)
     return PlannedCampaign(
         layout, problem, alloc, free, greedy, decisions_frame(opts, layout, problem, alloc)
     )
