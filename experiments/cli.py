@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from optichannel.model_bundle import NextBestChannelModel
     from optichannel.settings import Settings
 
@@ -39,19 +37,6 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _read_table(path: Path, what: str) -> pd.DataFrame:
-    """A Parquet file or directory, or a CSV file; a clear error for anything else."""
-    import pandas as pd
-
-    if not path.exists():
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if path.suffix.lower() == ".csv":
-        return pd.read_csv(path)
-    raise ValueError(f"{what} must be Parquet or CSV, got {path}")
-
-
 def design(
     baseline: Annotated[float, typer.Option("--baseline", help="Control conversion rate, e.g. 0.03.")],
     mde: Annotated[float, typer.Option("--mde", help="Smallest uplift worth detecting, absolute (0.005).")],
@@ -59,18 +44,23 @@ def design(
     control: Annotated[str, typer.Option("--control", help="The arm the others are compared with.")] = "bau",
     alpha: Annotated[float, typer.Option("--alpha", help="Family-wise false positive rate.")] = 0.05,
     power: Annotated[float, typer.Option("--power", help="Chance to detect the uplift if real.")] = 0.8,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the design as YAML for `experiment analyze --design`.")
+    ] = None,
 ) -> None:
     """Customers needed per arm to detect the uplift (Bonferroni across comparisons)."""
     from rich.console import Console
     from rich.table import Table
 
-    from experiments.design import sample_size
+    from experiments.design import sample_size, save_design
     from optichannel.assignment import parse_arms
 
     try:
         plan = sample_size(baseline, mde, parse_arms(arms), control, alpha=alpha, power=power)
     except ValueError as exc:
         raise _fail(exc) from None
+    if out is not None:
+        typer.echo(f"design: {save_design(plan, out)}")
     table = Table(title=f"sample size: baseline {baseline:.2%}, detect {mde * 100:+.2f} points")
     for column in ("arm", "role", "share", "customers"):
         table.add_column(column, justify="left" if column in ("arm", "role") else "right")
@@ -96,11 +86,12 @@ def assign(
     """Assign every customer to an arm by a stable salted hash of the id."""
     import pandas as pd
 
+    from experiments.export_tables import read_table
     from optichannel.assignment import assign_arms, parse_arms
 
     try:
         shares = parse_arms(arms)
-        table = _read_table(customers, "customers")
+        table = read_table(customers, "customers")
         if "customer_id" not in table.columns:
             raise ValueError(f"{customers} has no customer_id column")
         ids = table["customer_id"].drop_duplicates()
@@ -117,43 +108,80 @@ def assign(
 
 
 def analyze(
-    assignments: Annotated[Path, typer.Option("--assignments", help="Output of `experiment assign`.")],
-    contacts: Annotated[Path, typer.Option("--contacts", help="Contacts feed (Parquet file/dir or CSV).")],
+    assignments: Annotated[
+        Path,
+        typer.Option("--assignments", help="Customers and their arm (Parquet/CSV; see the README contract)."),
+    ],
+    outcomes: Annotated[
+        Path | None, typer.Option("--outcomes", help="Outcomes by customer_id [default: in the assignments].")
+    ] = None,
+    contacts: Annotated[
+        Path | None, typer.Option("--contacts", help="Or: the contacts feed (Parquet file/dir or CSV).")
+    ] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(
+            "--outcome", help="Outcome column: 0/1 flag, timestamp or number [contacts: converted_at]."
+        ),
+    ] = None,
     control: Annotated[str, typer.Option("--control", help="The arm the others are compared with.")] = "bau",
-    out: Annotated[Path, typer.Option("--out", help="HTML report to write.")] = Path(
-        "reports/experiment.html"
-    ),
+    segment: Annotated[
+        str | None, typer.Option("--segment", help="Column to break the uplift down by.")
+    ] = None,
+    cost: Annotated[
+        list[str] | None, typer.Option("--cost", help="Cost per customer of an arm, ARM=VALUE (repeatable).")
+    ] = None,
+    design_file: Annotated[
+        Path | None,
+        typer.Option("--design", help="Design YAML (`experiment design --out`): check the sample."),
+    ] = None,
+    arm_column: Annotated[str, typer.Option("--arm-column", help="The assignments' arm column.")] = "arm",
+    id_column: Annotated[str, typer.Option("--id-column", help="The customer id column.")] = "customer_id",
+    out: Annotated[
+        Path, typer.Option("--out", help="HTML report to write (and <stem>.json beside it).")
+    ] = Path("reports/experiment.html"),
     arms: Annotated[
         str | None,
-        typer.Option("--arms", help="Planned shares for the ratio check [default: from assignments]."),
+        typer.Option("--arms", help="Planned shares for the ratio check [default: design or assignments]."),
     ] = None,
     title: Annotated[str, typer.Option("--title", help="Report title.")] = "A/B test: uplift report",
 ) -> None:
-    """Analyse the test (intention to treat) and write the HTML report."""
-    from experiments.analysis import analyze as analyze_frame
+    """Analyse a test (intention to treat): the HTML report, a JSON summary, loud warnings."""
     from experiments.analysis import qini_for
-    from experiments.outcomes import customer_outcomes
-    from experiments.report import render_report
+    from experiments.design import load_design
+    from experiments.export_analysis import analyze_export, parse_costs, write_outputs
+    from experiments.export_tables import read_table
     from optichannel.assignment import parse_arms
 
     try:
-        planned = parse_arms(arms) if arms else None
-        frame = customer_outcomes(_read_table(contacts, "contacts"), _read_table(assignments, "assignments"))
-        result = analyze_frame(frame, control, planned_shares=planned)
+        result = analyze_export(
+            read_table(assignments, "assignments"), control, outcome,
+            outcomes=None if outcomes is None else read_table(outcomes, "outcomes"),
+            contacts=None if contacts is None else read_table(contacts, "contacts"),
+            arm_column=arm_column, id_column=id_column, segment=segment, costs=parse_costs(cost or []),
+            design=None if design_file is None else load_design(design_file),
+            planned_shares=parse_arms(arms) if arms else None,
+        )  # fmt: skip
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None
+    analysis = result.analysis
     qinis = []
-    if "score" in frame.columns:
-        for arm in result.comparisons.index:
+    if "score" in result.frame.columns and analysis.outcome.binary:
+        for arm in analysis.comparisons.index:
             try:
-                qinis.append(qini_for(frame, arm, control))
+                qinis.append(qini_for(result.frame, arm, control))
             except ValueError as exc:
                 typer.echo(f"warning: no Qini curve for {arm}: {exc}", err=True)
-    path = render_report(result, out, title=title, qini=qinis)
-    typer.echo(f"report: {path}")
-    typer.echo(result.headline["text"])
-    if result.srm.get("mismatch"):
-        typer.echo(f"warning: sample-ratio mismatch: {result.srm['message']}", err=True)
+    paths = write_outputs(result, out, title, qinis)
+    for line in analysis.warnings:
+        typer.echo(f"warning: {line}", err=True)
+    if analysis.srm.get("mismatch"):
+        typer.echo(f"warning: sample-ratio mismatch: {analysis.srm['message']}", err=True)
+    for line in analysis.notes:
+        typer.echo(f"note: {line}")
+    typer.echo(analysis.headline["text"])
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
 
 
 def _champion(settings: Settings, alias: str) -> tuple[NextBestChannelModel, str]:
@@ -230,6 +258,7 @@ def ope(
 ) -> None:
     """Off-policy value of the model policy on logged decisions, next to the logging policy's."""
     from experiments.console import ope_table, print_table
+    from experiments.export_tables import read_table
     from experiments.offpolicy import ESTIMATORS, evaluate_model_policy, logged_decisions
     from features.store import open_store
     from optichannel.settings import get_settings
@@ -242,7 +271,7 @@ def ope(
         start, sep, end = hours.partition("-")
         if not sep or not start.strip().isdigit() or not end.strip().isdigit():
             raise ValueError(f"--hours must look like 8-22, got {hours!r}")
-        logged = _read_table(contacts, "contacts")
+        logged = read_table(contacts, "contacts")
         logged_decisions(logged, days=days)  # refuse unusable logs before loading the model
         model, version = _champion(settings, alias)
         result = evaluate_model_policy(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -143,3 +144,51 @@ def power_at(
         for arm, n in n_per_arm.items()
         if arm != control
     }
+
+
+def save_design(design: Design, path: Path) -> Path:
+    """Write the design as YAML, so `experiment analyze --design` can check the reached sample."""
+    import yaml
+
+    fields = {
+        "baseline_rate": design.baseline_rate,
+        "mde_abs": design.mde_abs,
+        "control": design.control,
+        "arms": dict(design.shares),
+        "alpha": design.alpha,
+        "power": design.power,
+        "n_per_arm": dict(design.n_per_arm),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(fields, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def load_design(path: Path) -> Design:
+    """A design file back as a `Design`, recomputed from its inputs; one clear line if it is wrong."""
+    import yaml
+
+    if not path.exists():
+        raise FileNotFoundError(f"design file not found: {path}")
+    try:
+        fields = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    needed = ("baseline_rate", "mde_abs", "control", "arms")
+    if not isinstance(fields, dict) or any(k not in fields for k in needed):
+        raise ValueError(f"{path}: a design needs the fields {', '.join(needed)} (write one with "
+                         "`experiment design --out`)")  # fmt: skip
+    if not isinstance(fields["arms"], dict):
+        raise ValueError(f"{path}: arms must map each arm to its share, e.g. {{model: 0.5, bau: 0.5}}")
+    try:
+        design = sample_size(
+            float(fields["baseline_rate"]), float(fields["mde_abs"]), fields["arms"], str(fields["control"]),
+            alpha=float(fields.get("alpha", 0.05)), power=float(fields.get("power", 0.8)),
+        )  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    stated = fields.get("n_per_arm")
+    if stated is not None and dict(stated) != design.n_per_arm:
+        raise ValueError(f"{path}: n_per_arm {stated} does not follow from the design's inputs "
+                         f"({design.n_per_arm}); was the file edited by hand?")  # fmt: skip
+    return design

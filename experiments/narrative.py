@@ -5,8 +5,11 @@ Kept apart from the statistics so the wording can change without touching a numb
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import pandas as pd
+
+from experiments.outcome_values import CONVERSION, Outcome
 
 #: how arms with conventional names read in sentences
 ARM_LABELS = {"bau": "business as usual", "holdout": "the no-contact holdout", "model": "the model"}
@@ -17,6 +20,8 @@ def _label(arm: str) -> str:
 
 
 def _pct(rate: float) -> str:
+    if not math.isfinite(rate):
+        return "not estimable"
     return f"{rate:.2%}" if abs(rate) < 0.01 else f"{rate:.1%}"
 
 
@@ -27,29 +32,67 @@ def _points(values: tuple[float, ...]) -> tuple[str, ...]:
     return tuple(f"{v:+.{digits}f}" if v != 0 else f"{0:.{digits}f}" for v in rounded)
 
 
+def _amounts(values: tuple[float, ...]) -> tuple[str, ...]:
+    """Differences in a numeric outcome's own units, with enough decimals to tell the ends apart."""
+    spread = max(abs(v) for v in values)
+    digits = 2 if spread >= 0.1 else 4
+    return tuple(f"{v:+,.{digits}f}" for v in values)
+
+
 def _p_text(p: float, comparisons: int) -> str:
     text = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
     return text + (f" (Holm-adjusted for {comparisons} comparisons)" if comparisons > 1 else "")
 
 
-def headline(arms: pd.DataFrame, cmp: pd.DataFrame, control: str, alpha: float) -> dict[str, object]:
+def _relative(value: float, control: str) -> str:
+    return f"{value:+.0%} relative to {control}" if math.isfinite(value) else "relative uplift not estimable"
+
+
+def _measured(row: pd.Series, arm: str, control: str, outcome: Outcome, level: str) -> tuple[str, str]:
+    """The sentence's first half (what each side did) and its difference with interval."""
+    if outcome.binary:
+        rates = f"{_pct(row['rate'])} vs {_pct(row['control_rate'])} for {_label(control)}"
+        seen = f"The {arm} arm converted {rates}"
+        if outcome != CONVERSION:
+            seen = f"The {arm} arm's {outcome.name} rate was {rates}"
+        diff, lo, hi = _points((row["uplift_abs"], row["abs_lo"], row["abs_hi"]))
+        return seen, f"{diff} points ({level} CI {lo} to {hi})"
+    seen = (
+        f"The {arm} arm had a mean {outcome.name} of {row['rate']:,.4g} vs {row['control_rate']:,.4g} "
+        f"for {_label(control)}"
+    )
+    diff, lo, hi = _amounts((row["uplift_abs"], row["abs_lo"], row["abs_hi"]))
+    return seen, f"{diff} per customer ({level} CI {lo} to {hi}, Welch)"
+
+
+def headline(
+    arms: pd.DataFrame, cmp: pd.DataFrame, control: str, alpha: float, outcome: Outcome = CONVERSION
+) -> dict[str, object]:
     """The one sentence a marketer reads first, and the numbers behind it.
 
-    The winner is the arm with the largest uplift among those significantly better than the
-    control after the Holm correction; without one, the sentence reports the best arm anyway.
+    The sentence reports the arm with the largest uplift among those significantly better than
+    the control after the Holm correction, and names every such winner; without one, it reports
+    the best estimable arm anyway. Comparisons that are not estimable never headline.
     """
-    wins = cmp[cmp["significant"] & (cmp["uplift_abs"] > 0)]
-    best = (wins if len(wins) else cmp)["uplift_abs"].fillna(-np.inf).idxmax()
-    row = cmp.loc[best]
+    estimable = cmp[cmp["uplift_abs"].notna()]
     level = f"{1 - alpha:.0%}"
-    diff, lo, hi = _points((row["uplift_abs"], row["abs_lo"], row["abs_hi"]))
-    text = (
-        f"The {best} arm converted {_pct(row['rate'])} vs {_pct(row['control_rate'])} for {_label(control)}: "
-        f"{diff} points ({level} CI {lo} to {hi}), {_p_text(row['p_adjusted'], len(cmp))}."
-    )
-    if len(wins):
+    if estimable.empty:
+        text = f"No arm can be compared with {control}: every comparison is not estimable (see the warnings)."
+        return {"winner": None, "winners": [], "arm": None, "control": control, "verdict": "not estimable",
+                "text": text}  # fmt: skip
+    wins = estimable[estimable["significant"] & (estimable["uplift_abs"] > 0)]
+    best = (wins if len(wins) else estimable)["uplift_abs"].idxmax()
+    row = cmp.loc[best]
+    seen, difference = _measured(row, str(best), control, outcome, level)
+    text = f"{seen}: {difference}, {_p_text(row['p_adjusted'], len(cmp))}."
+    winners = [str(a) for a in wins.sort_values("uplift_abs", ascending=False).index]
+    if len(wins) > 1:
         verdict = "win"
-        text += f" Winner: {best} ({row['uplift_rel']:+.0%} relative to {control})."
+        named = ", ".join(f"{a} ({_relative(wins.loc[a, 'uplift_rel'], control)})" for a in winners)
+        text += f" Winners (each significantly better than {control}): {named}."
+    elif len(wins):
+        verdict = "win"
+        text += f" Winner: {best} ({_relative(row['uplift_rel'], control)})."
     elif bool(row["significant"]):
         verdict = "loss"
         text += f" No arm beat {control}; {best} did significantly worse."
@@ -58,6 +101,7 @@ def headline(arms: pd.DataFrame, cmp: pd.DataFrame, control: str, alpha: float) 
         text += f" No arm beat {control} with {level} confidence: the difference may be chance."
     return {
         "winner": best if len(wins) else None,
+        "winners": winners,
         "arm": best,
         "control": control,
         "verdict": verdict,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from experiments.analysis import Analysis
 from experiments.design import Design, power_at
+from experiments.report_units import NOT_ESTIMABLE, Units, money, p_value, pct, pts
 from optichannel.uplift_metrics import QiniSummary
 
 #: the Jinja2 template, shipped next to this module (package data)
@@ -53,31 +54,37 @@ def _figure(rows: int) -> tuple[Any, Any]:
     return fig, ax
 
 
-def _rates_chart(analysis: Analysis, level: str) -> str:
-    arms = analysis.arms.iloc[::-1]
+def _rates_chart(analysis: Analysis, level: str, units: Units) -> str:
+    arms = analysis.arms.iloc[::-1].fillna({"rate": 0.0, "rate_lo": 0.0, "rate_hi": 0.0})
     fig, ax = _figure(len(arms))
     colours = [_GREY if a == analysis.control else _BLUE for a in arms.index]
-    err = np.vstack([arms["rate"] - arms["rate_lo"], arms["rate_hi"] - arms["rate"]]) * 100
-    ax.barh(arms.index, arms["rate"] * 100, xerr=err, color=colours, capsize=4)
-    ax.set_xlabel(f"conversion rate, % (bars: {level} interval)")
+    err = np.vstack([arms["rate"] - arms["rate_lo"], arms["rate_hi"] - arms["rate"]]) * units.scale
+    ax.barh(arms.index, arms["rate"] * units.scale, xerr=err, color=colours, capsize=4)
+    unit = ", %" if units.outcome.binary else ""
+    ax.set_xlabel(f"{units.labels()['level']}{unit} (bars: {level} interval)")
     return _png(fig)
 
 
-def _forest(table: pd.DataFrame, labels: list[str], level: str, truth: np.ndarray | None = None) -> str:
-    """Uplift estimates with intervals, in percentage points, against the zero line."""
-    est, lo, hi = (table[c].to_numpy(dtype=np.float64) for c in ("uplift_abs", "abs_lo", "abs_hi"))
+def _forest(
+    table: pd.DataFrame, labels: list[str], level: str, units: Units, truth: np.ndarray | None = None
+) -> str:
+    """Uplift estimates with intervals (points, or the outcome's units) against the zero line."""
+    est, lo, hi = (
+        table[c].to_numpy(dtype=np.float64) * units.scale for c in ("uplift_abs", "abs_lo", "abs_hi")
+    )
     fig, ax = _figure(len(labels))
     y = np.arange(len(labels))[::-1]
     colours = [_GREEN if a > 0 else _RED if b < 0 else _GREY for a, b in zip(lo, hi, strict=True)]
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.hlines(y, lo * 100, hi * 100, colors=colours, linewidth=3)
-    ax.scatter(est * 100, y, color=colours, zorder=3, label="estimate")
+    ax.hlines(y, lo, hi, colors=colours, linewidth=3)
+    ax.scatter(est, y, color=colours, zorder=3, label="estimate")
     if truth is not None and np.isfinite(truth).any():
         ax.scatter(truth * 100, y, marker="x", color="black", zorder=4, label="true uplift")
         ax.legend(fontsize=8, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_yticks(y, labels)
-    ax.set_xlabel(f"uplift vs control, percentage points (line: {level} interval)")
+    unit = "percentage points" if units.outcome.binary else units.labels()["diff"]
+    ax.set_xlabel(f"uplift vs control, {unit} (line: {level} interval)")
     return _png(fig)
 
 
@@ -112,59 +119,54 @@ def _qini_chart(qinis: Sequence[QiniSummary]) -> str:
     return _png(fig)
 
 
-def _pct(value: float, digits: int = 2) -> str:
-    return "–" if not math.isfinite(value) else f"{value * 100:.{digits}f}%"
+def _cost(value: float, has_cost: bool) -> str:
+    return money(value) if has_cost else "no cost data"
 
 
-def _pts(value: float) -> str:
-    if not math.isfinite(value):
-        return "–"
-    points = round(value * 100, 2)
-    return f"{points:+.2f}" if points != 0 else "0.00"
-
-
-def _money(value: float) -> str:
-    if math.isnan(value):
-        return "–"
-    return "∞" if math.isinf(value) else f"{value:,.2f}"
-
-
-def _p(value: float) -> str:
-    return "–" if not math.isfinite(value) else "< 0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _arm_rows(analysis: Analysis) -> list[dict[str, str]]:
+def _arm_rows(analysis: Analysis, units: Units, has_cost: bool) -> list[dict[str, str]]:
     return [
         {
             "arm": arm + (" (control)" if arm == analysis.control else ""),
             "n": f"{int(r['n']):,}",
-            "share": f"{_pct(r['share'], 1)} (planned {_pct(r['planned_share'], 1)})",
-            "conversions": f"{int(r['conversions']):,}",
-            "rate": f"{_pct(r['rate'])} ({_pct(r['rate_lo'])} to {_pct(r['rate_hi'])})",
-            "cost": _money(r["cost"]),
+            "share": f"{pct(r['share'], 1)} (planned {pct(r['planned_share'], 1)})"
+            if math.isfinite(r["planned_share"])
+            else pct(r["share"], 1),
+            "conversions": f"{r['conversions']:,.0f}" if units.outcome.binary else f"{r['conversions']:,.2f}",
+            "rate": NOT_ESTIMABLE
+            if r["n"] == 0
+            else units.interval(r["rate"], r["rate_lo"], r["rate_hi"], level=True),
+            "cost": _cost(r["cost"], has_cost),
         }
         for arm, r in analysis.arms.iterrows()
     ]
 
 
-def _comparison_rows(analysis: Analysis, truth: Mapping[str, float] | None) -> list[dict[str, str]]:
+def _comparison_rows(
+    analysis: Analysis, truth: Mapping[str, float] | None, units: Units, has_cost: bool
+) -> list[dict[str, str]]:
     rows = []
     for arm, r in analysis.comparisons.iterrows():
         true = (truth or {}).get(arm)
         covered = None if true is None else bool(r["abs_lo"] <= true <= r["abs_hi"])
+        incremental = (
+            f"{r['incremental']:,.0f} ({r['incremental_lo']:,.0f} to {r['incremental_hi']:,.0f})"
+            if math.isfinite(r["incremental"])
+            else NOT_ESTIMABLE
+        )
         rows.append(
             {
                 "arm": arm,
-                "uplift": f"{_pts(r['uplift_abs'])} ({_pts(r['abs_lo'])} to {_pts(r['abs_hi'])})",
-                "relative": f"{_pct(r['uplift_rel'], 1)} ({_pct(r['rel_lo'], 1)} to {_pct(r['rel_hi'], 1)})",
-                "p": _p(r["p_adjusted"]),
+                "uplift": units.interval(r["uplift_abs"], r["abs_lo"], r["abs_hi"]),
+                "relative": NOT_ESTIMABLE
+                if not math.isfinite(r["uplift_rel"])
+                else f"{pct(r['uplift_rel'], 1)} ({pct(r['rel_lo'], 1)} to {pct(r['rel_hi'], 1)})",
+                "p": p_value(r["p_adjusted"]),
                 "significant": "yes" if r["significant"] else "no",
-                "incremental": f"{r['incremental']:,.0f} "
-                f"({r['incremental_lo']:,.0f} to {r['incremental_hi']:,.0f})",
-                "extra_cost": _money(r["extra_cost"]),
-                "cpic": _money(r["cost_per_incremental"]),
-                "note": r["cost_note"],
-                "truth": "" if true is None else _pts(true),
+                "incremental": incremental,
+                "extra_cost": _cost(r["extra_cost"], has_cost),
+                "cpic": _cost(r["cost_per_incremental"], has_cost),
+                "note": r["cost_note"] if has_cost else "",
+                "truth": "" if true is None else pts(true),
                 "covered": "" if covered is None else ("yes" if covered else "NO"),
             }
         )
@@ -190,7 +192,7 @@ def _sample_checks(analysis: Analysis, design: Design | None) -> list[dict[str, 
     ]
 
 
-def _segment_table(analysis: Analysis) -> list[dict[str, str]]:
+def _segment_table(analysis: Analysis, units: Units) -> list[dict[str, str]]:
     seg = analysis.by_segment
     if seg is None:
         return []
@@ -199,9 +201,9 @@ def _segment_table(analysis: Analysis) -> list[dict[str, str]]:
             "segment": str(r["segment"]),
             "arm": str(r["arm"]),
             "n": f"{int(r['n']):,} / {int(r['control_n']):,}",
-            "rates": f"{_pct(r['rate'])} vs {_pct(r['control_rate'])}",
-            "uplift": f"{_pts(r['uplift_abs'])} ({_pts(r['abs_lo'])} to {_pts(r['abs_hi'])})",
-            "p": _p(r["p_value"]),
+            "rates": f"{units.level(r['rate'])} vs {units.level(r['control_rate'])}",
+            "uplift": units.interval(r["uplift_abs"], r["abs_lo"], r["abs_hi"]),
+            "p": p_value(r["p_value"]),
         }
         for _, r in seg.iterrows()
     ]
@@ -219,8 +221,8 @@ def _channel_rows(analysis: Analysis) -> list[dict[str, str]]:
             "arm": str(r["arm"]),
             "channel": str(r["channel"]),
             "n": f"{int(r['n']):,}",
-            "share": _pct(r["share_of_arm"], 1),
-            "rate": _pct(r["rate"]),
+            "share": pct(r["share_of_arm"], 1),
+            "rate": pct(r["rate"]),
         }
         for _, r in analysis.by_channel.iterrows()
     ]
@@ -244,15 +246,17 @@ def render_report(
     from jinja2 import Environment
 
     cmp = analysis.comparisons
+    units = Units(analysis.outcome)
+    has_cost = bool(analysis.arms["cost"].notna().any())
     qinis = [qini] if isinstance(qini, QiniSummary) else list(qini or [])
     seg = analysis.by_segment
     level = f"{1 - analysis.alpha:.0%}"
     truth_arr = np.array([(truth or {}).get(a, np.nan) for a in cmp.index], dtype=np.float64)
     charts = {
-        "rates": _rates_chart(analysis, level),
-        "uplift": _forest(cmp, list(cmp.index), level, truth_arr),
+        "rates": _rates_chart(analysis, level, units),
+        "uplift": _forest(cmp, list(cmp.index), level, units, truth_arr),
         "channels": None if analysis.by_channel is None else _channel_chart(analysis.by_channel),
-        "segments": None if seg is None or seg.empty else _forest(seg, _segment_labels(seg), level),
+        "segments": None if seg is None or seg.empty else _forest(seg, _segment_labels(seg), level, units),
         "qini": _qini_chart(qinis) if qinis else None,
     }
     html = (
@@ -264,12 +268,17 @@ def render_report(
             level=level,
             alpha=analysis.alpha,
             control=analysis.control,
-            arms=_arm_rows(analysis),
-            comparisons=_comparison_rows(analysis, truth),
+            arms=_arm_rows(analysis, units, has_cost),
+            comparisons=_comparison_rows(analysis, truth, units, has_cost),
+            labels=units.labels(),
+            outcome_binary=analysis.outcome.binary,
+            outcome_name=analysis.outcome.name,
+            warnings=analysis.warnings,
+            has_cost=has_cost,
             truth=truth is not None,
             charts=charts,
             channel_rows=_channel_rows(analysis),
-            segment_rows=_segment_table(analysis),
+            segment_rows=_segment_table(analysis, units),
             qinis=qinis,
             srm=analysis.srm,
             design=design,
