@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from experiments.learn_cli import learn
+
 if TYPE_CHECKING:
     from optichannel.model_bundle import NextBestChannelModel
     from optichannel.settings import Settings
@@ -27,6 +29,7 @@ def register(app: typer.Typer) -> None:
     group.command("design")(design)
     group.command("assign")(assign)
     group.command("analyze")(analyze)
+    group.command("learn")(learn)
     group.command("simulate")(simulate)
     group.command("ope")(ope)
     app.add_typer(group, name="experiment")

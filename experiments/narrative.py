@@ -53,7 +53,7 @@ def _measured(row: pd.Series, arm: str, control: str, outcome: Outcome, level: s
     if outcome.binary:
         rates = f"{_pct(row['rate'])} vs {_pct(row['control_rate'])} for {_label(control)}"
         seen = f"The {arm} arm converted {rates}"
-        if outcome != CONVERSION:
+        if not outcome.is_conversion:
             seen = f"The {arm} arm's {outcome.name} rate was {rates}"
         diff, lo, hi = _points((row["uplift_abs"], row["abs_lo"], row["abs_hi"]))
         return seen, f"{diff} points ({level} CI {lo} to {hi})"

@@ -18,6 +18,8 @@ import pandas as pd
 #: spellings read as a true / false flag (compared lower-cased, stripped)
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y"})
 FALSE_WORDS = frozenset({"0", "false", "f", "no", "n"})
+#: outcome names worded as conversions in reports
+CONVERSION_NAMES = frozenset({"converted", "converted_at", "conversion", "conversions"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class Outcome:
     def column(self) -> str:
         """The per-customer frame's column holding this outcome."""
         return "converted" if self.kind == "binary" else "value"
+
+    @property
+    def is_conversion(self) -> bool:
+        """A conversion flag or time under any usual name: the report then says "converted"."""
+        return self.binary and self.name.lower() in CONVERSION_NAMES
 
     @property
     def binary(self) -> bool:

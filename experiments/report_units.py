@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from experiments.outcome_values import CONVERSION, Outcome
+from experiments.outcome_values import Outcome
 
 #: how a number that cannot be estimated reads (never "inf", never a blank that looks like 0)
 NOT_ESTIMABLE = "not estimable"
@@ -77,7 +77,7 @@ class Units:
     def labels(self) -> dict[str, str]:
         """Column headers and phrases for this outcome."""
         name = self.outcome.name
-        if self.outcome == CONVERSION:
+        if self.outcome.is_conversion:
             words = (
                 "conversion rate",
                 "conversions",
@@ -96,10 +96,6 @@ class Units:
                 name,
             )
         level, total, diff, incremental, what = words
-        per = (
-            "cost per incremental conversion"
-            if self.outcome == CONVERSION
-            else f"cost per unit of {incremental}"
-        )
+        per = "cost per incremental conversion" if self.outcome.is_conversion else f"cost per {incremental}"
         keys = ("level", "total", "diff", "incremental", "what", "per_increment")
         return dict(zip(keys, (level, total, diff, incremental, what, per), strict=True))

@@ -70,6 +70,39 @@ def simulate(
     )
 
 
+def simulate_ab(
+    out: Path = typer.Option(..., "--out", "-o", help="table to write (.csv or .parquet)"),
+    rows: int = typer.Option(64_000, "--rows", "-n", min=100, help="customers in the test"),
+    effect: str = typer.Option(
+        "heterogeneous", "--effect", help="heterogeneous (arm a helps x0 > 0, b the rest), constant or none"
+    ),
+    seed: int = typer.Option(7, "--seed", "-s", help="random seed"),
+) -> None:
+    """Write a randomised three-arm A/B table with known effects (for `experiment analyze | learn`)."""
+    from simulator.ab_table import simulate_ab_table
+
+    if effect not in ("heterogeneous", "constant", "none"):
+        typer.echo(f"error: --effect must be heterogeneous, constant or none, got {effect!r}", err=True)
+        raise typer.Exit(1)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        typer.echo(f"error: --out must end in .csv or .parquet, got {out}", err=True)
+        raise typer.Exit(1)
+    ab = simulate_ab_table(rows, effect, seed=seed)  # type: ignore[arg-type]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        ab.table.to_csv(out, index=False)
+    else:
+        ab.table.to_parquet(out, index=False)
+    truth = {f"always {a}": ab.policy_value([a] * rows) for a in ab.truth.columns}
+    truth["oracle (best arm per customer)"] = float(ab.truth.max(axis=1).mean())
+    typer.echo(
+        f"{rows:,} customers, arms {', '.join(ab.truth.columns)} (control: none), "
+        f"outcome 'converted' -> {out}"
+    )
+    typer.echo("true conversion rate per policy: " + ", ".join(f"{k} {v:.2%}" for k, v in truth.items()))
+
+
 def register(app: typer.Typer) -> None:
-    """Add `simulate` to the top-level command."""
+    """Add `simulate` and `simulate-ab` to the top-level command."""
     app.command("simulate")(simulate)
+    app.command("simulate-ab")(simulate_ab)

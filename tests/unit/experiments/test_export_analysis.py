@@ -188,8 +188,9 @@ def test_the_command_prints_warnings_and_writes_the_json(app: typer.Typer, tmp_p
         columns={"arm": "segment"}
     )
     table.to_csv(tmp_path / "hill.csv", index=False)
-    args = ["experiment", "analyze", "--assignments", str(tmp_path / "hill.csv"), "--arm-column", "segment",
-            "--outcome", "visit", "--control", "No E-Mail", "--out", str(tmp_path / "out" / "r.html")]  # fmt: skip
+    source, out = str(tmp_path / "hill.csv"), str(tmp_path / "out" / "r.html")
+    args = ["experiment", "analyze", "--assignments", source, "--arm-column", "segment",
+            "--outcome", "visit", "--control", "No E-Mail", "--out", out]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "warning: the control arm 'No E-Mail' has a visit rate of 0" in result.output
