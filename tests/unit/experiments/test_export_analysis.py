@@ -202,3 +202,15 @@ def test_the_command_prints_warnings_and_writes_the_json(app: typer.Typer, tmp_p
         .splitlines()[-1]
         .startswith("error: the assignments table has no column 'spend'")
     )
+
+
+def test_a_contacts_export_without_control_rows_is_not_estimable() -> None:
+    sent = pd.Timestamp("2026-03-01", tz="UTC")
+    assigned = pd.DataFrame({"customer_id": range(1, 9), "arm": ["control"] * 4 + ["email"] * 4})
+    contacts = pd.DataFrame({"customer_id": [5, 6, 7, 8], "channel": "email", "sent_at": sent,
+                             "converted_at": [sent, None, None, sent + pd.Timedelta(hours=2)]})  # fmt: skip
+    result = analyze_export(assigned, "control", contacts=contacts).analysis
+    assert result.arms.loc["email", "rate"] == 0.5 and result.arms.loc["control", "rate"] == 0
+    assert math.isnan(result.comparisons.loc["email", "uplift_abs"])
+    assert any("arm 'control': none of its 4 customers has an outcome row" in w for w in result.warnings)
+    assert np.isnan(result.arms["cost"]).all()  # the contacts carry no cost column: no cost data, not 0
