@@ -49,6 +49,7 @@ bench: setup  ## print the benchmark figures quoted in the README (~70 min; serv
 	$(VENV)/bin/python benchmarks/allocation.py
 	$(VENV)/bin/python benchmarks/experiment_analyze.py
 	$(VENV)/bin/python benchmarks/learn.py
+	$(VENV)/bin/python benchmarks/outcomes.py
 
 clean:
 	rm -rf data reports .pytest_cache .ruff_cache

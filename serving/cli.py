@@ -16,9 +16,12 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    from serving import outcomes_cli
+
     app.command("serve")(serve)
     app.command("ask")(ask)
     app.command("score")(score)
+    outcomes_cli.register(app)
 
 
 def _fail(exc: Exception) -> typer.Exit:

@@ -27,13 +27,23 @@ log = logging.getLogger(__name__)
 COLUMNS = (
     "decision_id", "logged_at", "customer_id", "channel", "send_at", "p_response", "p_conversion",
     "p_no_contact", "expected_value", "propensity", "explored", "fallback", "purpose", "window_start",
-    "window_hours", "model_name", "model_version", "features_as_of",
+    "window_hours", "model_name", "model_version", "features_as_of", "campaign",
 )  # fmt: skip
 TABLE = "decisions"
 RETRY_SECONDS = 2.0
 
 
-def record(answer: PredictResponse, purpose: str) -> tuple[Any, ...]:
+def create_table(con: sqlite3.Connection) -> None:
+    """The decisions table, with columns added since an older log was created (kept, not rebuilt)."""
+    cols = ", ".join(f"{c} {'TEXT PRIMARY KEY' if c == 'decision_id' else ''}" for c in COLUMNS)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
+    have = {row[1] for row in con.execute(f"PRAGMA table_info({TABLE})")}
+    for column in COLUMNS:
+        if column not in have:
+            con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column}")
+
+
+def record(answer: PredictResponse, purpose: str, campaign: str | None = None) -> tuple[Any, ...]:
     """One log row of an answer (times as ISO text, UTC)."""
     d = answer.decision
 
@@ -45,7 +55,7 @@ def record(answer: PredictResponse, purpose: str) -> tuple[Any, ...]:
         iso(d.send_at), d.p_response, d.p_conversion, answer.no_contact.p_conversion,
         d.expected_value, answer.propensity, int(answer.explored), int(answer.fallback), purpose,
         iso(answer.window_start), answer.window_hours, answer.model_name, answer.model_version,
-        iso(answer.features_as_of),
+        iso(answer.features_as_of), campaign,
     )  # fmt: skip
 
 
@@ -64,8 +74,7 @@ class DecisionLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(self.path) as con:
             con.execute("PRAGMA journal_mode=WAL")
-            cols = ", ".join(f"{c} {'TEXT PRIMARY KEY' if c == 'decision_id' else ''}" for c in COLUMNS)
-            con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
+            create_table(con)
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
         return self
@@ -103,7 +112,10 @@ class DecisionLog:
                     con.execute("PRAGMA synchronous=NORMAL")
                 marks = ",".join("?" * len(COLUMNS))
                 with con:
-                    con.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES ({marks})", self._pending)
+                    con.executemany(
+                        f"INSERT OR IGNORE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({marks})",
+                        self._pending,
+                    )
                 self.written += len(self._pending)
                 self._pending = []
             except sqlite3.Error as exc:

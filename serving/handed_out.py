@@ -23,6 +23,8 @@ class HandedOut(Protocol):
 
     def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray: ...
 
+    def remove(self, rows: Sequence[tuple[str, str]]) -> None: ...
+
 
 class SQLiteHandedOut:
     """(decision id, customer, send time) rows in one SQLite file shared by the local workers."""
@@ -42,6 +44,13 @@ class SQLiteHandedOut:
         if rows:
             self._connect().executemany(
                 "INSERT OR IGNORE INTO handed_out (customer_id, send_at, decision_id) VALUES (?, ?, ?)", rows
+            )
+
+    def remove(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Forget (customer id, decision id) contacts the CRM reported `not_sent`."""
+        if rows:
+            self._connect().executemany(
+                "DELETE FROM handed_out WHERE decision_id = ?", [(d,) for _, d in rows]
             )
 
     def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -75,6 +84,12 @@ class RedisHandedOut:
         for cid, at, decision in rows:
             pipe.zadd(KEY_PREFIX + cid, {decision: at})
             pipe.expire(KEY_PREFIX + cid, KEEP_SECONDS)
+        pipe.execute()
+
+    def remove(self, rows: Sequence[tuple[str, str]]) -> None:
+        pipe = self.client.pipeline()
+        for cid, decision in rows:
+            pipe.zrem(KEY_PREFIX + cid, decision)
         pipe.execute()
 
     def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

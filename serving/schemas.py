@@ -12,6 +12,7 @@ ChannelName = Literal["email", "sms", "push", "call", "messenger"]
 ActionName = Literal["email", "sms", "push", "call", "messenger", "none"]
 MAX_WINDOW_HOURS = 168
 MAX_BATCH = 1000
+MAX_OUTCOMES = 10_000
 
 
 class PredictRequest(BaseModel):
@@ -132,3 +133,35 @@ class PredictResponse(BaseModel):
 
 class BatchRequest(BaseModel):
     requests: list[PredictRequest] = Field(..., min_length=1, max_length=MAX_BATCH)
+
+
+class OutcomeReport(BaseModel):
+    """What happened to one decision. Fields are loose on purpose: a malformed row is quarantined
+    with its reason (and counted) instead of failing the whole report."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    decision_id: str | None = Field(None, description="the `decision_id` of the answer")
+    event: str | None = Field(None, description="sent, not_sent, delivered, responded or converted")
+    at: str | None = Field(None, description="when it happened, ISO 8601 with offset")
+    value: float | str | None = Field(None, description="optional amount (e.g. a conversion's value)")
+
+
+class OutcomesRequest(BaseModel):
+    outcomes: list[OutcomeReport] = Field(..., min_length=1, max_length=MAX_OUTCOMES)
+
+
+class RejectedOutcome(BaseModel):
+    row: int = Field(..., description="1-based position in the request")
+    decision_id: str | None
+    event: str | None
+    reason: str
+
+
+class OutcomesResponse(BaseModel):
+    """Counts reconcile: read = accepted + len(quarantined)."""
+
+    read: int
+    accepted: int
+    quarantined: list[RejectedOutcome]
+    released: int = Field(..., description="not_sent reports that took a contact off the frequency cap")

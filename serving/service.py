@@ -17,13 +17,20 @@ import bentoml
 from bentoml.exceptions import InvalidArgument
 
 from optichannel.settings import get_settings
-from serving.schemas import BatchRequest, PredictRequest, PredictResponse
+from serving.schemas import (
+    BatchRequest,
+    OutcomeReport,
+    OutcomesRequest,
+    OutcomesResponse,
+    PredictRequest,
+    PredictResponse,
+)
 
 log = logging.getLogger(__name__)
 
 
 class BearerAuth:
-    """ASGI middleware: when OPTICHANNEL_API_TOKEN is set, `/predict*` need that bearer token.
+    """ASGI middleware: when OPTICHANNEL_API_TOKEN is set, `/predict*` and `/outcomes` need that token.
     Health and metrics stay open for the load balancer and Prometheus."""
 
     def __init__(self, app: Any) -> None:
@@ -32,7 +39,8 @@ class BearerAuth:
         self.expected = f"Bearer {token}".encode() if token else None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if self.expected is not None and scope["type"] == "http" and scope["path"].startswith("/predict"):
+        guarded = scope["type"] == "http" and scope["path"].startswith(("/predict", "/outcomes"))
+        if self.expected is not None and guarded:
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
                 body = json.dumps(
@@ -86,7 +94,9 @@ class NextBestChannel:
         from serving.decision_log import record
 
         answers = self.runtime.decider.decide(requests)
-        self.runtime.log.append(record(a, r.purpose) for a, r in zip(answers, requests, strict=True))
+        self.runtime.log.append(
+            record(a, r.purpose, r.campaign) for a, r in zip(answers, requests, strict=True)
+        )
         for a in answers:
             self.decisions.labels(channel=a.decision.channel, fallback=str(a.fallback).lower()).inc()
         stale = sum(a.stale for a in answers)
@@ -115,6 +125,14 @@ class NextBestChannel:
     async def predict_batch(self, requests: list[PredictRequest]) -> list[PredictResponse]:
         """Many decisions in one call (up to 1,000), scored together on the same path."""
         return await self._submit(requests)
+
+    @bentoml.api(route="/outcomes", input_spec=OutcomesRequest)
+    def outcomes(self, outcomes: list[OutcomeReport]) -> OutcomesResponse:
+        """What happened to earlier decisions (sent, not_sent, delivered, responded, converted):
+        each row accepted or quarantined with its reason; `not_sent` frees the frequency cap."""
+        from serving.outcome_intake import report_outcomes
+
+        return report_outcomes(self.runtime.settings.decision_log, outcomes, self.runtime.decider.handed_out)
 
     @bentoml.on_shutdown
     def _close_log(self) -> None:

@@ -1,0 +1,41 @@
+"""`POST /outcomes`: a CRM's report on its decisions, through the same checks as a file import."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from serving.handed_out import HandedOut
+from serving.outcome_store import connect, ingest
+from serving.schemas import OutcomeReport, OutcomesResponse, RejectedOutcome
+
+
+def report_outcomes(
+    log_path: Path, reports: Sequence[OutcomeReport], handed_out: HandedOut | None
+) -> OutcomesResponse:
+    """Store the accepted rows, quarantine the rest (both in one transaction), release `not_sent`."""
+    rows = pd.DataFrame([r.model_dump() for r in reports], columns=["decision_id", "event", "at", "value"])
+    con = connect(log_path)
+    try:
+        result = ingest(con, rows, "api")
+    finally:
+        con.close()
+    if handed_out is not None and len(result.not_sent):
+        handed_out.remove(
+            list(zip(result.not_sent["customer_id"], result.not_sent["decision_id"], strict=True))
+        )
+    rejected = [
+        RejectedOutcome(
+            row=int(r.row), decision_id=_text(r.decision_id), event=_text(r.event), reason=r.reason
+        )
+        for r in result.quarantined.itertuples(index=False)
+    ]
+    return OutcomesResponse(
+        read=result.read, accepted=result.accepted, quarantined=rejected, released=len(result.not_sent)
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)

@@ -1,0 +1,188 @@
+"""What happened to each decision, as the CRM reports it: `sent`, `not_sent`, `delivered`,
+`responded`, `converted` (with an optional value), stored beside the decisions they belong to.
+
+Every reported row is either accepted or quarantined with its reason, in the same transaction,
+so read = accepted + quarantined always holds and nothing is applied twice: an unknown decision
+id, an event before its decision, a repeat of an event already stored (or earlier in the same
+batch), a `not_sent` that contradicts `sent` (or an outcome after `not_sent`), and malformed rows
+(missing id, unknown event, unreadable time or value) never reach the outcomes table. Local
+profile: the decision log's SQLite file (the export joins both in one query).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from serving.decision_log import TABLE as DECISIONS
+from serving.decision_log import create_table
+from serving.handed_out import HandedOut
+
+EVENTS = ("sent", "not_sent", "delivered", "responded", "converted")
+#: events that say the contact happened; each contradicts `not_sent`
+HAPPENED = frozenset({"sent", "delivered", "responded", "converted"})
+OUTCOME_COLUMNS = ("decision_id", "event", "at", "value")
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS outcomes (decision_id TEXT NOT NULL, event TEXT NOT NULL, at TEXT NOT NULL,"
+    " value REAL, received_at TEXT NOT NULL, source TEXT, PRIMARY KEY (decision_id, event))",
+    "CREATE TABLE IF NOT EXISTS outcome_quarantine (source TEXT, row INTEGER, decision_id TEXT, event TEXT,"
+    " at TEXT, value TEXT, reason TEXT NOT NULL, received_at TEXT NOT NULL)",
+)
+
+
+@dataclass
+class Ingested:
+    """What one batch of reported outcomes did; `quarantined` holds the rejected rows with reasons."""
+
+    read: int
+    accepted: int
+    quarantined: pd.DataFrame = field(default_factory=pd.DataFrame)
+    not_sent: pd.DataFrame = field(default_factory=pd.DataFrame)  # decision_id, customer_id released
+
+    def __post_init__(self) -> None:
+        if self.read != self.accepted + len(self.quarantined):
+            raise RuntimeError(f"outcome counts do not reconcile: {self.read} read, {self.accepted} "
+                               f"accepted, {len(self.quarantined)} quarantined")  # fmt: skip
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the decision log's file with the outcome tables in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    create_table(con)
+    for statement in SCHEMA:
+        con.execute(statement)
+    return con
+
+
+def _frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """The reported columns as text/float with a reason column (empty = fine so far)."""
+    missing = [c for c in ("decision_id", "event", "at") if c not in rows.columns]
+    if missing:
+        raise ValueError(f"outcomes need the columns decision_id, event, at (value optional); missing "
+                         f"{', '.join(missing)} (have {', '.join(map(str, rows.columns))})")  # fmt: skip
+    out = pd.DataFrame(index=rows.index)
+    out["decision_id"] = rows["decision_id"].astype("string").str.strip()
+    out["event"] = rows["event"].astype("string").str.strip().str.lower()
+    out["at_text"] = rows["at"].astype("string")
+    out["at"] = pd.to_datetime(rows["at"], utc=True, errors="coerce", format="mixed")
+    raw_value = rows["value"] if "value" in rows.columns else pd.Series(np.nan, index=rows.index)
+    out["value_text"] = raw_value.astype("string")
+    out["value"] = pd.to_numeric(raw_value, errors="coerce")
+    reason = pd.Series("", index=rows.index, dtype=object)
+    reason[out["decision_id"].isna() | (out["decision_id"] == "")] = "malformed: no decision_id"
+    ok = reason == ""
+    reason[ok & ~out["event"].isin(EVENTS).fillna(False)] = f"malformed: event not one of {', '.join(EVENTS)}"
+    ok = reason == ""
+    reason[ok & out["at"].isna()] = "malformed: at is not a time"
+    ok = reason == ""
+    bad_value = raw_value.notna() & (out["value"].isna() | ~np.isfinite(out["value"].fillna(0)))
+    reason[ok & bad_value] = "malformed: value is not a number"
+    out["reason"] = reason
+    return out
+
+
+def _known(con: sqlite3.Connection, ids: list[str], table: str, columns: str) -> pd.DataFrame:
+    """Rows of `table` for these decision ids, via a temporary table (no parameter limit)."""
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS asked (decision_id TEXT PRIMARY KEY)")
+    con.execute("DELETE FROM asked")
+    con.executemany("INSERT OR IGNORE INTO asked VALUES (?)", [(i,) for i in ids])
+    query = f"SELECT {columns} FROM {table} t JOIN asked USING (decision_id)"
+    return pd.read_sql(query, con)
+
+
+def _check_against_store(con: sqlite3.Connection, frame: pd.DataFrame) -> pd.DataFrame:
+    """Unknown ids, events before the decision, repeats and contradictions (in place, in order)."""
+    ok = frame["reason"] == ""
+    ids = sorted(set(frame.loc[ok, "decision_id"].dropna()))
+    decisions = _known(con, ids, DECISIONS, "decision_id, customer_id, logged_at, window_start")
+    decisions = decisions.set_index("decision_id")
+    stored = _known(con, ids, "outcomes", "decision_id, event")
+    frame["customer_id"] = frame["decision_id"].map(decisions["customer_id"])
+    decided = pd.concat(
+        [pd.to_datetime(decisions[c], utc=True, format="ISO8601") for c in ("logged_at", "window_start")],
+        axis=1,
+    ).min(axis=1)
+    frame.loc[ok & frame["customer_id"].isna(), "reason"] = "unknown decision_id"
+    ok = frame["reason"] == ""
+    early = ok & (frame["at"] < frame["decision_id"].map(decided))
+    frame.loc[early, "reason"] = "before the decision"
+    ok = frame["reason"] == ""
+    key = frame["decision_id"] + "|" + frame["event"]
+    old = set(stored["decision_id"] + "|" + stored["event"])
+    frame.loc[ok & key.isin(old), "reason"] = "already reported"
+    ok = frame["reason"] == ""
+    frame.loc[ok & key.where(ok).duplicated(), "reason"] = "repeated in this batch"
+    ok = frame["reason"] == ""
+    before = stored.groupby("decision_id")["event"].agg(set)
+    seen_not_sent = set(before[before.map(lambda s: "not_sent" in s)].index)
+    seen_happened = set(before[before.map(lambda s: bool(s & HAPPENED))].index)
+    for i in frame.index[ok]:  # in report order: the first of two contradicting reports wins
+        decision, event = frame.at[i, "decision_id"], frame.at[i, "event"]
+        if event == "not_sent" and decision in seen_happened:
+            frame.at[i, "reason"] = "contradicts an earlier report that it was sent"
+        elif event in HAPPENED and decision in seen_not_sent:
+            frame.at[i, "reason"] = "contradicts an earlier not_sent"
+        else:
+            (seen_not_sent if event == "not_sent" else seen_happened).add(decision)
+    return frame
+
+
+def ingest(
+    con: sqlite3.Connection,
+    rows: pd.DataFrame,
+    source: str,
+    first_row: int = 1,
+    extra: Callable[[int, int], tuple[str, tuple]] | None = None,
+) -> Ingested:
+    """Check and store one batch in one transaction. `extra(accepted, quarantined)` gives a statement
+    committed with it (an import's progress marker). Rows are numbered from `first_row` in the
+    quarantine."""
+    now = datetime.now(UTC).isoformat()
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        frame = _check_against_store(con, _frame(rows.reset_index(drop=True)))
+        good = frame[frame["reason"] == ""]
+        con.executemany(
+            "INSERT INTO outcomes (decision_id, event, at, value, received_at, source) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            zip(good["decision_id"], good["event"], good["at"].map(pd.Timestamp.isoformat),
+                good["value"].astype(object).where(good["value"].notna(), None), [now] * len(good),
+                [source] * len(good), strict=True),
+        )  # fmt: skip
+        bad = frame[frame["reason"] != ""]
+        quarantine = pd.DataFrame({
+            "source": source, "row": bad.index + first_row, "decision_id": bad["decision_id"],
+            "event": bad["event"], "at": bad["at_text"], "value": bad["value_text"], "reason": bad["reason"],
+        })  # fmt: skip
+        con.executemany(
+            "INSERT INTO outcome_quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (*r, now)
+                for r in quarantine.astype(object).where(quarantine.notna(), None).itertuples(index=False)
+            ],
+        )
+        if extra is not None:
+            con.execute(*extra(len(good), len(bad)))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    released = good.loc[good["event"] == "not_sent", ["decision_id", "customer_id"]]
+    return Ingested(len(frame), len(good), quarantine.reset_index(drop=True), released.reset_index(drop=True))
+
+
+def release(result: Ingested, handed_out: HandedOut | None) -> int:
+    """Take the decisions reported `not_sent` off the handed-out contacts; how many."""
+    if handed_out is not None and len(result.not_sent):
+        handed_out.remove(
+            list(zip(result.not_sent["customer_id"], result.not_sent["decision_id"], strict=True))
+        )
+    return len(result.not_sent)

@@ -1,0 +1,92 @@
+"""`optichannel outcomes import | export`: the loop's return path on the command line.
+
+A CRM's outcome export goes in (checked, quarantined with reasons, resumable), and the service's
+own history comes out as the contacts feed the rest of the pipeline reads. Bad input ends with one
+`error: ...` line and exit code 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `outcomes` command group to the `optichannel` app."""
+    group = typer.Typer(
+        help="Outcomes the CRM reports back, and the service's history out.", no_args_is_help=True
+    )
+    group.command("import")(import_outcomes)
+    group.command("export")(export_contacts)
+    app.add_typer(group, name="outcomes")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code=1)
+
+
+def import_outcomes(
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet with decision_id, event, at [, value].")],
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress line per piece.")] = False,
+) -> None:
+    """Import reported outcomes (sent, not_sent, delivered, responded, converted) into the store."""
+    from optichannel.settings import get_settings
+    from serving.handed_out import open_handed_out
+    from serving.outcome_import import import_file
+
+    settings = get_settings()
+    handed = open_handed_out(settings.profile, settings.redis_url, settings.handed_out)
+
+    def step(rows: int) -> None:
+        if not quiet:
+            typer.echo(f"  {rows:,} rows stored", err=True)
+
+    try:
+        result = import_file(path, settings.decision_log, handed, on_chunk=step)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(exc) from None
+    if result.already:
+        typer.echo(f"{path} was imported before (finished {result.already}): nothing applied again "
+                   f"({result.accepted:,} accepted, {result.quarantined:,} quarantined then)")  # fmt: skip
+        return
+    resumed = f" (resumed after row {result.resumed_at:,})" if result.resumed_at else ""
+    counts = f"{result.accepted:,} accepted + {result.quarantined:,} quarantined"
+    typer.echo(f"{result.read:,} rows read{resumed} = {counts}; {result.released:,} not_sent released")
+    if result.quarantined:
+        typer.echo(
+            f"warning: {result.quarantined:,} rows quarantined with their reason in {settings.decision_log} "
+            "(table outcome_quarantine)",
+            err=True,
+        )
+
+
+def export_contacts(
+    out: Annotated[Path, typer.Option("--out", help="Directory for contacts.parquet.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Export decisions settled by this time (ISO, UTC) [now].")
+    ] = None,
+) -> None:
+    """Write the service's decisions with their outcomes as the contacts feed (with propensities)."""
+    import pandas as pd
+
+    from optichannel.settings import get_settings
+    from serving.contacts_export import contacts_feed, write_contacts
+
+    settings = get_settings()
+    try:
+        moment = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+        if moment.tzinfo is None:
+            moment = moment.tz_localize("UTC")
+        if not settings.decision_log.exists():
+            raise FileNotFoundError(
+                f"no decision log at {settings.decision_log}: the service has not decided yet"
+            )
+        exported = contacts_feed(settings.decision_log, moment)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(exc) from None
+    path = write_contacts(exported, out)
+    typer.echo(exported.sentence())
+    typer.echo(f"contacts: {path}")

@@ -1,0 +1,179 @@
+"""Outcomes back from the CRM: every row accepted or quarantined with its reason, nothing applied
+twice (also across a crash mid-import), `not_sent` frees the frequency cap, and the service's
+history comes out as a valid contacts feed."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.validation import validate_table
+from optichannel.contracts import CONTACTS
+from serving.contacts_export import contacts_feed
+from serving.decision_log import COLUMNS, TABLE, create_table
+from serving.handed_out import SQLiteHandedOut
+from serving.outcome_import import import_file
+from serving.outcome_store import connect, ingest
+
+DECIDED = pd.Timestamp("2026-03-02 09:00", tz="UTC")
+
+
+def _log(path: Path, n: int = 4) -> Path:
+    """A decision log with decisions d1..dn for customers c1..cn (email, sent at 18:00)."""
+    con = sqlite3.connect(path)
+    create_table(con)
+    rows = []
+    for i in range(1, n + 1):
+        row = dict.fromkeys(COLUMNS)
+        row |= {"decision_id": f"d{i}", "customer_id": f"c{i}", "channel": "email" if i % 4 else "none",
+                "send_at": None if i % 4 == 0 else (DECIDED + pd.Timedelta(hours=9)).isoformat(),
+                "logged_at": DECIDED.isoformat(), "window_start": DECIDED.isoformat(), "propensity": 0.9,
+                "explored": 0, "purpose": "marketing", "model_version": "3"}  # fmt: skip
+        rows.append(tuple(row[c] for c in COLUMNS))
+    con.executemany(f"INSERT INTO {TABLE} VALUES ({','.join('?' * len(COLUMNS))})", rows)
+    con.commit()
+    con.close()
+    return path
+
+
+def _at(hours: float) -> str:
+    return (DECIDED + pd.Timedelta(hours=hours)).isoformat()
+
+
+def test_each_bad_row_is_quarantined_with_its_reason(tmp_path: Path) -> None:
+    con = connect(_log(tmp_path / "log.sqlite"))
+    first = ingest(con, pd.DataFrame({"decision_id": ["d1", "d2"], "event": ["sent", "not_sent"],
+                                      "at": [_at(9), _at(1)]}), "api")  # fmt: skip
+    assert (first.read, first.accepted, len(first.quarantined)) == (2, 2, 0)
+    assert first.not_sent.to_dict("records") == [{"decision_id": "d2", "customer_id": "c2"}]
+    rows = pd.DataFrame({
+        "decision_id": ["d1", "zz", "d1", "d3", "d3", "d2", "d2", None, "d3", "d3", "d3"],
+        "event": ["converted", "sent", "sent", "responded", "responded", "responded", "sent", "sent",
+                  "clicked", "sent", "converted"],
+        "at": [_at(30), _at(9), _at(10), _at(-2), _at(12), _at(12), _at(9), _at(9), _at(9), "soon", _at(40)],
+        "value": [120.0, None, None, None, None, None, None, None, None, None, "lots"],
+    })  # fmt: skip
+    result = ingest(con, rows, "api")
+    reasons = result.quarantined.set_index("row")["reason"].to_dict()
+    assert reasons == {
+        2: "unknown decision_id",
+        3: "already reported",
+        4: "before the decision",
+        6: "contradicts an earlier not_sent",
+        7: "contradicts an earlier not_sent",
+        8: "malformed: no decision_id",
+        9: "malformed: event not one of sent, not_sent, delivered, responded, converted",
+        10: "malformed: at is not a time",
+        11: "malformed: value is not a number",
+    }
+    assert (result.read, result.accepted) == (11, 2)  # d1 converted (120.0) and d3 responded at 12 h
+    stored = pd.read_sql("SELECT decision_id, event, value FROM outcomes ORDER BY decision_id, event", con)
+    stored = stored.astype(object).where(stored.notna(), None)
+    assert stored.values.tolist() == [["d1", "converted", 120.0], ["d1", "sent", None],
+                                      ["d2", "not_sent", None], ["d3", "responded", None]]  # fmt: skip
+    again = ingest(con, pd.DataFrame({"decision_id": ["d3", "d3"], "event": ["delivered", "delivered"],
+                                      "at": [_at(10), _at(11)]}), "api")  # fmt: skip
+    assert again.quarantined["reason"].tolist() == ["repeated in this batch"]
+    held = con.execute("SELECT COUNT(*) FROM outcome_quarantine").fetchone()[0]
+    assert held == 9 + 1  # every rejected row kept with its reason
+
+
+def test_not_sent_takes_the_contact_off_the_cap(tmp_path: Path) -> None:
+    log = _log(tmp_path / "log.sqlite")
+    handed = SQLiteHandedOut(tmp_path / "handed_out.sqlite")
+    send = int((DECIDED + pd.Timedelta(hours=9)).timestamp())
+    handed.add([("c1", send, "d1"), ("c2", send, "d2")])
+    lo, hi = np.array([send - 10] * 2), np.array([send + 10] * 2)
+    assert handed.count(["c1", "c2"], lo, hi).tolist() == [1, 1]
+    path = tmp_path / "outcomes.csv"
+    pd.DataFrame({"decision_id": ["d2", "d1"], "event": ["not_sent", "sent"], "at": [_at(1), _at(9)]}).to_csv(
+        path, index=False
+    )
+    result = import_file(path, log, handed)
+    assert (result.read, result.accepted, result.quarantined, result.released) == (2, 2, 0, 1)
+    assert handed.count(["c1", "c2"], lo, hi).tolist() == [1, 0]
+    repeat = import_file(path, log, handed)
+    assert repeat.already is not None and repeat.accepted == 2
+
+
+CRASH = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from serving.outcome_import import import_file
+
+    def crash(rows):
+        if rows >= int(sys.argv[3]):
+            os._exit(3)  # no cleanup, no rollback handlers: as a killed process
+
+    import_file(Path(sys.argv[1]), Path(sys.argv[2]), rows=1000, on_chunk=crash)
+    """
+)
+
+
+def _outcome_file(path: Path, n_decisions: int) -> Path:
+    rng = np.random.default_rng(4)
+    events = rng.choice(["sent", "delivered", "responded", "converted", "bogus"], size=5000)
+    ids = [f"d{i}" for i in rng.integers(1, n_decisions + 20, size=5000)]  # some unknown ids
+    pd.DataFrame({"decision_id": ids, "event": events, "at": _at(12)}).to_parquet(path, index=False)
+    return path
+
+
+def test_a_crash_mid_import_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    n = 300
+    source = _outcome_file(tmp_path / "outcomes.parquet", n)
+    clean_log = _log(tmp_path / "clean.sqlite", n)
+    clean = import_file(source, clean_log, rows=1000)
+    crashed_log = _log(tmp_path / "crashed.sqlite", n)
+    root = Path(__file__).resolve().parents[3]
+    killed = subprocess.run([sys.executable, "-c", CRASH, str(source), str(crashed_log), "3000"], cwd=root)
+    assert killed.returncode == 3
+    with sqlite3.connect(crashed_log) as con:
+        assert con.execute("SELECT rows_done FROM outcome_imports").fetchone()[0] == 3000
+    resumed = import_file(source, crashed_log, rows=1000)
+    assert resumed.resumed_at == 3000 and resumed.read == 5000 == clean.read
+    assert (resumed.accepted, resumed.quarantined) == (clean.accepted, clean.quarantined)
+    assert clean.accepted + clean.quarantined == 5000 and clean.quarantined > 0
+
+    def table(path: Path, name: str, cols: str) -> pd.DataFrame:
+        with sqlite3.connect(path) as con:
+            return pd.read_sql(f"SELECT {cols} FROM {name} ORDER BY {cols}", con)
+
+    for name, cols in (("outcomes", "decision_id, event, at"), ("outcome_quarantine", "row, reason")):
+        pd.testing.assert_frame_equal(table(crashed_log, name, cols), table(clean_log, name, cols))
+
+
+def test_the_history_exports_as_a_valid_contacts_feed(tmp_path: Path) -> None:
+    log = _log(tmp_path / "log.sqlite", 8)
+    con = connect(log)
+    ingest(con, pd.DataFrame({
+        "decision_id": ["d1", "d1", "d1", "d2", "d3", "d4"],
+        "event": ["sent", "responded", "converted", "not_sent", "delivered", "converted"],
+        "at": [_at(9.5), _at(11), _at(30), _at(2), _at(10), _at(50)],
+    }), "api")  # fmt: skip
+    con.close()
+    exported = contacts_feed(log, DECIDED + pd.Timedelta(days=30))
+    feed = exported.contacts.set_index("contact_id")
+    assert (exported.decisions, len(feed), exported.not_sent, exported.unsettled) == (8, 7, 1, 0)
+    assert feed.loc["d1", "sent_at"] == DECIDED + pd.Timedelta(hours=9.5)  # the reported send wins
+    assert feed.loc["d1", "converted_at"] == DECIDED + pd.Timedelta(hours=30) and feed.loc["d1", "delivered"]
+    assert feed.loc["d4", "channel"] == "none" and feed.loc["d4", "sent_at"] == DECIDED
+    assert feed.loc["d3", "delivered"] and not feed.loc["d5", "delivered"]
+    checked = validate_table(exported.contacts, CONTACTS, as_of=DECIDED + pd.Timedelta(days=30),
+                             ref_keys={"customers.customer_id": [f"c{i}" for i in range(1, 9)]})  # fmt: skip
+    assert len(checked.quarantined) == 0 and len(checked.accepted) == 7
+    early = contacts_feed(log, DECIDED + pd.Timedelta(days=3))
+    assert (len(early.contacts), early.unsettled) == (0, 7)
+
+
+def test_outcomes_need_their_columns(tmp_path: Path) -> None:
+    con = connect(_log(tmp_path / "log.sqlite"))
+    with pytest.raises(ValueError, match="missing at"):
+        ingest(con, pd.DataFrame({"decision_id": ["d1"], "event": ["sent"]}), "api")
