@@ -76,40 +76,44 @@ def decide(
 
 @dataclass(frozen=True)
 class Picked:
-    """What the policy hands out per row: the choice (greedy or explored) and its propensity."""
+    """What the policy hands out per row: the choice (greedy or explored) and its propensities."""
 
     choice: Choice
-    propensity: np.ndarray  # P(this policy picks this option) for off-policy evaluation
+    propensity: np.ndarray  # P(this policy picks this option: channel and hour) for off-policy evaluation
     explored: np.ndarray  # True where the exploration draw replaced the greedy choice
+    channel_propensity: np.ndarray  # P(this policy picks this channel at any hour, or no contact)
 
 
 def explore(
     greedy: Choice,
-    contact_value: np.ndarray,
     allowed: np.ndarray,
     may_skip: np.ndarray,
     epsilon: float,
     rng: np.random.Generator,
 ) -> Picked:
-    """Epsilon-greedy over each allowed channel at its best slot plus `none` (where the row may
-    skip, or nothing is allowed): with probability `epsilon` a uniform option. The propensity
-    is exact either way, so the logged decisions can be evaluated off-policy later."""
-    n, k, _ = allowed.shape
-    best_slot = np.where(allowed, contact_value, -np.inf).argmax(axis=2)  # [n, channels]
-    has = allowed.any(axis=2)  # [n, channels]
-    with_none = np.asarray(may_skip, dtype=bool) | ~has.any(axis=1)
-    options = np.concatenate([has, with_none[:, None]], axis=1)  # [n, channels + none]
+    """Epsilon-greedy over every allowed (channel, hour) plus `none` (where the row may skip, or
+    nothing is allowed): with probability `epsilon` a uniform option. Exploring hours, not only
+    channels, is what lets logged data teach the model about hours the greedy policy avoids. Both
+    propensities are exact (the option's, and its channel's at any hour), so the logged decisions
+    can be evaluated off-policy later, per option or per channel."""
+    n, k, s = allowed.shape
+    flat = allowed.reshape(n, k * s)
+    with_none = np.asarray(may_skip, dtype=bool) | ~flat.any(axis=1)
+    options = np.concatenate([flat, with_none[:, None]], axis=1)  # [n, channels * slots + none]
     count = options.sum(axis=1)
     draw = rng.random(n) < epsilon if epsilon > 0 else np.zeros(n, dtype=bool)
     # the r-th available option of each row, r uniform (only drawn where exploring)
     rank = np.floor(rng.random(n) * count).astype(np.int64) if epsilon > 0 else np.zeros(n, dtype=np.int64)
-    code = (np.cumsum(options, axis=1) > rank[:, None]).argmax(axis=1)  # CHANNELS index or NO_CONTACT
-    rows = np.arange(n)
-    slot = np.where(code < k, best_slot[rows, np.minimum(code, k - 1)], 0)
-    channel = np.where(draw, code, greedy.channel)
-    slot = np.where(draw, slot, greedy.slot)
+    code = (np.cumsum(options, axis=1) > rank[:, None]).argmax(axis=1)
+    contact = code < k * s
+    channel = np.where(draw, np.where(contact, code // s, NO_CONTACT), greedy.channel)
+    slot = np.where(draw, np.where(contact, code % s, 0), greedy.slot)
     same = (channel == greedy.channel) & ((channel == NO_CONTACT) | (slot == greedy.slot))
     value = np.where(same, greedy.value, np.nan)
-    taken = Choice(channel, slot, value)
+    rows = np.arange(n)
+    slots_of_channel = np.where(
+        channel == NO_CONTACT, with_none, allowed.sum(axis=2)[rows, np.clip(channel, 0, k - 1)]
+    )
     propensity = epsilon / count + (1.0 - epsilon) * same
-    return Picked(taken, propensity, ~same)
+    channel_propensity = epsilon * slots_of_channel / count + (1.0 - epsilon) * (channel == greedy.channel)
+    return Picked(Choice(channel, slot, value), propensity, ~same, channel_propensity)

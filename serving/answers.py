@@ -151,6 +151,7 @@ def answer(group: Group, j: int, *, known: bool, model: tuple[str, str], decisio
         timezone=group.zones[j],
         fallback=not known,
         propensity=float(picked.propensity[j]),
+        channel_propensity=float(picked.channel_propensity[j]),
         explored=explored,
         model_name=model[0],
         model_version=model[1],

@@ -24,7 +24,8 @@ from serving.outcome_store import connect
 SETTLE_DAYS = 7
 ARM = "model"
 QUERY = """
-SELECT d.decision_id, d.customer_id, d.channel, d.send_at, d.window_start, d.propensity, d.explored,
+SELECT d.decision_id, d.customer_id, d.channel, d.send_at, d.window_start, d.propensity,
+       d.channel_propensity, d.explored,
        d.purpose, d.campaign, d.model_version,
        MAX(CASE WHEN o.event = 'sent' THEN o.at END) AS reported_sent,
        MAX(CASE WHEN o.event = 'not_sent' THEN 1 ELSE 0 END) AS not_sent,
@@ -75,6 +76,9 @@ def contacts_feed(log_path: Path, as_of: pd.Timestamp, economics: Economics | No
     channel = rows["channel"].astype(str)
     responded, converted = _utc(rows["responded_at"]), _utc(rows["converted_at"])
     contacted = channel != "none"
+    # logs written before the channel's propensity was recorded explored channels at their best
+    # hour only, where the option's propensity is the channel's
+    channel_propensity = pd.to_numeric(rows["channel_propensity"]).fillna(rows["propensity"])
     contacts = pd.DataFrame({
         "contact_id": rows["decision_id"].to_numpy(),
         "customer_id": rows["customer_id"].to_numpy(),
@@ -86,10 +90,8 @@ def contacts_feed(log_path: Path, as_of: pd.Timestamp, economics: Economics | No
         "converted_at": converted.to_numpy(),
         "cost": channel.map(cost).fillna(0.0).astype(np.float64).to_numpy(),
         "arm": ARM,
-        "propensity": rows["propensity"].astype(np.float64).to_numpy(),
-        # exploration picks a channel at its best hour, the hour the greedy choice would take too:
-        # the logged option's propensity is also its channel's
-        "channel_propensity": rows["propensity"].astype(np.float64).to_numpy(),
+        "propensity": rows["propensity"].to_numpy(np.float64),
+        "channel_propensity": channel_propensity.to_numpy(np.float64),
         "decision_id": rows["decision_id"].to_numpy(),
         "explored": rows["explored"].astype(bool).to_numpy(),
         "model_version": rows["model_version"].to_numpy(),

@@ -82,7 +82,7 @@ def decide_block(
     price = None if limits is None else limits.price
     greedy = decide(scored, allowed, "value", econ, may_skip, price)
     priced = contact if price is None else contact - price
-    picked = explore(greedy, priced, allowed, may_skip, epsilon, rng or np.random.default_rng(0))
+    picked = explore(greedy, allowed, may_skip, epsilon, rng or np.random.default_rng(0))
     return Decided(grid, scored, contact, none, picked, allowed, priced, limits)
 
 
@@ -288,4 +288,4 @@ class Decider:
                     again.slot[0],
                     again.value[0],
                 )
-                picked.propensity[j], picked.explored[j] = 1.0, False
+                picked.propensity[j], picked.channel_propensity[j], picked.explored[j] = 1.0, 1.0, False

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 COLUMNS = (
     "decision_id", "logged_at", "customer_id", "channel", "send_at", "p_response", "p_conversion",
     "p_no_contact", "expected_value", "propensity", "explored", "fallback", "purpose", "window_start",
-    "window_hours", "model_name", "model_version", "features_as_of", "campaign",
+    "window_hours", "model_name", "model_version", "features_as_of", "campaign", "channel_propensity",
 )  # fmt: skip
 TABLE = "decisions"
 RETRY_SECONDS = 2.0
@@ -55,7 +55,7 @@ def record(answer: PredictResponse, purpose: str, campaign: str | None = None) -
         iso(d.send_at), d.p_response, d.p_conversion, answer.no_contact.p_conversion,
         d.expected_value, answer.propensity, int(answer.explored), int(answer.fallback), purpose,
         iso(answer.window_start), answer.window_hours, answer.model_name, answer.model_version,
-        iso(answer.features_as_of), campaign,
+        iso(answer.features_as_of), campaign, answer.channel_propensity,
     )  # fmt: skip
 
 

@@ -117,6 +117,9 @@ class PredictResponse(BaseModel):
     timezone: str
     fallback: bool = Field(..., description="true when the customer is unknown to the store (cold start)")
     propensity: float = Field(..., description="probability this policy picks this decision (exploration)")
+    channel_propensity: float = Field(
+        1.0, description="probability this policy picks this channel at any hour (or no contact)"
+    )
     explored: bool
     model_name: str
     model_version: str
