@@ -42,6 +42,9 @@ class CustomerBlock:
     text: dict[str, np.ndarray]  # text feature -> [n] objects (None when unknown)
     as_of: np.ndarray  # [n] int64 epoch seconds of the newest snapshot read; 0 = none
     views: ViewStamps | None = None  # per-view stamps and TTLs (the online store's reads)
+    #: [n, m] epoch seconds of contacts given since the contacts snapshot (NaN padded): the
+    #: service's handed-out decisions, which the feeds will only hold tomorrow
+    recent: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -92,6 +95,7 @@ class CustomerBlock:
             text={k: v[rows] for k, v in self.text.items()},
             as_of=self.as_of[rows],
             views=None if self.views is None else self.views.take(rows),
+            recent=None if self.recent is None else self.recent[rows],
         )
 
     def copy(self) -> CustomerBlock:

@@ -109,8 +109,10 @@ class CustomerColumns:
     (the candidate grid converts once; pandas costs ~50 us per column access on the hot path)."""
 
     def __init__(self, customer: pd.DataFrame | CustomerBlock) -> None:
+        self.recent: np.ndarray | None = None  # contacts since the snapshot, [n, m] epoch seconds
         if isinstance(customer, CustomerBlock):
             self.frame, self.numeric, self.index = None, customer.values, customer.index
+            self.recent = customer.recent
         else:
             self.frame, self.numeric = customer, None
             self.index = {c: i for i, c in enumerate(customer.columns)}
@@ -249,9 +251,30 @@ def constant_candidates(
 
 
 def _fatigue(cols: CustomerColumns, pick: np.ndarray, slot_us: np.ndarray, tau_days: float) -> np.ndarray:
-    """Decayed recent contacts as of the snapshot, decayed further on to the slot."""
-    since_snapshot = np.clip(slot_us / 1e6 - cols.get(fc.FATIGUE_EPOCH)[pick], 0, None)
-    return cols.get(fc.fatigue(tau_days))[pick] * np.exp(-since_snapshot / (tau_days * 86400.0))
+    """Decayed recent contacts as of the snapshot, decayed further on to the slot, plus the
+    contacts given since the snapshot that are sent before the slot (each 1 at its send time)."""
+    slot_s = slot_us / 1e6
+    since_snapshot = np.clip(slot_s - cols.get(fc.FATIGUE_EPOCH)[pick], 0, None)
+    fatigue = cols.get(fc.fatigue(tau_days))[pick] * np.exp(-since_snapshot / (tau_days * 86400.0))
+    if cols.recent is None or not cols.recent.shape[1]:
+        return fatigue
+    ago = slot_s[:, None] - cols.recent[pick]  # NaN padding compares False
+    with np.errstate(invalid="ignore", over="ignore"):
+        extra = np.where(ago > 0, np.exp(-ago / (tau_days * 86400.0)), 0.0).sum(axis=1)
+    return np.where(np.isnan(fatigue) & (extra > 0), 0.0, fatigue) + extra
+
+
+def _last_contact(cols: CustomerColumns, pick: np.ndarray, slot_us: np.ndarray) -> np.ndarray:
+    """The newest contact before the slot: the snapshot's, or one given since (NaN when none)."""
+    last = cols.get(fc.LAST_CONTACT_EPOCH)[pick]
+    last = np.where(last > 0, last, np.nan)
+    if cols.recent is None or not cols.recent.shape[1]:
+        return last
+    recent = cols.recent[pick]
+    before = np.where(recent < (slot_us / 1e6)[:, None], recent, np.nan)
+    with np.errstate(invalid="ignore"):
+        newest = np.nanmax(np.where(np.isnan(before).all(axis=1)[:, None], -np.inf, before), axis=1)
+    return np.fmax(last, np.where(np.isfinite(newest), newest, np.nan))
 
 
 def request_arrays(
@@ -277,8 +300,7 @@ def request_arrays(
     to_pay = np.fmin(*[_days_to(day, cal["month_days"], p) for p in paydays])
     since_pay = np.fmin(*[_days_since(day, cal["prev_month_days"], p) for p in paydays])
     slot_epoch = slot_us / 1e6
-    last_any = col(fc.LAST_CONTACT_EPOCH)
-    last_any = np.where(last_any > 0, last_any, np.nan)
+    last_any = _last_contact(cols, pick, slot_us)
     params = params or RequestParams()
     decays = params.decays()
     since_snapshot_days = np.clip(slot_epoch - col(fc.FATIGUE_EPOCH), 0, None) / 86400.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -139,10 +139,11 @@ def apply_requests(block: CustomerBlock, requests: Sequence[PredictRequest], unk
 
 def count_handed_out(
     block: CustomerBlock, requests: Sequence[PredictRequest], start_s: np.ndarray, store: HandedOut
-) -> None:
-    """The frequency cap between snapshots, in place: marketing contacts handed out after the
-    contacts snapshot a row was read from, from 7 days before its window to the window's end, join
-    its contact count (the feeds will hold them tomorrow; the cap must hold today)."""
+) -> CustomerBlock:
+    """Contacts between snapshots: marketing contacts handed out after the contacts snapshot a row
+    was read from join the frequency cap's count (from 7 days before its window to the window's
+    end; in place) and the fatigue and last-contact features (the returned block carries their send
+    times). The feeds will hold them tomorrow; the cap and the customer's tiredness are today's."""
     j = block.index[fc.CONTACTS_7D]
     views = block.views
     since = (
@@ -151,10 +152,19 @@ def count_handed_out(
         else block.as_of
     )
     hours = np.array([r.window_hours for r in requests], dtype=np.int64)
-    lo = np.maximum(start_s - 7 * 86_400, since)
-    counts = store.count([str(i) for i in block.ids], lo, start_s + hours * 3600)
+    end = start_s + hours * 3600
+    times = store.times([str(i) for i in block.ids], since, end)
+    week = np.maximum(start_s - 7 * 86_400, since)
+    counts = np.array([int((t >= w).sum()) for t, w in zip(times, week, strict=True)], dtype=np.int64)
     more = counts > 0
     block.values[more, j] = np.nan_to_num(block.values[more, j]) + counts[more]
+    width = max((len(t) for t in times), default=0)
+    if not width:
+        return block
+    recent = np.full((len(times), width), np.nan)
+    for i, t in enumerate(times):
+        recent[i, : len(t)] = t
+    return replace(block, recent=recent)
 
 
 def _turns(ids: Sequence[str]) -> list[int]:
@@ -219,7 +229,7 @@ class Decider:
         block = with_prior(block, self.prior, ~known)
         apply_requests(block, requests, ~known)
         if self.handed_out is not None:
-            count_handed_out(block, requests, starts // _US, self.handed_out)
+            block = count_handed_out(block, requests, starts // _US, self.handed_out)
         out: list[PredictResponse | None] = [None] * len(requests)
         groups: dict[tuple[int, str, str | None], list[int]] = {}
         for i, r in enumerate(requests):

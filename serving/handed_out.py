@@ -21,7 +21,7 @@ KEEP_SECONDS = 15 * 24 * 3600  # a week of cap plus the longest window, then for
 class HandedOut(Protocol):
     def add(self, rows: Sequence[tuple[str, int, str]]) -> None: ...
 
-    def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray: ...
+    def times(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]: ...
 
     def remove(self, rows: Sequence[tuple[str, str]]) -> None: ...
 
@@ -53,24 +53,28 @@ class SQLiteHandedOut:
                 "DELETE FROM handed_out WHERE decision_id = ?", [(d,) for _, d in rows]
             )
 
-    def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """[n] contacts handed out to each customer with lo <= send time < hi (epoch seconds)."""
-        out = np.zeros(len(ids), dtype=np.int64)
+    def times(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
+        """Per customer, the send times (epoch seconds, sorted) handed out with lo <= time < hi."""
         if not len(ids):
-            return out
+            return []
         unique = sorted(set(ids))
         marks = ",".join("?" * len(unique))
         rows = self._connect().execute(
             f"SELECT customer_id, send_at FROM handed_out WHERE customer_id IN ({marks}) AND send_at >= ?",
             [*unique, int(np.min(lo))],
         )
-        times: dict[str, list[int]] = {}
+        seen: dict[str, list[int]] = {}
         for cid, at in rows:
-            times.setdefault(cid, []).append(at)
+            seen.setdefault(cid, []).append(at)
+        out = []
         for i, cid in enumerate(ids):
-            seen = np.asarray(times.get(cid, ()), dtype=np.int64)
-            out[i] = int(((seen >= lo[i]) & (seen < hi[i])).sum())
+            mine = np.sort(np.asarray(seen.get(cid, ()), dtype=np.int64))
+            out.append(mine[(mine >= lo[i]) & (mine < hi[i])])
         return out
+
+    def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """[n] contacts handed out to each customer with lo <= send time < hi (epoch seconds)."""
+        return np.array([len(t) for t in self.times(ids, lo, hi)], dtype=np.int64)
 
 
 class RedisHandedOut:
@@ -92,11 +96,14 @@ class RedisHandedOut:
             pipe.zrem(KEY_PREFIX + cid, decision)
         pipe.execute()
 
-    def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    def times(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
         pipe = self.client.pipeline()
         for cid, a, b in zip(ids, lo, hi, strict=True):
-            pipe.zcount(KEY_PREFIX + cid, int(a), f"({int(b)}")
-        return np.asarray(pipe.execute(), dtype=np.int64)
+            pipe.zrangebyscore(KEY_PREFIX + cid, int(a), f"({int(b)}", withscores=True)
+        return [np.array([score for _, score in found], dtype=np.int64) for found in pipe.execute()]
+
+    def count(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return np.array([len(t) for t in self.times(ids, lo, hi)], dtype=np.int64)
 
 
 def open_handed_out(profile: str, redis_url: str, path: Path) -> HandedOut:

@@ -180,3 +180,33 @@ def test_local_calendar_equals_pandas_time_zone_conversion() -> None:
     assert (got["month_days"].to_numpy() == local.dt.days_in_month.to_numpy()).all()
     previous = (local - pd.to_timedelta(local.dt.day, unit="D")).dt.day.to_numpy()
     assert (got["prev_month_days"].to_numpy() == previous).all()
+
+
+def test_contacts_given_since_the_snapshot_add_to_fatigue_and_recency() -> None:
+    from features.customer_block import CustomerBlock
+    from features.request_features import CustomerColumns, calendar_arrays, request_arrays
+    from optichannel import feature_columns as fc
+
+    tau = RequestParams().fatigue_tau_days
+    snapshot = pd.Timestamp("2026-03-05T00:00Z").timestamp()
+    frame = pd.DataFrame({"customer_id": ["a", "b"], fc.FATIGUE_EPOCH: [snapshot, np.nan],
+                          fc.fatigue(tau): [0.5, np.nan], fc.LAST_CONTACT_EPOCH: [MOSCOW_CONTACT, np.nan],
+                          fc.TIMEZONE: ["UTC", "UTC"]})  # fmt: skip
+    given = snapshot + 6 * 3600  # a decision handed out for 06:00, after the midnight snapshot
+    block = CustomerBlock.from_frame(frame)
+    slot = np.array([snapshot + 12 * 3600, snapshot + 3 * 3600], dtype=np.float64) * 1e6
+    pick, ch = np.array([0, 1]), np.zeros(2, dtype=np.int64)
+    cal = calendar_arrays(slot.astype(np.int64), np.array(["UTC", "UTC"], dtype=object))
+    plain = request_arrays(CustomerColumns(block), pick, ch, slot, cal)
+    with_recent = CustomerBlock(block.ids, block.columns, block.values, block.text, block.as_of,
+                                recent=np.array([[given, np.nan], [given, snapshot + 2 * 3600]]))  # fmt: skip
+    more = request_arrays(CustomerColumns(with_recent), pick, ch, slot, cal)
+    day = 86400.0
+    # a: 0.5 decayed over 12 h, plus the 06:00 contact decayed over 6 h; hours since contact = 6
+    assert plain["req_fatigue"][0] == pytest.approx(0.5 * np.exp(-0.5 / tau))
+    assert more["req_fatigue"][0] == pytest.approx(0.5 * np.exp(-0.5 / tau) + np.exp(-6 * 3600 / (tau * day)))
+    assert more["req_hours_since_contact"][0] == pytest.approx(6.0)
+    # b (no snapshot): at 03:00 only the 02:00 contact has happened, not the 06:00 one
+    assert np.isnan(plain["req_fatigue"][1])
+    assert more["req_fatigue"][1] == pytest.approx(np.exp(-3600 / (tau * day)))
+    assert more["req_hours_since_contact"][1] == pytest.approx(1.0)

@@ -308,3 +308,22 @@ def test_one_customer_asked_five_times_in_one_batch_is_capped_in_turn(
     assert [a.customer_id for a in got] == ["C1", "C2", "C1", "C1", "C1", "C1"]
     assert [a.decision.channel != "none" for a in got] == [True, True, True, True, False, False]
     assert len({a.decision_id for a in got}) == 6
+
+
+def test_handed_out_contacts_join_the_cap_count_and_the_fatigue_block(tmp_path: object) -> None:
+    from serving.decider import count_handed_out
+    from serving.handed_out import SQLiteHandedOut
+
+    store = SQLiteHandedOut(tmp_path / "handed_out.sqlite")
+    start = int(START.timestamp())
+    # before the snapshot (already in the feeds), this week, later in the window, and after it
+    store.add([("a", start - 7200, "d0"), ("a", start - 1800, "d1"), ("a", start + 5 * 3600, "d2"),
+               ("a", start + 30 * 3600, "d3"), ("b", start - 600, "d4")])  # fmt: skip
+    block = _block(["a", "b", "c"], **{fc.CONTACTS_7D: 1.0})  # as_of = 1 s: the snapshot is old
+    block = replace(block, as_of=np.full(3, start - 3600, dtype=np.int64))
+    asks = [PredictRequest(customer_id=c, window_start=START, window_hours=24) for c in "abc"]
+    out = count_handed_out(block, asks, np.full(3, start), store)
+    assert out.column(fc.CONTACTS_7D).tolist() == [3.0, 2.0, 1.0]  # d1 and d2 for a (d3 is past the window)
+    assert out.recent is not None and out.recent.shape == (3, 2)
+    np.testing.assert_array_equal(out.recent[0], [start - 1800, start + 5 * 3600])
+    assert out.recent[1, 0] == start - 600 and np.isnan(out.recent[1, 1]) and np.isnan(out.recent[2]).all()
