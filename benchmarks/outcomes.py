@@ -28,20 +28,13 @@ TARGET_SECONDS = 30.0
 
 def decision_log(path: Path, n: int) -> None:
     """n decisions d0..d{n-1} for customers c0.. (the columns the outcome checks read)."""
-    from serving.decision_log import COLUMNS, TABLE, create_table
+    from serving.log_database import DECISIONS, engine
 
     start = pd.Timestamp("2026-03-02 09:00", tz="UTC").isoformat()
-    con = sqlite3.connect(path)
-    create_table(con)
-    blank = dict.fromkeys(COLUMNS)
-    rows = (
-        tuple((blank | {"decision_id": f"d{i}", "customer_id": f"c{i}", "logged_at": start,
-                        "window_start": start, "channel": "email"})[c] for c in COLUMNS)
-        for i in range(n)
-    )  # fmt: skip
-    con.executemany(f"INSERT INTO {TABLE} VALUES ({','.join('?' * len(COLUMNS))})", rows)
-    con.commit()
-    con.close()
+    rows = [{"decision_id": f"d{i}", "customer_id": f"c{i}", "logged_at": start, "window_start": start,
+             "channel": "email"} for i in range(n)]  # fmt: skip
+    with engine(path).begin() as con:
+        con.execute(DECISIONS.insert(), rows)
 
 
 def outcome_file(path: Path, n: int, seed: int = 3) -> None:

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     decision_log_path: Path | None = Field(
         None, description="SQLite decision log; default <data_dir>/decisions/decisions.sqlite"
     )
+    decision_log_url: str = Field(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/optichannel",
+        description="production profile's decision log and outcomes (PostgreSQL, shared by replicas)",
+    )
 
     @property
     def world_dir(self) -> Path:
@@ -104,6 +108,11 @@ class Settings(BaseSettings):
     def decision_log(self) -> Path:
         """Where the service appends every decision it gives."""
         return self.decision_log_path or self.data_dir / "decisions" / "decisions.sqlite"
+
+    @property
+    def decision_store(self) -> Path | str:
+        """Where decisions and outcomes are kept: the SQLite file, or in production the database URL."""
+        return self.decision_log_url if self.profile == "production" else self.decision_log
 
     @property
     def handed_out(self) -> Path:

@@ -9,16 +9,16 @@ left out (no contact happened); decisions still inside their outcome horizon are
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text
 
 from optichannel.economics import Economics
-from serving.outcome_store import connect
+from serving.log_database import engine
 
 #: days after the send before a decision's outcomes count as complete (the conversion window)
 SETTLE_DAYS = 7
@@ -59,13 +59,10 @@ def _utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, format="ISO8601")
 
 
-def contacts_feed(log_path: Path, as_of: pd.Timestamp, economics: Economics | None = None) -> Exported:
-    """The decision log + outcomes as the contacts contract, as of `as_of` (UTC)."""
-    con: sqlite3.Connection = connect(log_path)
-    try:
-        rows = pd.read_sql(QUERY, con)
-    finally:
-        con.close()
+def contacts_feed(target: Path | str, as_of: pd.Timestamp, economics: Economics | None = None) -> Exported:
+    """The decision log + outcomes (`target`: its file or URL) as the contacts contract, as of `as_of`."""
+    with engine(target).connect() as con:
+        rows = pd.read_sql(text(QUERY), con)
     total = len(rows)
     sent_at = _utc(rows["reported_sent"]).fillna(_utc(rows["send_at"])).fillna(_utc(rows["window_start"]))
     not_sent = rows["not_sent"].astype(bool)

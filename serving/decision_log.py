@@ -1,6 +1,7 @@
-"""The decision log: every answer the service gives, appended to SQLite by a background thread
-so that writing never slows or fails an answer. Experiments join it with the outcomes the CRM
-reports back (`decision_id`, chosen action, propensity, model version, features' as-of time).
+"""The decision log: every answer the service gives, appended by a background thread so that
+writing never slows or fails an answer (SQLite locally, PostgreSQL in production: see
+`serving.log_database`). The outcomes the CRM reports back join it on `decision_id` (chosen
+action, propensities, model version, features' as-of time).
 
 A failed write is never silent: it is counted (`failures`, exported as a metric by the
 service) and logged with the error, and the rows stay queued for the next attempt.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -18,29 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from serving.log_database import DECISIONS, describe, engine, insert
 
 if TYPE_CHECKING:
     from serving.schemas import PredictResponse
 
 log = logging.getLogger(__name__)
 
-COLUMNS = (
-    "decision_id", "logged_at", "customer_id", "channel", "send_at", "p_response", "p_conversion",
-    "p_no_contact", "expected_value", "propensity", "explored", "fallback", "purpose", "window_start",
-    "window_hours", "model_name", "model_version", "features_as_of", "campaign", "channel_propensity",
-)  # fmt: skip
-TABLE = "decisions"
+COLUMNS = tuple(c.name for c in DECISIONS.columns)
+TABLE = DECISIONS.name
 RETRY_SECONDS = 2.0
-
-
-def create_table(con: sqlite3.Connection) -> None:
-    """The decisions table, with columns added since an older log was created (kept, not rebuilt)."""
-    cols = ", ".join(f"{c} {'TEXT PRIMARY KEY' if c == 'decision_id' else ''}" for c in COLUMNS)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
-    have = {row[1] for row in con.execute(f"PRAGMA table_info({TABLE})")}
-    for column in COLUMNS:
-        if column not in have:
-            con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column}")
 
 
 def record(answer: PredictResponse, purpose: str, campaign: str | None = None) -> tuple[Any, ...]:
@@ -60,10 +50,10 @@ def record(answer: PredictResponse, purpose: str, campaign: str | None = None) -
 
 
 class DecisionLog:
-    """Append-only SQLite log written off the request path."""
+    """Append-only decision log written off the request path (`target`: a file or a database URL)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, target: Path | str) -> None:
+        self.target = target
         self.failures = 0
         self.written = 0
         self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
@@ -71,10 +61,7 @@ class DecisionLog:
         self._pending: list[tuple[Any, ...]] = []
 
     def start(self) -> DecisionLog:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(self.path) as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            create_table(con)
+        engine(self.target)  # tables in place before the first answer
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
         return self
@@ -90,8 +77,15 @@ class DecisionLog:
             self._thread.join(timeout)
             self._thread = None
 
+    def _write(self) -> None:
+        made = engine(self.target)
+        rows = [dict(zip(COLUMNS, row, strict=True)) for row in self._pending]
+        with made.begin() as con:  # an app crash loses nothing committed; SQLite in WAL mode
+            con.execute(insert(DECISIONS, made.dialect.name).on_conflict_do_nothing(), rows)
+        self.written += len(self._pending)
+        self._pending = []
+
     def _run(self) -> None:
-        con: sqlite3.Connection | None = None
         while True:
             try:
                 item = self._queue.get(timeout=RETRY_SECONDS if self._pending else None)
@@ -107,34 +101,20 @@ class DecisionLog:
                     break
                 self._pending.extend(more)
             try:
-                if con is None:  # WAL + NORMAL: an app crash loses nothing; only a power cut may
-                    con = sqlite3.connect(self.path, timeout=5)
-                    con.execute("PRAGMA synchronous=NORMAL")
-                marks = ",".join("?" * len(COLUMNS))
-                with con:
-                    con.executemany(
-                        f"INSERT OR IGNORE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({marks})",
-                        self._pending,
-                    )
-                self.written += len(self._pending)
-                self._pending = []
-            except sqlite3.Error as exc:
+                self._write()
+            except (SQLAlchemyError, OSError) as exc:
                 self.failures += 1
-                log.error(
-                    "decision log: could not write %d rows to %s: %s", len(self._pending), self.path, exc
-                )
-                con = None
+                log.error("decision log: could not write %d rows to %s: %s", len(self._pending),
+                          describe(self.target), exc)  # fmt: skip
                 if item is None:  # closing: give up after one failed final attempt, loudly
                     log.error("decision log: %d decisions were not logged", len(self._pending))
                     break
-        if con is not None:
-            con.close()
 
 
-def read_log(path: Path) -> pd.DataFrame:
+def read_log(target: Path | str) -> pd.DataFrame:
     """The logged decisions as a frame (times parsed), for analysis and tests."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
-        frame = pd.read_sql(f"SELECT * FROM {TABLE}", con)
+    with engine(target).connect() as con:
+        frame = pd.read_sql(select(DECISIONS), con)
     for col in ("logged_at", "send_at", "window_start", "features_as_of"):
         frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
     return frame

@@ -37,6 +37,7 @@ def service_env(settings: Settings, workers: int) -> dict[str, str]:
         "OPTICHANNEL_MODEL_ALIAS": settings.model_alias,
         "OPTICHANNEL_EXPLORATION": str(settings.exploration),
         "OPTICHANNEL_DECISION_LOG_PATH": str(settings.decision_log.resolve()),
+        "OPTICHANNEL_DECISION_LOG_URL": settings.decision_log_url,
         "OPTICHANNEL_CAPACITY_COUNTER_PATH": str(settings.capacity_counter.resolve()),
         "OPTICHANNEL_COUNT_HANDED_OUT": str(settings.count_handed_out).lower(),
         "OPTICHANNEL_PLANS": json.dumps([str(Path(p).resolve()) for p in settings.plans]),

@@ -10,26 +10,19 @@ they concern, so the frequency cap stops counting them.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import Executable, select, update
 
 from serving.handed_out import HandedOut
-from serving.outcome_store import OUTCOME_COLUMNS, connect, ingest
+from serving.log_database import IMPORTS, engine, insert
+from serving.outcome_store import OUTCOME_COLUMNS, ingest, release
 
 CHUNK_ROWS = 50_000
-PROGRESS = (
-    "INSERT INTO outcome_imports VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (fingerprint) DO UPDATE SET "
-    "rows_done = excluded.rows_done, accepted = excluded.accepted, quarantined = excluded.quarantined"
-)
-IMPORTS = (
-    "CREATE TABLE IF NOT EXISTS outcome_imports (fingerprint TEXT PRIMARY KEY, path TEXT, rows_done INTEGER,"
-    " accepted INTEGER, quarantined INTEGER, started_at TEXT, finished_at TEXT)"
-)
 
 
 @dataclass
@@ -68,71 +61,63 @@ def chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
         raise ValueError(f"outcomes must be Parquet or CSV, got {path}")
 
 
-def _progress(con: sqlite3.Connection, key: str) -> tuple | None:
-    con.execute(IMPORTS)
-    return con.execute(
-        "SELECT rows_done, accepted, quarantined, finished_at FROM outcome_imports WHERE fingerprint = ?",
-        (key,),
-    ).fetchone()
+def _progress(target: Path | str, key: str) -> dict | None:
+    with engine(target).connect() as con:
+        row = con.execute(select(IMPORTS).where(IMPORTS.c.fingerprint == key)).mappings().first()
+    return None if row is None else dict(row)
 
 
 def import_file(
     path: Path,
-    log_path: Path,
+    target: Path | str,
     handed_out: HandedOut | None = None,
     rows: int = CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Import `path` into the outcome store at `log_path` (resuming or skipping as recorded)."""
+    """Import `path` into the outcome store of `target` (the decision log's file or URL),
+    resuming or skipping as recorded."""
     if not path.exists():
         raise FileNotFoundError(f"outcomes file not found: {path}")
     key = fingerprint(path)
-    con = connect(log_path)
-    try:
-        done = _progress(con, key)
-        if done is not None and done[3] is not None:
-            return ImportResult(path, done[0], done[1], done[2], 0, done[0], already=done[3])
-        start, accepted, quarantined = (done[0], done[1], done[2]) if done else (0, 0, 0)
-        resumed, released, position = start, 0, 0
-        now = datetime.now(UTC).isoformat()
-        for piece in chunks(path, rows):
-            first, position = position, position + len(piece)
-            if position <= start:
-                continue  # stored by an earlier, interrupted run
-            extra_columns = [c for c in piece.columns if c not in OUTCOME_COLUMNS]
-            piece = piece.drop(columns=extra_columns)
-            marker = _marker(key, str(path), position, accepted, quarantined, now)
-            result = ingest(con, piece, f"import:{path.name}", first + 1, marker)
-            accepted += result.accepted
-            quarantined += len(result.quarantined)
-            if handed_out is not None and len(result.not_sent):
-                handed_out.remove(
-                    list(zip(result.not_sent["customer_id"], result.not_sent["decision_id"], strict=True))
-                )
-                released += len(result.not_sent)
-            if on_chunk is not None:
-                on_chunk(position)
-        con.execute(
-            "UPDATE outcome_imports SET finished_at = ?, rows_done = ? WHERE fingerprint = ?",
-            (datetime.now(UTC).isoformat(), position, key),
-        )
-        if done is None and position == 0:  # an empty file: recorded so a repeat is recognised
-            con.execute(
-                "INSERT OR IGNORE INTO outcome_imports VALUES (?, ?, 0, 0, 0, ?, ?)",
-                (key, str(path), now, now),
-            )
-    finally:
-        con.close()
-    return ImportResult(path, position, accepted, quarantined, released, resumed)
+    done = _progress(target, key)
+    if done is not None and done["finished_at"] is not None:
+        return ImportResult(path, done["rows_done"], done["accepted"], done["quarantined"], 0,
+                            done["rows_done"], already=done["finished_at"])  # fmt: skip
+    start = 0 if done is None else done["rows_done"]
+    accepted = 0 if done is None else done["accepted"]
+    quarantined = 0 if done is None else done["quarantined"]
+    released, position = 0, 0
+    now = datetime.now(UTC).isoformat()
+    for piece in chunks(path, rows):
+        first, position = position, position + len(piece)
+        if position <= start:
+            continue  # stored by an earlier, interrupted run
+        piece = piece.drop(columns=[c for c in piece.columns if c not in OUTCOME_COLUMNS])
+        marker = _marker(target, key, str(path), position, accepted, quarantined, now)
+        result = ingest(target, piece, f"import:{path.name}", first + 1, marker)
+        accepted += result.accepted
+        quarantined += len(result.quarantined)
+        released += release(result, handed_out)
+        if on_chunk is not None:
+            on_chunk(position)
+    finished = datetime.now(UTC).isoformat()
+    with engine(target).begin() as con:
+        if position <= start:  # an empty file, or nothing left: the marker row may not exist yet
+            con.execute(_marker(target, key, str(path), position, accepted, quarantined, now)(0, 0))
+        con.execute(update(IMPORTS).where(IMPORTS.c.fingerprint == key).values(finished_at=finished))
+    return ImportResult(path, position, accepted, quarantined, released, start)
 
 
 def _marker(
-    key: str, path: str, position: int, accepted: int, quarantined: int, now: str
-) -> Callable[[int, int], tuple[str, tuple]]:
+    target: Path | str, key: str, path: str, position: int, accepted: int, quarantined: int, now: str
+) -> Callable[[int, int], Executable]:
     """The progress statement, completed with the piece's own counts inside its transaction."""
+    dialect = engine(target).dialect.name
 
-    def statement(piece_accepted: int, piece_quarantined: int) -> tuple[str, tuple]:
-        counts = (position, accepted + piece_accepted, quarantined + piece_quarantined)
-        return PROGRESS, (key, path, *counts, now)
+    def statement(piece_accepted: int, piece_quarantined: int) -> Executable:
+        counts = {"rows_done": position, "accepted": accepted + piece_accepted,
+                  "quarantined": quarantined + piece_quarantined}  # fmt: skip
+        row = insert(IMPORTS, dialect).values(fingerprint=key, path=path, started_at=now, **counts)
+        return row.on_conflict_do_update(index_elements=["fingerprint"], set_=counts)
 
     return statement

@@ -8,24 +8,17 @@ from pathlib import Path
 import pandas as pd
 
 from serving.handed_out import HandedOut
-from serving.outcome_store import connect, ingest
+from serving.outcome_store import ingest, release
 from serving.schemas import OutcomeReport, OutcomesResponse, RejectedOutcome
 
 
 def report_outcomes(
-    log_path: Path, reports: Sequence[OutcomeReport], handed_out: HandedOut | None
+    target: Path | str, reports: Sequence[OutcomeReport], handed_out: HandedOut | None
 ) -> OutcomesResponse:
     """Store the accepted rows, quarantine the rest (both in one transaction), release `not_sent`."""
     rows = pd.DataFrame([r.model_dump() for r in reports], columns=["decision_id", "event", "at", "value"])
-    con = connect(log_path)
-    try:
-        result = ingest(con, rows, "api")
-    finally:
-        con.close()
-    if handed_out is not None and len(result.not_sent):
-        handed_out.remove(
-            list(zip(result.not_sent["customer_id"], result.not_sent["decision_id"], strict=True))
-        )
+    result = ingest(target, rows, "api")
+    released = release(result, handed_out)
     rejected = [
         RejectedOutcome(
             row=int(r.row), decision_id=_text(r.decision_id), event=_text(r.event), reason=r.reason
@@ -33,7 +26,7 @@ def report_outcomes(
         for r in result.quarantined.itertuples(index=False)
     ]
     return OutcomesResponse(
-        read=result.read, accepted=result.accepted, quarantined=rejected, released=len(result.not_sent)
+        read=result.read, accepted=result.accepted, quarantined=rejected, released=released
     )
 
 

@@ -6,34 +6,31 @@ so read = accepted + quarantined always holds and nothing is applied twice: an u
 id, an event before its decision, a repeat of an event already stored (or earlier in the same
 batch), a `not_sent` that contradicts `sent` (or an outcome after `not_sent`), and malformed rows
 (missing id, unknown event, unreadable time or value) never reach the outcomes table. Local
-profile: the decision log's SQLite file (the export joins both in one query).
+profile: the decision log's SQLite file; production: the same PostgreSQL database as the
+decision log, shared by the replicas (`serving.log_database`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection, Executable, Table, select
 
-from serving.decision_log import TABLE as DECISIONS
-from serving.decision_log import create_table
 from serving.handed_out import HandedOut
+from serving.log_database import DECISIONS, OUTCOMES, QUARANTINE, engine, serialise
 
 EVENTS = ("sent", "not_sent", "delivered", "responded", "converted")
 #: events that say the contact happened; each contradicts `not_sent`
 HAPPENED = frozenset({"sent", "delivered", "responded", "converted"})
 OUTCOME_COLUMNS = ("decision_id", "event", "at", "value")
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS outcomes (decision_id TEXT NOT NULL, event TEXT NOT NULL, at TEXT NOT NULL,"
-    " value REAL, received_at TEXT NOT NULL, source TEXT, PRIMARY KEY (decision_id, event))",
-    "CREATE TABLE IF NOT EXISTS outcome_quarantine (source TEXT, row INTEGER, decision_id TEXT, event TEXT,"
-    " at TEXT, value TEXT, reason TEXT NOT NULL, received_at TEXT NOT NULL)",
-)
+#: ids per IN (...) query: under SQLite's host-parameter limit
+_IDS_PER_QUERY = 5_000
 
 
 @dataclass
@@ -49,17 +46,6 @@ class Ingested:
         if self.read != self.accepted + len(self.quarantined):
             raise RuntimeError(f"outcome counts do not reconcile: {self.read} read, {self.accepted} "
                                f"accepted, {len(self.quarantined)} quarantined")  # fmt: skip
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection to the decision log's file with the outcome tables in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path, timeout=30, isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    create_table(con)
-    for statement in SCHEMA:
-        con.execute(statement)
-    return con
 
 
 def _frame(rows: pd.DataFrame) -> pd.DataFrame:
@@ -89,22 +75,24 @@ def _frame(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _known(con: sqlite3.Connection, ids: list[str], table: str, columns: str) -> pd.DataFrame:
-    """Rows of `table` for these decision ids, via a temporary table (no parameter limit)."""
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS asked (decision_id TEXT PRIMARY KEY)")
-    con.execute("DELETE FROM asked")
-    con.executemany("INSERT OR IGNORE INTO asked VALUES (?)", [(i,) for i in ids])
-    query = f"SELECT {columns} FROM {table} t JOIN asked USING (decision_id)"
-    return pd.read_sql(query, con)
+def _known(con: Connection, ids: list[str], table: Table, *columns: str) -> pd.DataFrame:
+    """Rows of `table` for these decision ids, in IN (...) pieces."""
+    cols = [table.c[c] for c in ("decision_id", *columns)]
+    pieces = [
+        pd.read_sql(select(*cols).where(table.c.decision_id.in_(ids[i : i + _IDS_PER_QUERY])), con)
+        for i in range(0, len(ids), _IDS_PER_QUERY)
+    ]
+    return pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=[c.name for c in cols])
 
 
-def _check_against_store(con: sqlite3.Connection, frame: pd.DataFrame) -> pd.DataFrame:
+def _check_against_store(con: Connection, frame: pd.DataFrame) -> pd.DataFrame:
     """Unknown ids, events before the decision, repeats and contradictions (in place, in order)."""
     ok = frame["reason"] == ""
     ids = sorted(set(frame.loc[ok, "decision_id"].dropna()))
-    decisions = _known(con, ids, DECISIONS, "decision_id, customer_id, logged_at, window_start")
-    decisions = decisions.set_index("decision_id")
-    stored = _known(con, ids, "outcomes", "decision_id, event")
+    decisions = _known(con, ids, DECISIONS, "customer_id", "logged_at", "window_start").set_index(
+        "decision_id"
+    )
+    stored = _known(con, ids, OUTCOMES, "event")
     frame["customer_id"] = frame["decision_id"].map(decisions["customer_id"])
     decided = pd.concat(
         [pd.to_datetime(decisions[c], utc=True, format="ISO8601") for c in ("logged_at", "window_start")],
@@ -135,46 +123,42 @@ def _check_against_store(con: sqlite3.Connection, frame: pd.DataFrame) -> pd.Dat
     return frame
 
 
+def _none(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with None for missing values (what the database drivers take)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
 def ingest(
-    con: sqlite3.Connection,
+    target: Path | str,
     rows: pd.DataFrame,
     source: str,
     first_row: int = 1,
-    extra: Callable[[int, int], tuple[str, tuple]] | None = None,
+    extra: Callable[[int, int], Executable] | None = None,
 ) -> Ingested:
-    """Check and store one batch in one transaction. `extra(accepted, quarantined)` gives a statement
-    committed with it (an import's progress marker). Rows are numbered from `first_row` in the
-    quarantine."""
+    """Check and store one batch in one transaction (`target`: the decision log's file or URL).
+    `extra(accepted, quarantined)` gives a statement committed with it (an import's progress
+    marker). Rows are numbered from `first_row` in the quarantine."""
     now = datetime.now(UTC).isoformat()
-    con.execute("BEGIN IMMEDIATE")
-    try:
+    with engine(target).begin() as con:
+        serialise(con)
         frame = _check_against_store(con, _frame(rows.reset_index(drop=True)))
         good = frame[frame["reason"] == ""]
-        con.executemany(
-            "INSERT INTO outcomes (decision_id, event, at, value, received_at, source) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            zip(good["decision_id"], good["event"], good["at"].map(pd.Timestamp.isoformat),
-                good["value"].astype(object).where(good["value"].notna(), None), [now] * len(good),
-                [source] * len(good), strict=True),
-        )  # fmt: skip
+        accepted = pd.DataFrame({
+            "decision_id": good["decision_id"], "event": good["event"],
+            "at": good["at"].map(pd.Timestamp.isoformat), "value": good["value"], "received_at": now,
+            "source": source,
+        })  # fmt: skip
+        if len(accepted):
+            con.execute(OUTCOMES.insert(), _none(accepted))
         bad = frame[frame["reason"] != ""]
         quarantine = pd.DataFrame({
             "source": source, "row": bad.index + first_row, "decision_id": bad["decision_id"],
             "event": bad["event"], "at": bad["at_text"], "value": bad["value_text"], "reason": bad["reason"],
         })  # fmt: skip
-        con.executemany(
-            "INSERT INTO outcome_quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (*r, now)
-                for r in quarantine.astype(object).where(quarantine.notna(), None).itertuples(index=False)
-            ],
-        )
+        if len(quarantine):
+            con.execute(QUARANTINE.insert(), _none(quarantine.assign(received_at=now)))
         if extra is not None:
-            con.execute(*extra(len(good), len(bad)))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+            con.execute(extra(len(good), len(bad)))
     released = good.loc[good["event"] == "not_sent", ["decision_id", "customer_id"]]
     return Ingested(len(frame), len(good), quarantine.reset_index(drop=True), released.reset_index(drop=True))
 

@@ -23,9 +23,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="outcomes")
 
 
-def _fail(exc: Exception) -> typer.Exit:
+def _fail(exc: Exception | str) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(code=1)
+
+
+def _unreachable(store: Path | str, exc: Exception) -> str:
+    from serving.log_database import describe
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"the decision log at {describe(store)} cannot be used: {first}"
 
 
 def import_outcomes(
@@ -33,8 +40,11 @@ def import_outcomes(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress line per piece.")] = False,
 ) -> None:
     """Import reported outcomes (sent, not_sent, delivered, responded, converted) into the store."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from optichannel.settings import get_settings
     from serving.handed_out import open_handed_out
+    from serving.log_database import describe
     from serving.outcome_import import import_file
 
     settings = get_settings()
@@ -45,9 +55,11 @@ def import_outcomes(
             typer.echo(f"  {rows:,} rows stored", err=True)
 
     try:
-        result = import_file(path, settings.decision_log, handed, on_chunk=step)
+        result = import_file(path, settings.decision_store, handed, on_chunk=step)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise _fail(_unreachable(settings.decision_store, exc)) from None
     if result.already:
         typer.echo(f"{path} was imported before (finished {result.already}): nothing applied again "
                    f"({result.accepted:,} accepted, {result.quarantined:,} quarantined then)")  # fmt: skip
@@ -57,8 +69,8 @@ def import_outcomes(
     typer.echo(f"{result.read:,} rows read{resumed} = {counts}; {result.released:,} not_sent released")
     if result.quarantined:
         typer.echo(
-            f"warning: {result.quarantined:,} rows quarantined with their reason in {settings.decision_log} "
-            "(table outcome_quarantine)",
+            f"warning: {result.quarantined:,} rows quarantined with their reason in "
+            f"{describe(settings.decision_store)} (table outcome_quarantine)",
             err=True,
         )
 
@@ -71,6 +83,7 @@ def export_contacts(
 ) -> None:
     """Write the service's decisions with their outcomes as the contacts feed (with propensities)."""
     import pandas as pd
+    from sqlalchemy.exc import SQLAlchemyError
 
     from optichannel.settings import get_settings
     from serving.contacts_export import contacts_feed, write_contacts
@@ -80,13 +93,14 @@ def export_contacts(
         moment = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
         if moment.tzinfo is None:
             moment = moment.tz_localize("UTC")
-        if not settings.decision_log.exists():
-            raise FileNotFoundError(
-                f"no decision log at {settings.decision_log}: the service has not decided yet"
-            )
-        exported = contacts_feed(settings.decision_log, moment)
+        store = settings.decision_store
+        if isinstance(store, Path) and not store.exists():
+            raise FileNotFoundError(f"no decision log at {store}: the service has not decided yet")
+        exported = contacts_feed(store, moment)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise _fail(_unreachable(settings.decision_store, exc)) from None
     path = write_contacts(exported, out)
     typer.echo(exported.sentence())
     typer.echo(f"contacts: {path}")

@@ -121,5 +121,20 @@ def load_runtime(settings: Settings) -> Runtime:
         decider.handed_out = open_handed_out(settings.profile, settings.redis_url, settings.handed_out)
     gc.collect()
     gc.freeze()
-    log = DecisionLog(settings.decision_log).start()
-    return Runtime(decider, log, version, settings)
+    return Runtime(decider, open_log(settings), version, settings)
+
+
+def open_log(settings: Settings) -> DecisionLog:
+    """The decision log, its tables in place; a StartupError naming the store when it cannot be used."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from serving.log_database import describe
+
+    try:
+        return DecisionLog(settings.decision_store).start()
+    except (SQLAlchemyError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StartupError(
+            f"the decision log at {describe(settings.decision_store)} cannot be used ({first}): create "
+            "the database or point OPTICHANNEL_DECISION_LOG_URL (production) or _PATH (local) at one"
+        ) from None

@@ -132,7 +132,9 @@ class NextBestChannel:
         each row accepted or quarantined with its reason; `not_sent` frees the frequency cap."""
         from serving.outcome_intake import report_outcomes
 
-        return report_outcomes(self.runtime.settings.decision_log, outcomes, self.runtime.decider.handed_out)
+        return report_outcomes(
+            self.runtime.settings.decision_store, outcomes, self.runtime.decider.handed_out
+        )
 
     @bentoml.on_shutdown
     def _close_log(self) -> None:

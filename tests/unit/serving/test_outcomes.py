@@ -4,31 +4,57 @@ history comes out as a valid contacts feed."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import textwrap
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from features.validation import validate_table
 from optichannel.contracts import CONTACTS
 from serving.contacts_export import contacts_feed
-from serving.decision_log import COLUMNS, TABLE, create_table
+from serving.decision_log import COLUMNS
 from serving.handed_out import SQLiteHandedOut
+from serving.log_database import DECISIONS, engine
 from serving.outcome_import import import_file
-from serving.outcome_store import connect, ingest
+from serving.outcome_store import ingest
 
 DECIDED = pd.Timestamp("2026-03-02 09:00", tz="UTC")
 
 
-def _log(path: Path, n: int = 4) -> Path:
-    """A decision log with decisions d1..dn for customers c1..cn (email, sent at 18:00)."""
-    con = sqlite3.connect(path)
-    create_table(con)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """The local profile's SQLite file, and (when the server answers) a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield tmp_path / "log.sqlite"
+        return
+    import psycopg
+
+    try:
+        admin = psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3
+        )
+    except psycopg.OperationalError:
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432 (the production profile's decision log)")
+    name = f"optichannel_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    try:
+        yield url
+    finally:
+        engine(url).dispose()
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
+
+
+def _log(target: Path | str, n: int = 4) -> Path | str:
+    """A decision log with decisions d1..dn for customers c1..cn (email, sent at 18:00; every 4th none)."""
     rows = []
     for i in range(1, n + 1):
         row = dict.fromkeys(COLUMNS)
@@ -36,20 +62,24 @@ def _log(path: Path, n: int = 4) -> Path:
                 "send_at": None if i % 4 == 0 else (DECIDED + pd.Timedelta(hours=9)).isoformat(),
                 "logged_at": DECIDED.isoformat(), "window_start": DECIDED.isoformat(), "propensity": 0.9,
                 "explored": 0, "purpose": "marketing", "model_version": "3"}  # fmt: skip
-        rows.append(tuple(row[c] for c in COLUMNS))
-    con.executemany(f"INSERT INTO {TABLE} VALUES ({','.join('?' * len(COLUMNS))})", rows)
-    con.commit()
-    con.close()
-    return path
+        rows.append(row)
+    with engine(target).begin() as con:
+        con.execute(DECISIONS.insert(), rows)
+    return target
+
+
+def _rows(target: Path | str, query: str) -> pd.DataFrame:
+    with engine(target).connect() as con:
+        return pd.read_sql(text(query), con)
 
 
 def _at(hours: float) -> str:
     return (DECIDED + pd.Timedelta(hours=hours)).isoformat()
 
 
-def test_each_bad_row_is_quarantined_with_its_reason(tmp_path: Path) -> None:
-    con = connect(_log(tmp_path / "log.sqlite"))
-    first = ingest(con, pd.DataFrame({"decision_id": ["d1", "d2"], "event": ["sent", "not_sent"],
+def test_each_bad_row_is_quarantined_with_its_reason(store: Path | str) -> None:
+    log = _log(store)
+    first = ingest(log, pd.DataFrame({"decision_id": ["d1", "d2"], "event": ["sent", "not_sent"],
                                       "at": [_at(9), _at(1)]}), "api")  # fmt: skip
     assert (first.read, first.accepted, len(first.quarantined)) == (2, 2, 0)
     assert first.not_sent.to_dict("records") == [{"decision_id": "d2", "customer_id": "c2"}]
@@ -60,7 +90,7 @@ def test_each_bad_row_is_quarantined_with_its_reason(tmp_path: Path) -> None:
         "at": [_at(30), _at(9), _at(10), _at(-2), _at(12), _at(12), _at(9), _at(9), _at(9), "soon", _at(40)],
         "value": [120.0, None, None, None, None, None, None, None, None, None, "lots"],
     })  # fmt: skip
-    result = ingest(con, rows, "api")
+    result = ingest(log, rows, "api")
     reasons = result.quarantined.set_index("row")["reason"].to_dict()
     assert reasons == {
         2: "unknown decision_id",
@@ -74,19 +104,19 @@ def test_each_bad_row_is_quarantined_with_its_reason(tmp_path: Path) -> None:
         11: "malformed: value is not a number",
     }
     assert (result.read, result.accepted) == (11, 2)  # d1 converted (120.0) and d3 responded at 12 h
-    stored = pd.read_sql("SELECT decision_id, event, value FROM outcomes ORDER BY decision_id, event", con)
+    stored = _rows(log, "SELECT decision_id, event, value FROM outcomes ORDER BY decision_id, event")
     stored = stored.astype(object).where(stored.notna(), None)
     assert stored.values.tolist() == [["d1", "converted", 120.0], ["d1", "sent", None],
                                       ["d2", "not_sent", None], ["d3", "responded", None]]  # fmt: skip
-    again = ingest(con, pd.DataFrame({"decision_id": ["d3", "d3"], "event": ["delivered", "delivered"],
+    again = ingest(log, pd.DataFrame({"decision_id": ["d3", "d3"], "event": ["delivered", "delivered"],
                                       "at": [_at(10), _at(11)]}), "api")  # fmt: skip
     assert again.quarantined["reason"].tolist() == ["repeated in this batch"]
-    held = con.execute("SELECT COUNT(*) FROM outcome_quarantine").fetchone()[0]
+    held = int(_rows(log, "SELECT COUNT(*) AS n FROM outcome_quarantine")["n"][0])
     assert held == 9 + 1  # every rejected row kept with its reason
 
 
-def test_not_sent_takes_the_contact_off_the_cap(tmp_path: Path) -> None:
-    log = _log(tmp_path / "log.sqlite")
+def test_not_sent_takes_the_contact_off_the_cap(store: Path | str, tmp_path: Path) -> None:
+    log = _log(store)
     handed = SQLiteHandedOut(tmp_path / "handed_out.sqlite")
     send = int((DECIDED + pd.Timedelta(hours=9)).timestamp())
     handed.add([("c1", send, "d1"), ("c2", send, "d2")])
@@ -113,7 +143,7 @@ CRASH = textwrap.dedent(
         if rows >= int(sys.argv[3]):
             os._exit(3)  # no cleanup, no rollback handlers: as a killed process
 
-    import_file(Path(sys.argv[1]), Path(sys.argv[2]), rows=1000, on_chunk=crash)
+    import_file(Path(sys.argv[1]), sys.argv[2], rows=1000, on_chunk=crash)
     """
 )
 
@@ -126,39 +156,35 @@ def _outcome_file(path: Path, n_decisions: int) -> Path:
     return path
 
 
-def test_a_crash_mid_import_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_a_crash_mid_import_loses_and_duplicates_nothing(store: Path | str, tmp_path: Path) -> None:
     n = 300
     source = _outcome_file(tmp_path / "outcomes.parquet", n)
     clean_log = _log(tmp_path / "clean.sqlite", n)
     clean = import_file(source, clean_log, rows=1000)
-    crashed_log = _log(tmp_path / "crashed.sqlite", n)
+    crashed_log = _log(store, n)
     root = Path(__file__).resolve().parents[3]
     killed = subprocess.run([sys.executable, "-c", CRASH, str(source), str(crashed_log), "3000"], cwd=root)
     assert killed.returncode == 3
-    with sqlite3.connect(crashed_log) as con:
-        assert con.execute("SELECT rows_done FROM outcome_imports").fetchone()[0] == 3000
+    assert _rows(crashed_log, "SELECT rows_done FROM outcome_imports")["rows_done"].tolist() == [3000]
     resumed = import_file(source, crashed_log, rows=1000)
     assert resumed.resumed_at == 3000 and resumed.read == 5000 == clean.read
     assert (resumed.accepted, resumed.quarantined) == (clean.accepted, clean.quarantined)
     assert clean.accepted + clean.quarantined == 5000 and clean.quarantined > 0
 
-    def table(path: Path, name: str, cols: str) -> pd.DataFrame:
-        with sqlite3.connect(path) as con:
-            return pd.read_sql(f"SELECT {cols} FROM {name} ORDER BY {cols}", con)
+    def table(target: Path | str, name: str, cols: str) -> pd.DataFrame:
+        return _rows(target, f"SELECT {cols} FROM {name} ORDER BY {cols}")
 
     for name, cols in (("outcomes", "decision_id, event, at"), ("outcome_quarantine", "row, reason")):
         pd.testing.assert_frame_equal(table(crashed_log, name, cols), table(clean_log, name, cols))
 
 
-def test_the_history_exports_as_a_valid_contacts_feed(tmp_path: Path) -> None:
-    log = _log(tmp_path / "log.sqlite", 8)
-    con = connect(log)
-    ingest(con, pd.DataFrame({
+def test_the_history_exports_as_a_valid_contacts_feed(store: Path | str) -> None:
+    log = _log(store, 8)
+    ingest(log, pd.DataFrame({
         "decision_id": ["d1", "d1", "d1", "d2", "d3", "d4"],
         "event": ["sent", "responded", "converted", "not_sent", "delivered", "converted"],
         "at": [_at(9.5), _at(11), _at(30), _at(2), _at(10), _at(50)],
     }), "api")  # fmt: skip
-    con.close()
     exported = contacts_feed(log, DECIDED + pd.Timedelta(days=30))
     feed = exported.contacts.set_index("contact_id")
     assert (exported.decisions, len(feed), exported.not_sent, exported.unsettled) == (8, 7, 1, 0)
@@ -174,6 +200,23 @@ def test_the_history_exports_as_a_valid_contacts_feed(tmp_path: Path) -> None:
 
 
 def test_outcomes_need_their_columns(tmp_path: Path) -> None:
-    con = connect(_log(tmp_path / "log.sqlite"))
+    log = _log(tmp_path / "log.sqlite")
     with pytest.raises(ValueError, match="missing at"):
-        ingest(con, pd.DataFrame({"decision_id": ["d1"], "event": ["sent"]}), "api")
+        ingest(log, pd.DataFrame({"decision_id": ["d1"], "event": ["sent"]}), "api")
+
+
+def test_the_decision_log_writes_to_either_store(store: Path | str) -> None:
+    from serving.decision_log import DecisionLog, read_log
+
+    log = DecisionLog(store).start()
+    rows = []
+    for i in range(30):
+        row = dict.fromkeys(COLUMNS) | {"decision_id": f"x{i}", "customer_id": f"c{i % 7}", "channel": "sms",
+                                        "logged_at": DECIDED.isoformat(), "propensity": 0.5}  # fmt: skip
+        rows.append(tuple(row[c] for c in COLUMNS))
+    log.append(rows[:20])
+    log.append(rows[10:])  # ten repeats: written once
+    log.close()
+    logged = read_log(store)
+    assert log.failures == 0 and sorted(logged["decision_id"]) == sorted(f"x{i}" for i in range(30))
+    assert logged["logged_at"].iloc[0] == DECIDED and (logged["propensity"] == 0.5).all()
