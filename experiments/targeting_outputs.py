@@ -39,6 +39,7 @@ def policy_document(result: TargetingResult) -> dict[str, Any]:
         "arms": result.arms,
         "learner": result.learner,
         "learners": {name: _number(v) for name, v in result.learners.items()},
+        "qini": {arm: _number(v) for arm, v in result.qini.items()},
         "policies": {
             str(name): {k: _number(row[k]) for k in ("value", "ci_low", "ci_high")}
             for name, row in j.policies.iterrows()
@@ -151,6 +152,7 @@ def learn_metrics(result: TargetingResult) -> dict[str, float]:
         "learned_minus_best_arm_ci_high": j.ci_high,
     }
     metrics |= {f"cv_value_{name}": v for name, v in result.learners.items()}
+    metrics |= {f"qini_{_metric_name(arm)}": v for arm, v in result.qini.items()}
     return {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
 
 

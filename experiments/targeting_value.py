@@ -33,6 +33,7 @@ from experiments.targeting import (
     prepare_features,
     select_learner,
 )
+from experiments.targeting_ranking import held_out_qini
 from optichannel.off_policy import bootstrap_means
 
 LEARNED, RANDOM = "learned", "random"
@@ -196,6 +197,7 @@ class TargetingResult:
     folds: int = 3
     test_share: float = 0.3
     warnings: list[str] = field(default_factory=list)
+    qini: dict[str, float] = field(default_factory=dict)  # held-out Qini per arm (0/1 outcomes)
 
     @property
     def recommended(self) -> str:
@@ -312,5 +314,5 @@ def learn_targeting(
         learners=selection.values, judgement=judgement, verdict=verdict(judgement, control, units),
         units=units, scores=_scores(frame, held, arms, pred, actions), n_train=int(tr.sum()),
         n_test=int(te.sum()), seed=seed, value=value, costs=costs, folds=folds, test_share=test_share,
-        warnings=notes,
+        warnings=notes, qini=held_out_qini(pred[te], code[te], y[te], arms) if outcome.binary else {},
     )  # fmt: skip
