@@ -31,11 +31,14 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
     """A Parquet file or directory, or a CSV file; a clear error for anything else."""
     if not path.exists():
         raise FileNotFoundError(f"{what} file not found: {path}")
-    if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if path.suffix.lower() == ".csv":
-        return pd.read_csv(path)
-    raise ValueError(f"{what} must be Parquet or CSV, got {path}")
+    parquet = path.is_dir() or path.suffix.lower() in (".parquet", ".pq")
+    if not parquet and path.suffix.lower() != ".csv":
+        raise ValueError(f"{what} must be Parquet or CSV, got {path}")
+    try:
+        return pd.read_parquet(path) if parquet else pd.read_csv(path)
+    except (ValueError, OSError) as exc:  # pyarrow's and pandas' parse errors are ValueErrors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{what} file {path} cannot be read: {first}") from None
 
 
 @dataclass

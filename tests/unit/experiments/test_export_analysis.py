@@ -214,3 +214,12 @@ def test_a_contacts_export_without_control_rows_is_not_estimable() -> None:
     assert math.isnan(result.comparisons.loc["email", "uplift_abs"])
     assert any("arm 'control': none of its 4 customers has an outcome row" in w for w in result.warnings)
     assert np.isnan(result.arms["cost"]).all()  # the contacts carry no cost column: no cost data, not 0
+
+
+def test_an_unreadable_file_is_one_line_naming_it(app: typer.Typer, tmp_path: Path) -> None:
+    junk = tmp_path / "export.parquet"
+    junk.write_bytes(b"not a parquet file at all")
+    args = ["experiment", "analyze", "--assignments", str(junk), "--outcome", "visit", "--control", "c"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith(f"error: assignments file {junk} cannot be read")
