@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from optichannel.settings import Settings
 
 #: the demo campaign's limits (a call centre in Moscow, an SMS quota, a budget)
@@ -150,7 +152,42 @@ def demo(
                 f"  and once on purpose for {later:%d %b %Y}, past the features' 2-day time-to-live:"
             )
             ask(sample[:1], url=url, hours=72, token=settings.api_token, at=later)
+            report_back(url, len(sample) + 1, at)
         return f"{len(sample) + 1} decisions, service stopped; every decision is in {settings.decision_log}"
+
+    def report_back(url: str, asked: int, at: datetime) -> None:
+        """The loop's return path: the CRM says what happened, the history comes out as contacts."""
+        import httpx
+        import pandas as pd
+
+        from serving.contacts_export import contacts_feed
+        from serving.decision_log import read_log
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the log is written off the request path
+            logged = read_log(settings.decision_store)
+            if len(logged) >= asked:
+                break
+            time.sleep(0.2)
+        given = logged.sort_values("logged_at").tail(asked)
+        contacts = given[given["channel"] != "none"]
+        sent = zip(contacts["decision_id"][1:], contacts["send_at"][1:], strict=True)
+        report = [{"decision_id": d, "event": "sent", "at": t.isoformat()} for d, t in sent]
+        if len(contacts):
+            first = contacts.iloc[0]
+            report.append(
+                {"decision_id": first["decision_id"], "event": "not_sent", "at": first["send_at"].isoformat()}
+            )
+        report.append({"decision_id": "no-such-decision", "event": "sent", "at": at.isoformat() + "Z"})
+        headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+        got = httpx.post(f"{url}/outcomes", json={"outcomes": report}, headers=headers, timeout=30).json()
+        reasons = ", ".join(q["reason"] for q in got["quarantined"])
+        console.print(
+            f"  the CRM reports back (POST /outcomes): {got['read']} read = {got['accepted']} accepted + "
+            f"{len(got['quarantined'])} quarantined ({reasons}); {got['released']} not_sent off the cap"
+        )
+        exported = contacts_feed(settings.decision_store, pd.Timestamp(at, tz="UTC") + pd.Timedelta(days=30))
+        console.print(f"  `optichannel outcomes export` would write: {exported.sentence()}")
 
     _step(console, "6. start the service, ask it for a few decisions, stop it", serve)
     if stop_after == 6:
