@@ -3,7 +3,7 @@ the field for anything malformed) and generate the OpenAPI schema a CRM develope
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,6 +12,8 @@ ChannelName = Literal["email", "sms", "push", "call", "messenger"]
 ActionName = Literal["email", "sms", "push", "call", "messenger", "none"]
 MAX_WINDOW_HOURS = 168
 MAX_BATCH = 1000
+#: the window starts a decision may be asked for (what the log, the feeds and pandas can hold)
+EARLIEST, LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 MAX_OUTCOMES = 10_000
 
 
@@ -51,6 +53,10 @@ class PredictRequest(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("window_start needs a UTC offset, e.g. 2026-11-24T18:00:00Z")
+        if value is not None and not EARLIEST <= value < LATEST:
+            raise ValueError(
+                f"window_start must be between {EARLIEST:%Y} and {LATEST:%Y}, got {value:%Y-%m-%d}"
+            )
         return value
 
     @field_validator("timezone")

@@ -148,23 +148,24 @@ def test_exploration_returns_the_true_propensity(engine: dict) -> None:
     requests = _random_requests(engine, 1500, seed=9)
     greedy = _decider(engine).decide(requests)
     explored = _decider(engine, epsilon=eps, seed=1).decide(requests)
-    picks = 0
+    picks, expected, variance = 0, 0.0, 0.0
     for g, e in zip(greedy, explored, strict=True):
-        options = len(g["ranking"]) + (1 if (g["ranking"] == [] or g["decision"]["channel"] == "none"
-                                             or g["no_contact"]) else 0)  # fmt: skip
         same_channel = e["decision"]["channel"] == g["decision"]["channel"]
         same = same_channel and e["decision"]["send_at"] == g["decision"]["send_at"]
         assert e["explored"] == (not same)
         assert 0 < e["propensity"] <= e["channel_propensity"] <= 1
-        if not same:
-            picks += 1
-            assert e["propensity"] < eps
-        else:
-            assert e["propensity"] >= 1 - eps
         assert (e["channel_propensity"] >= 1 - eps) == same_channel
-        assert options >= 1
-    # exploration draws over every allowed (channel, hour): nearly every draw differs from the greedy one
-    assert 0.3 < picks / len(requests) < eps + 4 * (eps * (1 - eps) / len(requests)) ** 0.5
+        # the propensity is eps / options (+ 1 - eps on the greedy choice): it says how many options
+        # the row had, and so how likely an exploring draw was to leave the greedy choice
+        options = eps / (e["propensity"] - (1 - eps) if same else e["propensity"])
+        assert options == pytest.approx(round(options), abs=1e-6) and round(options) >= 1
+        moved = eps * (1 - 1 / round(options))
+        expected, variance = expected + moved, variance + moved * (1 - moved)
+        picks += not same
+    # over every allowed (channel, hour) plus none, the draws leave the greedy choice as often as
+    # the returned propensities say
+    assert abs(picks - expected) < 4 * variance**0.5, (picks, expected)
+    assert picks > 0.25 * len(requests)
 
 
 def test_decision_log_writes_every_answer_and_reports_failures(engine: dict, tmp_path: Path) -> None:
