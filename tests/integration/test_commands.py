@@ -195,6 +195,8 @@ def test_demo_runs_on_your_own_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "policies judged on the test weeks' logged decisions" in result.output
     assert "true value" not in result.output and "judged by the oracle" not in result.output
     assert "promoted to champion" in result.output and "7 decisions, service stopped" in result.output
+    # the loop's return path: the CRM reports back, an unknown id is quarantined with its reason
+    assert "the CRM reports back (POST /outcomes)" in result.output and "unknown decision_id" in result.output
     assert (
         "A/B test (step 8) is skipped" in result.output
         and not (tmp_path / "reports" / "ab_test.html").exists()
