@@ -89,21 +89,39 @@ class CampaignLimits:
             room[rows] = (ok & layout.open_slot)[None]
         return Gate(is_open, room, price)
 
-    def book(self, name: str, slots_us: np.ndarray, channel: int, slot: int) -> bool:
-        """Book one contact (all its counters, or none of them); False when a place ran out."""
+    def _items(self, name: str, slots_us: np.ndarray, channel: int, slot: int) -> list[Item] | None:
+        """The counters one contact uses (key, amount, limit); None when the centre is closed then."""
         plan = self.plan(name)
         layout = self.layout(name, slots_us)
-        items: list[Item] = []
         column = int(layout.column_at[channel, slot])
         if column < 0:
-            return False  # the centre is closed at that hour
-        for r in np.flatnonzero(layout.incidence[column] > 0):
-            res = layout.resources[r]
-            items.append((self._key(name, res.label), 1.0, float(res.capacity)))
+            return None
+        items = [
+            (self._key(name, layout.resources[r].label), 1.0, float(layout.resources[r].capacity))
+            for r in np.flatnonzero(layout.incidence[column] > 0)
+        ]
         if plan.budget is not None:
             cost = float(self.economics(name).channel_costs()[0, channel, 0])
             items.append((self._key(name, "budget"), cost, float(plan.budget)))
+        return items
+
+    def book(self, name: str, slots_us: np.ndarray, channel: int, slot: int) -> bool:
+        """Book one contact (all its counters, or none of them); False when a place ran out."""
+        items = self._items(name, slots_us, channel, slot)
+        if items is None:
+            return False  # the centre is closed at that hour
         return self.counter.book(items) if items else True
+
+    def release(self, name: str, send_at_us: int, channel: int) -> bool:
+        """Give back what a contact booked (the CRM reported it `not_sent`); False when nothing was
+        booked for it (an unknown campaign, or an hour the centre is closed)."""
+        if name not in self.plans:
+            return False
+        items = self._items(name, np.array([send_at_us], dtype=np.int64), channel, 0)
+        if not items:
+            return False
+        self.counter.release([(key, amount) for key, amount, _ in items])
+        return True
 
     def _budget_left(self, name: str) -> float:
         budget = self.plan(name).budget

@@ -25,6 +25,8 @@ class CapacityCounter(Protocol):
 
     def book(self, items: list[Item]) -> bool: ...
 
+    def release(self, items: list[tuple[str, float]]) -> None: ...
+
 
 class SQLiteCounter:
     """Counters in one SQLite file; `BEGIN IMMEDIATE` serialises bookings across processes."""
@@ -63,6 +65,12 @@ class SQLiteCounter:
             con.execute("ROLLBACK")
             raise
 
+    def release(self, items: list[tuple[str, float]]) -> None:
+        """Give back (key, amount) bookings, never below 0 (a counter may have been reset since)."""
+        self._connect().executemany(
+            "UPDATE capacity SET used = MAX(0, used - ?) WHERE key = ?", [(amount, k) for k, amount in items]
+        )
+
 
 _BOOK = """
 for i = 1, #KEYS do
@@ -77,12 +85,25 @@ return 1
 """
 
 
+_RELEASE = """
+for i = 1, #KEYS do
+  local used = redis.call('GET', KEYS[i])
+  if used then
+    local left = math.max(0, tonumber(used) - tonumber(ARGV[i]))
+    redis.call('SET', KEYS[i], tostring(left), 'KEEPTTL')
+  end
+end
+return 1
+"""
+
+
 class RedisCounter:
     """Counters in Redis; one Lua script checks and increments atomically for all replicas."""
 
     def __init__(self, url: str) -> None:
         self.client = redis_client(url)
         self._book = self.client.register_script(_BOOK)
+        self._release = self.client.register_script(_RELEASE)
 
     def used(self, keys: list[str]) -> list[float]:
         if not keys:
@@ -93,6 +114,10 @@ class RedisCounter:
         keys = [k for k, _, _ in items]
         args = [*(a for _, a, _ in items), *(limit for _, _, limit in items), TTL_SECONDS]
         return bool(self._book(keys=keys, args=args))
+
+    def release(self, items: list[tuple[str, float]]) -> None:
+        if items:
+            self._release(keys=[k for k, _ in items], args=[a for _, a in items])
 
 
 def open_counter(profile: str, redis_url: str, path: Path) -> CapacityCounter:

@@ -4,7 +4,8 @@ Each piece of the file is checked and stored in one transaction together with th
 progress marker (the file's SHA-256 and the rows done), so a crash at any point loses nothing and
 a re-run of the same file resumes after the last stored piece: no row is applied twice, and a file
 imported before is recognised and left alone. `not_sent` reports release the handed-out contacts
-they concern, so the frequency cap stops counting them.
+they concern, so the frequency cap stops counting them, and what they booked on a campaign's
+counters.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Executable, select, update
 
+from serving.campaign_limits import CampaignLimits
 from serving.handed_out import HandedOut
 from serving.log_database import IMPORTS, engine, insert
 from serving.outcome_store import OUTCOME_COLUMNS, ingest, release
@@ -73,6 +75,7 @@ def import_file(
     handed_out: HandedOut | None = None,
     rows: int = CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
+    limits: CampaignLimits | None = None,
 ) -> ImportResult:
     """Import `path` into the outcome store of `target` (the decision log's file or URL),
     resuming or skipping as recorded."""
@@ -97,7 +100,7 @@ def import_file(
         result = ingest(target, piece, f"import:{path.name}", first + 1, marker)
         accepted += result.accepted
         quarantined += len(result.quarantined)
-        released += release(result, handed_out)
+        released += release(result, handed_out, limits)
         if on_chunk is not None:
             on_chunk(position)
     finished = datetime.now(UTC).isoformat()

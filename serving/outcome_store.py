@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Executable, Table, select
 
+from optichannel.channels import CHANNELS
+from serving.campaign_limits import CampaignLimits
 from serving.handed_out import HandedOut
 from serving.log_database import DECISIONS, OUTCOMES, QUARANTINE, engine, serialise
 
@@ -29,6 +31,8 @@ EVENTS = ("sent", "not_sent", "delivered", "responded", "converted")
 #: events that say the contact happened; each contradicts `not_sent`
 HAPPENED = frozenset({"sent", "delivered", "responded", "converted"})
 OUTCOME_COLUMNS = ("decision_id", "event", "at", "value")
+#: what a decision booked, to give back when it is reported not_sent
+BOOKED = ("campaign", "channel", "send_at")
 #: ids per IN (...) query: under SQLite's host-parameter limit
 _IDS_PER_QUERY = 5_000
 
@@ -40,7 +44,7 @@ class Ingested:
     read: int
     accepted: int
     quarantined: pd.DataFrame = field(default_factory=pd.DataFrame)
-    not_sent: pd.DataFrame = field(default_factory=pd.DataFrame)  # decision_id, customer_id released
+    not_sent: pd.DataFrame = field(default_factory=pd.DataFrame)  # decision_id, customer_id, *BOOKED
 
     def __post_init__(self) -> None:
         if self.read != self.accepted + len(self.quarantined):
@@ -89,11 +93,11 @@ def _check_against_store(con: Connection, frame: pd.DataFrame) -> pd.DataFrame:
     """Unknown ids, events before the decision, repeats and contradictions (in place, in order)."""
     ok = frame["reason"] == ""
     ids = sorted(set(frame.loc[ok, "decision_id"].dropna()))
-    decisions = _known(con, ids, DECISIONS, "customer_id", "logged_at", "window_start").set_index(
-        "decision_id"
-    )
+    wanted = ("customer_id", "logged_at", "window_start", "campaign", "channel", "send_at")
+    decisions = _known(con, ids, DECISIONS, *wanted).set_index("decision_id")
     stored = _known(con, ids, OUTCOMES, "event")
-    frame["customer_id"] = frame["decision_id"].map(decisions["customer_id"])
+    for column in ("customer_id", "campaign", "channel", "send_at"):
+        frame[column] = frame["decision_id"].map(decisions[column])
     decided = pd.concat(
         [pd.to_datetime(decisions[c], utc=True, format="ISO8601") for c in ("logged_at", "window_start")],
         axis=1,
@@ -159,14 +163,19 @@ def ingest(
             con.execute(QUARANTINE.insert(), _none(quarantine.assign(received_at=now)))
         if extra is not None:
             con.execute(extra(len(good), len(bad)))
-    released = good.loc[good["event"] == "not_sent", ["decision_id", "customer_id"]]
+    released = good.loc[good["event"] == "not_sent", ["decision_id", "customer_id", *BOOKED]]
     return Ingested(len(frame), len(good), quarantine.reset_index(drop=True), released.reset_index(drop=True))
 
 
-def release(result: Ingested, handed_out: HandedOut | None) -> int:
-    """Take the decisions reported `not_sent` off the handed-out contacts; how many."""
-    if handed_out is not None and len(result.not_sent):
-        handed_out.remove(
-            list(zip(result.not_sent["customer_id"], result.not_sent["decision_id"], strict=True))
-        )
-    return len(result.not_sent)
+def release(result: Ingested, handed_out: HandedOut | None, limits: CampaignLimits | None = None) -> int:
+    """Take the decisions reported `not_sent` off the handed-out contacts (the frequency cap) and
+    give back what they booked on their campaign's counters; how many decisions."""
+    gone = result.not_sent
+    if handed_out is not None and len(gone):
+        handed_out.remove(list(zip(gone["customer_id"], gone["decision_id"], strict=True)))
+    if limits is not None and len(gone):
+        booked = gone[gone["campaign"].notna() & gone["send_at"].notna() & gone["channel"].isin(CHANNELS)]
+        for row in booked.itertuples(index=False):
+            send_at_us = int(pd.Timestamp(row.send_at).timestamp() * 1_000_000)
+            limits.release(str(row.campaign), send_at_us, CHANNELS.index(row.channel))
+    return len(gone)

@@ -8,9 +8,13 @@ own history comes out as the contacts feed the rest of the pipeline reads. Bad i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from optichannel.settings import Settings
+    from serving.campaign_limits import CampaignLimits
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +30,19 @@ def register(app: typer.Typer) -> None:
 def _fail(exc: Exception | str) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(code=1)
+
+
+def _campaign_limits(settings: Settings) -> CampaignLimits | None:
+    """The service's campaign plans and counters (when it runs with plans), so `not_sent` gives
+    back what a campaign decision booked; their economics come from the champion's metadata."""
+    if not settings.plans:
+        return None
+    from serving.runtime import StartupError, load_model, open_limits
+
+    try:
+        return open_limits(settings, load_model(settings)[0])
+    except StartupError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _unreachable(store: Path | str, exc: Exception) -> str:
@@ -55,7 +72,8 @@ def import_outcomes(
             typer.echo(f"  {rows:,} rows stored", err=True)
 
     try:
-        result = import_file(path, settings.decision_store, handed, on_chunk=step)
+        limits = _campaign_limits(settings)
+        result = import_file(path, settings.decision_store, handed, on_chunk=step, limits=limits)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None
     except SQLAlchemyError as exc:

@@ -129,11 +129,13 @@ class NextBestChannel:
     @bentoml.api(route="/outcomes", input_spec=OutcomesRequest)
     def outcomes(self, outcomes: list[OutcomeReport]) -> OutcomesResponse:
         """What happened to earlier decisions (sent, not_sent, delivered, responded, converted):
-        each row accepted or quarantined with its reason; `not_sent` frees the frequency cap."""
+        each row accepted or quarantined with its reason; `not_sent` frees the frequency cap and
+        what the decision booked on its campaign's counters."""
         from serving.outcome_intake import report_outcomes
 
+        decider = self.runtime.decider
         return report_outcomes(
-            self.runtime.settings.decision_store, outcomes, self.runtime.decider.handed_out
+            self.runtime.settings.decision_store, outcomes, decider.handed_out, decider.limits
         )
 
     @bentoml.on_shutdown

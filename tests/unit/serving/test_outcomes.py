@@ -82,7 +82,9 @@ def test_each_bad_row_is_quarantined_with_its_reason(store: Path | str) -> None:
     first = ingest(log, pd.DataFrame({"decision_id": ["d1", "d2"], "event": ["sent", "not_sent"],
                                       "at": [_at(9), _at(1)]}), "api")  # fmt: skip
     assert (first.read, first.accepted, len(first.quarantined)) == (2, 2, 0)
-    assert first.not_sent.to_dict("records") == [{"decision_id": "d2", "customer_id": "c2"}]
+    assert first.not_sent[["decision_id", "customer_id", "channel"]].values.tolist() == [
+        ["d2", "c2", "email"]
+    ]
     rows = pd.DataFrame({
         "decision_id": ["d1", "zz", "d1", "d3", "d3", "d2", "d2", None, "d3", "d3", "d3"],
         "event": ["converted", "sent", "sent", "responded", "responded", "responded", "sent", "sent",
@@ -220,3 +222,39 @@ def test_the_decision_log_writes_to_either_store(store: Path | str) -> None:
     logged = read_log(store)
     assert log.failures == 0 and sorted(logged["decision_id"]) == sorted(f"x{i}" for i in range(30))
     assert logged["logged_at"].iloc[0] == DECIDED and (logged["propensity"] == 0.5).all()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_not_sent_gives_back_what_the_campaign_booked(tmp_path: Path, kind: str) -> None:
+    from optichannel.campaign_plan import CampaignPlan
+    from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
+    from optichannel.economics import Economics
+    from serving.campaign_limits import CampaignLimits
+    from serving.capacity_counter import RedisCounter, SQLiteCounter
+    from serving.outcome_store import release
+
+    name = f"spring-{uuid.uuid4().hex[:8]}"  # fresh keys: Redis outlives the test
+    if kind == "sqlite":
+        counter = SQLiteCounter(tmp_path / "capacity.sqlite")
+    else:
+        import redis
+
+        try:
+            redis.Redis(socket_timeout=1).ping()
+        except redis.exceptions.RedisError:
+            pytest.skip("no Redis server on 127.0.0.1:6379 (the production profile's counters)")
+        counter = RedisCounter("127.0.0.1:6379")
+    hourly = {"email": {"per_hour": 1, "timezone": "UTC", "hours": [0, 24]}}
+    plan = CampaignPlan.model_validate({"name": name, "budget": 0.01, "capacity": hourly})
+    limits = CampaignLimits({name: plan}, counter, Economics(), dict(DEFAULT_ALLOWED_HOURS))
+    send_at = DECIDED + pd.Timedelta(hours=9)
+    slots = np.array([int(send_at.timestamp() * 1e6)], dtype=np.int64)
+    email = CHANNELS.index("email")
+    assert limits.book(name, slots, email, 0) and not limits.book(name, slots, email, 0)  # the hour is full
+    log = _log(tmp_path / "log.sqlite", 1)
+    with engine(log).begin() as con:
+        con.execute(text("UPDATE decisions SET campaign = :c"), {"c": name})
+    result = ingest(log, pd.DataFrame({"decision_id": ["d1"], "event": ["not_sent"], "at": [_at(1)]}), "api")
+    assert release(result, None, limits) == 1
+    assert limits.book(name, slots, email, 0)  # the hour and the budget are free again
+    assert not limits.book(name, slots, email, 0)
