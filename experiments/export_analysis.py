@@ -30,17 +30,23 @@ class ExportAnalysis:
 
 
 def parse_costs(items: Sequence[str]) -> dict[str, float]:
-    """`ARM=VALUE` items (arm names may hold spaces and `=`: the last `=` splits) -> {arm: cost}."""
+    """`ARM=VALUE` items -> {arm: cost per customer} (arm names may hold spaces and `=`: the last `=`
+    splits); one clear error for anything malformed, negative or given twice."""
     costs: dict[str, float] = {}
     for item in items:
         arm, sep, value = item.rpartition("=")
+        arm = arm.strip()
         try:
             cost = float(value)
         except ValueError:
             cost = float("nan")
-        if not sep or not arm.strip() or not cost >= 0:
-            raise ValueError(f"--cost must look like ARM=VALUE with a cost >= 0, got {item!r}")
-        costs[arm.strip()] = cost
+        if not sep or not arm or not 0 <= cost < float("inf"):
+            raise ValueError(
+                f"--cost must look like ARM=VALUE with a cost >= 0 (e.g. 'Mens E-Mail=0.1'), got {item!r}"
+            )
+        if arm in costs:
+            raise ValueError(f"--cost gives arm {arm!r} twice")
+        costs[arm] = cost
     return costs
 
 

@@ -8,8 +8,7 @@ the command so that `optichannel --help` stays fast. Bad input ends the command 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,24 +34,6 @@ def _fail(exc: Exception) -> typer.Exit:
 
 def _warn(text: str) -> None:
     typer.echo(f"warning: {text}", err=True)
-
-
-def parse_costs(items: Sequence[str]) -> dict[str, float]:
-    """`["Mens E-Mail=0.1", ...]` -> {arm: cost}; a clear error for anything malformed."""
-    costs: dict[str, float] = {}
-    for item in items:
-        name, sep, number = item.rpartition("=")
-        name = name.strip()
-        try:
-            cost = float(number)
-        except ValueError:
-            cost = math.nan
-        if not sep or not name or not math.isfinite(cost):
-            raise ValueError(f"--cost must look like ARM=VALUE (e.g. 'Mens E-Mail=0.1'), got {item!r}")
-        if name in costs:
-            raise ValueError(f"--cost gives arm {name!r} twice")
-        costs[name] = cost
-    return costs
 
 
 def default_features(table: pd.DataFrame, id_column: str, arm: str, outcome: str) -> list[str]:
@@ -186,6 +167,8 @@ def learn(
     settings = get_settings()
     seed = settings.seed if seed is None else seed
     try:
+        from experiments.export_analysis import parse_costs
+
         costs = parse_costs(cost or [])
         export, names, explicit = load_customers(data, arm, outcome, id_column, features)
         for text in export.warnings:

@@ -18,8 +18,9 @@ import typer
 from typer.testing import CliRunner
 
 from experiments.covariate_balance import post_treatment_suspects
+from experiments.export_analysis import parse_costs
 from experiments.export_tables import load_export
-from experiments.learn_cli import guard_leakage, learn, parse_costs
+from experiments.learn_cli import guard_leakage, learn
 from experiments.outcome_values import Outcome
 from experiments.targeting import (
     DRLearner,
