@@ -223,3 +223,17 @@ def test_an_unreadable_file_is_one_line_naming_it(app: typer.Typer, tmp_path: Pa
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith(f"error: assignments file {junk} cannot be read")
+
+
+def test_the_contacts_feed_can_be_analysed_on_another_outcome() -> None:
+    sent = pd.Timestamp("2026-03-01", tz="UTC")
+    assigned = pd.DataFrame({"customer_id": range(1, 7), "arm": ["c"] * 3 + ["t"] * 3})
+    hours = [None, None, -1, 2, None, 5]  # the -1: a response before the send does not count
+    contacts = pd.DataFrame({
+        "customer_id": range(1, 7), "channel": ["none"] * 3 + ["email"] * 3, "sent_at": sent, "converted_at": None,
+        "responded_at": [None if h is None else sent + pd.Timedelta(hours=h) for h in hours],
+    })  # fmt: skip
+    result = analyze_export(assigned, "c", "responded_at", contacts=contacts).analysis
+    assert result.outcome.name == "responded_at" and result.outcome.kind == "binary"
+    assert result.arms.loc["c", "rate"] == 0 and result.arms.loc["t", "rate"] == pytest.approx(2 / 3)
+    assert any("1 responded_at timestamps are before" in w for w in result.warnings)
