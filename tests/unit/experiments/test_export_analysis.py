@@ -230,7 +230,8 @@ def test_the_contacts_feed_can_be_analysed_on_another_outcome() -> None:
     assigned = pd.DataFrame({"customer_id": range(1, 7), "arm": ["c"] * 3 + ["t"] * 3})
     hours = [None, None, -1, 2, None, 5]  # the -1: a response before the send does not count
     contacts = pd.DataFrame({
-        "customer_id": range(1, 7), "channel": ["none"] * 3 + ["email"] * 3, "sent_at": sent, "converted_at": None,
+        "customer_id": range(1, 7), "channel": ["none"] * 3 + ["email"] * 3, "sent_at": sent,
+        "converted_at": None,
         "responded_at": [None if h is None else sent + pd.Timedelta(hours=h) for h in hours],
     })  # fmt: skip
     result = analyze_export(assigned, "c", "responded_at", contacts=contacts).analysis
