@@ -270,10 +270,11 @@ def analyze(
     arms = _arms_table(data, order, planned_shares or {}, alpha, outcome)
     cmp = _comparisons(arms, control, alpha, "cost" in data.columns, outcome)
     loud = list(warnings or []) + flag_comparisons(arms, cmp, control, outcome, unmeasured)
+    arms.loc[arms.index.isin(list(unmeasured)), ["rate", "rate_lo", "rate_hi"]] = np.nan  # not measured
     segments = None
     if "segment" in data.columns:
         segments = _by_segment(data, control, order, alpha, outcome)
-        loud += flag_segments(segments, control)
+        loud += flag_segments(segments, control, unmeasured)
     notes = list(frame.attrs.get("notes", []))
     if not outcome.binary and (tails := tail_note(data, outcome.column, outcome.name)):
         notes.append(tails)

@@ -58,12 +58,16 @@ def flag_comparisons(
     return warnings
 
 
-def flag_segments(segments: pd.DataFrame, control: str) -> list[str]:
-    """Blank the segment comparisons that have no control customers (in place); one warning."""
-    orphan = segments["control_n"] == 0
+def flag_segments(segments: pd.DataFrame, control: str, unmeasured: Sequence[str] = ()) -> list[str]:
+    """Blank the segment comparisons that have no control customers, or whose arm or control was
+    never measured (in place); one warning for the segments without control."""
+    stats = ["rate", "control_rate", "uplift_abs", "abs_lo", "abs_hi", "p_value"]
+    lost = segments["arm"].isin(list(unmeasured)) | (control in unmeasured)
+    segments.loc[lost, stats] = np.nan
+    orphan = (segments["control_n"] == 0) & ~lost
     if not orphan.any():
         return []
-    segments.loc[orphan, ["control_rate", "uplift_abs", "abs_lo", "abs_hi", "p_value"]] = np.nan
+    segments.loc[orphan, stats[1:]] = np.nan
     names = sorted(segments.loc[orphan, "segment"].astype(str).unique())
     return [
         f"segment(s) {', '.join(names)} have no {control!r} (control) customers: their uplift is not "

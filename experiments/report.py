@@ -254,9 +254,13 @@ def render_report(
     truth_arr = np.array([(truth or {}).get(a, np.nan) for a in cmp.index], dtype=np.float64)
     charts = {
         "rates": _rates_chart(analysis, level, units),
-        "uplift": _forest(cmp, list(cmp.index), level, units, truth_arr),
+        "uplift": _forest(cmp, list(cmp.index), level, units, truth_arr)
+        if cmp["uplift_abs"].notna().any()
+        else None,
         "channels": None if analysis.by_channel is None else _channel_chart(analysis.by_channel),
-        "segments": None if seg is None or seg.empty else _forest(seg, _segment_labels(seg), level, units),
+        "segments": None
+        if seg is None or not seg["uplift_abs"].notna().any()
+        else _forest(seg, _segment_labels(seg), level, units),
         "qini": _qini_chart(qinis) if qinis else None,
     }
     html = (

@@ -77,12 +77,17 @@ def test_an_export_without_control_outcomes_is_not_estimable_and_says_so(tmp_pat
     assert "arm 'c': none of its 4 customers has an outcome row" in warnings
     assert "no comparison is estimable" in warnings
     assert result.analysis.headline["verdict"] == "not estimable"
+    assert math.isnan(result.analysis.arms.loc["c", "rate"])  # not measured, so no 0% either
+    segmented = analyze_export(assigned.assign(region=["n", "s"] * 4), "c", "visit", outcomes=outcomes,
+                               segment="region").analysis  # fmt: skip
+    assert segmented.by_segment["uplift_abs"].isna().all()  # no segment is compared with a 0 by construction
     paths = write_outputs(result, tmp_path / "report.html", "t")
     html = paths["report"].read_text()
     assert "inf" not in html.replace("info", "") and "not estimable" in html
     assert html.index("Read these first") < html.index('class="headline')
     summary = json.loads(paths["summary"].read_text())
     assert summary["comparisons"][0]["uplift"] is None and summary["comparisons"][0]["estimable"] is False
+    assert summary["arms"][0]["arm"] == "c" and summary["arms"][0]["rate"] is None
     assert summary["warnings"] == result.analysis.warnings
 
 
@@ -210,7 +215,7 @@ def test_a_contacts_export_without_control_rows_is_not_estimable() -> None:
     contacts = pd.DataFrame({"customer_id": [5, 6, 7, 8], "channel": "email", "sent_at": sent,
                              "converted_at": [sent, None, None, sent + pd.Timedelta(hours=2)]})  # fmt: skip
     result = analyze_export(assigned, "control", contacts=contacts).analysis
-    assert result.arms.loc["email", "rate"] == 0.5 and result.arms.loc["control", "rate"] == 0
+    assert result.arms.loc["email", "rate"] == 0.5 and math.isnan(result.arms.loc["control", "rate"])
     assert math.isnan(result.comparisons.loc["email", "uplift_abs"])
     assert any("arm 'control': none of its 4 customers has an outcome row" in w for w in result.warnings)
     assert np.isnan(result.arms["cost"]).all()  # the contacts carry no cost column: no cost data, not 0
