@@ -53,7 +53,9 @@ def print_table(table: pd.DataFrame) -> None:
     Console(width=max(100, Console().width)).print(out)
 
 
-def print_logged(result: object) -> None:
+def print_logged(
+    result: object, mark: str = "chosen", consequence: str = "the model is not promoted"
+) -> None:
     """Every policy's value estimated from logged decisions (what chose and gated the model),
     with the oracle's true value beside it in simulation, and the verdict in words."""
     from rich.console import Console
@@ -68,7 +70,7 @@ def print_logged(result: object) -> None:
         out.add_column(header, justify="left" if header == "policy" else "right")
     chosen = f"model_{verdict.learner}"
     for policy, row in frame.sort_values("estimate", ascending=False).iterrows():
-        name = f"{policy} (chosen)" if policy == chosen else str(policy)
+        name = f"{policy} ({mark})" if policy == chosen else str(policy)
         cells = [f"{row['estimate']:.3f}", f"{row['lo']:.3f} to {row['hi']:.3f}"]
         if truth:
             cells.append(f"{row['true_value']:.3f}")
@@ -80,7 +82,7 @@ def print_logged(result: object) -> None:
     else:
         console.print(
             f"[bold red]WARNING: the simple policy {verdict.baseline.name} is estimated to be worth more "
-            f"than the model ({verdict.baseline.words()}); the model is not promoted[/bold red]"
+            f"than the model ({verdict.baseline.words()}); {consequence}[/bold red]"
         )
 
 
@@ -127,16 +129,21 @@ def evaluate(
         Path | None, typer.Option("--world", help="simulated world [default: <data_dir>/world]")
     ] = None,
 ) -> None:
-    """Judge a registered model and the baseline policies with the oracle; write reports/evaluation.json."""
+    """Judge a registered model against the simple policies on the test weeks' logged decisions
+    (what a bank can measure), and with the oracle too when the world is simulated; write
+    reports/evaluation.json."""
     import json
+    from dataclasses import replace
+    from types import SimpleNamespace
 
     from features.request_params import RequestParams
     from features.store import open_store
     from features.store_definitions import JOIN_KEY
     from optichannel.pyfunc_model import load_bundle
     from optichannel.settings import get_settings
-    from training import evaluation, tracking
-    from training.dataset import assign_split, feed_end, load_contacts
+    from training import evaluation, policy_value, tracking
+    from training.dataset import training_frame
+    from training.train import judge
 
     settings = get_settings()
     cfg = _config(config, None)
@@ -148,22 +155,50 @@ def evaluate(
         raise typer.Exit(code=1)
     try:
         model = load_bundle(f"models:/{tracking.MODEL_NAME}@{alias}")
-        contacts = load_contacts(settings.validated_dir)
-        end = feed_end(settings.validated_dir)
-        split = assign_split(contacts["sent_at"], end, cfg.split)
-        test_from = contacts.loc[split == "test", "sent_at"].min()
-        points = evaluation.decision_points(contacts[JOIN_KEY], test_from, end, cfg.evaluation, cfg.seed)
-        ctx = evaluation.prepare(open_store(settings), world, points, cfg.evaluation, cfg.economics,
-                                 RequestParams.from_meta(model.meta))  # fmt: skip
+        store = open_store(settings)
+        tf = training_frame(store, settings.validated_dir, cfg.labels, cfg.split)
+        tf = replace(tf, request_params=RequestParams.from_meta(model.meta))  # the model's own constants
+        oracle = policy_value.load_oracle(world)
+        logged = policy_value.prepare(store, tf, cfg.evaluation, cfg.economics, oracle)
+        verdict = judge(logged, {alias: model}, None, tf)
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
-    table, calibration = evaluation.evaluate(ctx, model)
-    print_table(table)
+    print_logged(
+        SimpleNamespace(verdict=verdict), "evaluated", "use the simple policy until a model beats it"
+    )
+    for note in logged.notes:
+        typer.echo(f"note: {note}")
+    frame = verdict.table
+    payload: dict[str, object] = {
+        "model_version": version,
+        "alias": alias,
+        "logged_value": {
+            p: {k: float(v) for k, v in row.items() if isinstance(v, int | float)}
+            for p, row in frame.iterrows()
+        },
+        "best_simple_policy": {"name": verdict.baseline.name, "difference": list(verdict.baseline.diff)},
+        "notes": logged.notes,
+    }
+    if oracle is None:
+        typer.echo("no simulator truth: the logged-data estimates stand alone, as on any bank's own feeds")
+    else:
+        contacts = tf.frame
+        test_from = contacts.loc[contacts["split"] == "test", "sent_at"].min()
+        points = evaluation.decision_points(
+            contacts[JOIN_KEY], test_from, tf.feed_end, cfg.evaluation, cfg.seed
+        )
+        ctx = evaluation.prepare(store, Path(world), points, cfg.evaluation, cfg.economics, tf.request_params)
+        table, calibration = evaluation.evaluate(ctx, model)
+        print_table(table)
+        payload |= {
+            "calibration": calibration,
+            "policies": {p: {k: float(v) for k, v in row.items()} for p, row in table.iterrows()},
+        }
+        typer.echo(
+            f"{alias} = version {version}; " + ", ".join(f"{k} {v:.4f}" for k, v in calibration.items())
+        )
     REPORTS.mkdir(exist_ok=True)
     path = REPORTS / "evaluation.json"
-    policies = {p: {k: float(v) for k, v in row.items()} for p, row in table.iterrows()}
-    payload = {"model_version": version, "alias": alias, "calibration": calibration, "policies": policies}
-    path.write_text(json.dumps(payload, indent=2))
-    typer.echo(f"{alias} = version {version}; " + ", ".join(f"{k} {v:.4f}" for k, v in calibration.items()))
+    path.write_text(json.dumps(payload, indent=2, default=str))
     typer.echo(f"evaluation table: {path}")

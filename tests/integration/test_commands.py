@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -188,6 +189,7 @@ def test_demo_runs_on_your_own_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyP
     get_settings.cache_clear()
     try:
         result = runner.invoke(build_app(), ["demo", "--data", str(own), "--trials", "1"])
+        judged = runner.invoke(build_app(), ["evaluate"])  # a bank's own feeds: no oracle to ask
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -208,3 +210,9 @@ def test_demo_runs_on_your_own_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert len(planned) > 700 and calls.groupby("send_at").size().max() <= 3
     assert planned["cost"].sum() <= 150 + 1e-9
     assert not (tmp_path / "data" / "world").exists()
+    assert judged.exit_code == 0, judged.output
+    assert "policies judged on the test weeks' logged decisions" in judged.output
+    assert "no simulator truth: the logged-data estimates stand alone" in judged.output
+    assert "judged by the oracle" not in judged.output
+    report = json.loads((tmp_path / "reports" / "evaluation.json").read_text())
+    assert "model_champion" in report["logged_value"] and "policies" not in report

@@ -165,6 +165,9 @@ def test_evaluate_command_judges_the_champion(
         report = json.loads((tmp_path / "reports" / "evaluation.json").read_text())
         assert report["model_version"] == trained["first"].version
         assert report["policies"]["oracle"]["capture_response"] == pytest.approx(1.0)
+        # first what a bank can measure: the logged-data estimate, the oracle only beside it
+        assert "model_champion" in report["logged_value"] and "heuristic" in report["logged_value"]
+        assert result.output.index("logged decisions") < result.output.index("judged by the oracle")
         missing = runner.invoke(build_app(), [*args, "--alias", "nobody"])
         assert missing.exit_code == 1 and "no model has the alias 'nobody'" in missing.output
     finally:
