@@ -25,6 +25,9 @@ from experiments.outcome_values import Outcome, read_outcome
 #: the assignments contract's column names (defaults; exports may map their own)
 CUSTOMER_ID, ARM, ASSIGNED_AT = "customer_id", "arm", "assigned_at"
 QUARANTINE_COLUMNS = ("table", "row", "customer_id", "reason")
+#: the per-customer frame's own columns (an outcome lands in `converted` or `value`); a kept
+#: covariate may not share these names
+FRAME_COLUMNS = (CUSTOMER_ID, "arm", "converted", "value", "segment", "planned_share")
 
 
 def read_table(path: Path, what: str) -> pd.DataFrame:

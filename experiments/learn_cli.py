@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 #: columns of an export that are never covariates
 NOT_FEATURES = ("assigned_at", "planned_share")
-#: columns of the per-customer frame `load_export` builds; features with these names are renamed
-RESERVED = ("customer_id", "arm", "converted", "value", "segment", "planned_share")
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -76,7 +74,7 @@ def load_customers(
 ) -> tuple[ExportFrame, dict[str, str], bool]:
     """The per-customer frame, its feature columns (frame name -> the table's name) and whether
     the user named them. Features named like a column of the frame are carried under `feature_<name>`."""
-    from experiments.export_tables import load_export, read_table
+    from experiments.export_tables import FRAME_COLUMNS, load_export, read_table
 
     table = read_table(data, "data")
     for flag, column in (("--arm", arm), ("--outcome", outcome)):
@@ -95,7 +93,7 @@ def load_customers(
     missing = [f for f in names if f not in table.columns]
     if missing:
         raise ValueError(f"the data has no column {missing[0]!r} (--features)")
-    inner = {f: f"feature_{f}" if f in RESERVED else f for f in names}
+    inner = {f: f"feature_{f}" if f in FRAME_COLUMNS else f for f in names}
     export = load_export(
         table.rename(columns={f: i for f, i in inner.items() if f != i}), outcome, None,
         arm_column=arm, id_column=id_column, keep=list(inner.values()),

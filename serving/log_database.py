@@ -77,6 +77,13 @@ def describe(target: Path | str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def unusable(target: Path | str, exc: Exception) -> str:
+    """One line saying the store cannot be used and why (the driver's first line)."""
+    text = str(exc).strip()
+    why = text.splitlines()[0] if text else type(exc).__name__
+    return f"the decision log at {describe(target)} cannot be used ({why})"
+
+
 @cache
 def engine(target: Path | str) -> Engine:
     """The engine for a store, its tables created (and columns added since older logs); cached,

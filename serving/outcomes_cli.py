@@ -45,13 +45,6 @@ def _campaign_limits(settings: Settings) -> CampaignLimits | None:
         raise ValueError(str(exc)) from None
 
 
-def _unreachable(store: Path | str, exc: Exception) -> str:
-    from serving.log_database import describe
-
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"the decision log at {describe(store)} cannot be used: {first}"
-
-
 def import_outcomes(
     path: Annotated[Path, typer.Argument(help="CSV or Parquet with decision_id, event, at [, value].")],
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress line per piece.")] = False,
@@ -61,7 +54,7 @@ def import_outcomes(
 
     from optichannel.settings import get_settings
     from serving.handed_out import open_handed_out
-    from serving.log_database import describe
+    from serving.log_database import describe, unusable
     from serving.outcome_import import import_file
 
     settings = get_settings()
@@ -77,7 +70,7 @@ def import_outcomes(
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None
     except SQLAlchemyError as exc:
-        raise _fail(_unreachable(settings.decision_store, exc)) from None
+        raise _fail(unusable(settings.decision_store, exc)) from None
     if result.already:
         typer.echo(f"{path} was imported before (finished {result.already}): nothing applied again "
                    f"({result.accepted:,} accepted, {result.quarantined:,} quarantined then)")  # fmt: skip
@@ -105,6 +98,7 @@ def export_contacts(
 
     from optichannel.settings import get_settings
     from serving.contacts_export import contacts_feed, write_contacts
+    from serving.log_database import unusable
 
     settings = get_settings()
     try:
@@ -118,7 +112,7 @@ def export_contacts(
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None
     except SQLAlchemyError as exc:
-        raise _fail(_unreachable(settings.decision_store, exc)) from None
+        raise _fail(unusable(settings.decision_store, exc)) from None
     path = write_contacts(exported, out)
     typer.echo(exported.sentence())
     typer.echo(f"contacts: {path}")

@@ -128,13 +128,12 @@ def open_log(settings: Settings) -> DecisionLog:
     """The decision log, its tables in place; a StartupError naming the store when it cannot be used."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from serving.log_database import describe
+    from serving.log_database import unusable
 
     try:
         return DecisionLog(settings.decision_store).start()
     except (SQLAlchemyError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StartupError(
-            f"the decision log at {describe(settings.decision_store)} cannot be used ({first}): create "
-            "the database or point OPTICHANNEL_DECISION_LOG_URL (production) or _PATH (local) at one"
+            f"{unusable(settings.decision_store, exc)}: create the database or point "
+            "OPTICHANNEL_DECISION_LOG_URL (production) or _PATH (local) at one"
         ) from None
