@@ -61,7 +61,7 @@ class DecisionLog:
         self._pending: list[tuple[Any, ...]] = []
 
     def start(self) -> DecisionLog:
-        engine(self.target)  # tables in place before the first answer
+        engine(self.target).dispose()  # tables in place before the first answer; the writer connects
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
         return self
@@ -103,6 +103,7 @@ class DecisionLog:
             try:
                 self._write()
             except (SQLAlchemyError, OSError) as exc:
+                engine(self.target).dispose()  # the next attempt opens the store afresh
                 self.failures += 1
                 log.error("decision log: could not write %d rows to %s: %s", len(self._pending),
                           describe(self.target), exc)  # fmt: skip

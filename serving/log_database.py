@@ -27,7 +27,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import NullPool
 
 METADATA = MetaData()
 DECISIONS = Table(
@@ -91,9 +90,9 @@ def engine(target: Path | str) -> Engine:
     url = store_url(target)
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        # no pool: each transaction opens the file afresh (cheap), so a replaced or broken file is
-        # noticed on the next write instead of being written through a stale handle
-        made = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)
+        # pooled: opening the file and its pragmas per write costs ~10x the write itself; a writer
+        # that fails disposes the pool, so the next attempt opens the file afresh
+        made = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(made, "connect")
         def _wal(dbapi_connection: object, _record: object) -> None:
