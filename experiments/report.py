@@ -35,7 +35,7 @@ _CHANNEL_COLOURS = {
 }
 
 
-def _png(fig: Any) -> str:
+def png_uri(fig: Any) -> str:
     """Figure -> data URI (no software metadata, so the file carries no links at all)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -62,7 +62,7 @@ def _rates_chart(analysis: Analysis, level: str, units: Units) -> str:
     ax.barh(arms.index, arms["rate"] * units.scale, xerr=err, color=colours, capsize=4)
     unit = ", %" if units.outcome.binary else ""
     ax.set_xlabel(f"{units.labels()['level']}{unit} (bars: {level} interval)")
-    return _png(fig)
+    return png_uri(fig)
 
 
 def _forest(
@@ -85,7 +85,7 @@ def _forest(
     ax.set_yticks(y, labels)
     unit = "percentage points" if units.outcome.binary else units.labels()["diff"]
     ax.set_xlabel(f"uplift vs control, {unit} (line: {level} interval)")
-    return _png(fig)
+    return png_uri(fig)
 
 
 def _channel_chart(by_channel: pd.DataFrame) -> str:
@@ -102,7 +102,7 @@ def _channel_chart(by_channel: pd.DataFrame) -> str:
         left += mix[channel].to_numpy() * 100
     ax.set_xlabel("share of the arm's customers by first action, %")
     ax.legend(ncol=6, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def _qini_chart(qinis: Sequence[QiniSummary]) -> str:
@@ -116,7 +116,7 @@ def _qini_chart(qinis: Sequence[QiniSummary]) -> str:
     ax.set_xlabel("customers targeted, % (highest model score first)")
     ax.set_ylabel("incremental conversions")
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def _cost(value: float, has_cost: bool) -> str:

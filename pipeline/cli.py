@@ -10,7 +10,7 @@ import typer
 
 from experiments import cli as experiments_cli
 from features import cli as features_cli
-from pipeline import demo
+from pipeline import demo, deployment_cli
 from serving import cli as serving_cli
 from simulator import cli as simulator_cli
 from training import cli as training_cli
@@ -31,6 +31,7 @@ def build_app() -> typer.Typer:
     serving_cli.register(app)
     experiments_cli.register(app)
     demo.register(app)
+    deployment_cli.register(app)
     return app
 
 

@@ -81,10 +81,10 @@ def contacts_feed(target: Path | str, as_of: pd.Timestamp, economics: Economics 
         "customer_id": rows["customer_id"].to_numpy(),
         "campaign_id": rows["campaign"].fillna(rows["purpose"]).to_numpy(),
         "channel": channel.to_numpy(),
-        "sent_at": sent_at.to_numpy(),
+        "sent_at": sent_at.array,  # `.array` keeps the zone: a Parquet part says UTC, like the others
         "delivered": (contacted & (rows["delivered"].astype(bool) | responded.notna())).to_numpy(),
-        "responded_at": responded.where(contacted).to_numpy(),
-        "converted_at": converted.to_numpy(),
+        "responded_at": responded.where(contacted).array,
+        "converted_at": converted.array,
         "cost": channel.map(cost).fillna(0.0).astype(np.float64).to_numpy(),
         "arm": ARM,
         "propensity": rows["propensity"].to_numpy(np.float64),

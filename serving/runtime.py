@@ -101,27 +101,37 @@ def open_limits(settings: Settings, model: NextBestChannelModel) -> CampaignLimi
     )
 
 
-def load_runtime(settings: Settings) -> Runtime:
-    """Everything a worker needs, loaded once and warmed up: the first real request must not pay
-    for lazy initialisation (zone data, LightGBM's buffers), and the loaded objects are moved
-    out of the garbage collector's sight so its pauses stay short under load."""
-    import gc
-
+def open_runtime(settings: Settings) -> Runtime:
+    """The champion, its feature reader, the handed-out contacts and the decision log, as every
+    worker (and the simulated deployment, in process) decides with them."""
     from optichannel.registry import MODEL_NAME
-    from serving.schemas import PredictRequest
+    from serving.handed_out import open_handed_out
 
     model, version = load_model(settings)
     decider = Decider(model, open_reader(settings, model), MODEL_NAME, version, epsilon=settings.exploration,
                       allowed_hours=settings.quiet_hours, limits=open_limits(settings, model))  # fmt: skip
-    warm = PredictRequest(customer_id="__warm-up__", purpose="service", timezone="UTC", explain=True)
-    decider.decide([warm, warm.model_copy(update={"purpose": "marketing"})])  # not logged: no one asked
-    from serving.handed_out import open_handed_out  # after the warm-up: it hands nothing out
-
     if settings.count_handed_out:
         decider.handed_out = open_handed_out(settings.profile, settings.redis_url, settings.handed_out)
+    return Runtime(decider, open_log(settings), version, settings)
+
+
+def load_runtime(settings: Settings) -> Runtime:
+    """`open_runtime`, warmed up: the first real request must not pay for lazy initialisation
+    (zone data, LightGBM's buffers), and the loaded objects are moved out of the garbage
+    collector's sight so its pauses stay short under load."""
+    import gc
+
+    from serving.schemas import PredictRequest
+
+    runtime = open_runtime(settings)
+    decider, handed_out = runtime.decider, runtime.decider.handed_out
+    decider.handed_out = None  # the warm-up is no one's decision: it hands nothing out
+    warm = PredictRequest(customer_id="__warm-up__", purpose="service", timezone="UTC", explain=True)
+    decider.decide([warm, warm.model_copy(update={"purpose": "marketing"})])  # not logged: no one asked
+    decider.handed_out = handed_out
     gc.collect()
     gc.freeze()
-    return Runtime(decider, open_log(settings), version, settings)
+    return runtime
 
 
 def open_log(settings: Settings) -> DecisionLog:

@@ -12,23 +12,17 @@ from optichannel.channels import CHANNELS, DEFAULT_COST
 from simulator.behaviour import Rows
 from simulator.calendar import WorldCalendar
 from simulator.logging_policy import decode, draw
+from simulator.outcome_draw import draw_outcomes, response_events
 from simulator.timeline import Timeline
 from simulator.truth import (
     FATIGUE_MEMORY,
     US_PER_DAY,
-    US_PER_HOUR,
     LatentArrays,
     SlotContext,
-    baseline_conversion,
-    conversion_parts,
     fatigue,
-    response_proba,
 )
 from simulator.world import WorldConfig
 
-DELIVERY_RATE = np.array([0.97, 0.96, 0.92, 1.0, 0.95])  # email, sms, push, call (dialled), messenger
-RESPONSE_DELAY_HOURS = np.array([3.0, 0.5, 0.2, 0.02, 0.8])
-RESPONSE_EVENT = np.array(["email_click", "sms_click", "push_open", "", "messenger_reply"], dtype=object)
 COSTS = np.array([DEFAULT_COST[c] for c in CHANNELS])
 
 
@@ -89,44 +83,20 @@ def contacts(
             travel_recent=air.within(cust, sent, cfg.response.travel_days * US_PER_DAY),
             fatigue=tired,
         )
-        safe_ch = np.where(contacted, ch, 0)
-        p_resp = np.where(contacted, response_proba(lat, cust, safe_ch, ctx, cfg), 0.0)
-        responded = contacted & (rng.random(n) < p_resp)
-        p_del = DELIVERY_RATE[safe_ch]
-        delivered = contacted & (responded | (rng.random(n) < np.clip((p_del - p_resp) / (1 - p_resp), 0, 1)))
-        without, with_resp = conversion_parts(lat, cust, safe_ch, tired, cfg)
-        p_conv = np.where(contacted, np.where(responded, with_resp, without), baseline_conversion(lat, cust))
-        converted = rng.random(n) < p_conv
-
-        delay = (rng.exponential(1.0, n) * RESPONSE_DELAY_HOURS[safe_ch] * US_PER_HOUR).astype(np.int64) + 1
-        resp_at = np.where(responded, sent + delay, -1)
-        conv_from = np.where(responded, resp_at, sent)
-        conv_at = conv_from + (rng.random(n) * cfg.conversion.window_days * US_PER_DAY).astype(np.int64)
-        conv_at = np.where(
-            converted & (conv_at < sent + cfg.conversion.window_days * US_PER_DAY), conv_at, -1
-        )
-        resp_at = np.where(resp_at < end_us, resp_at, -1)
-        conv_at = np.where(conv_at < end_us, conv_at, -1)
+        drawn = draw_outcomes(lat, cust, ch, sent, ctx, cfg, rng)
+        delivered = drawn.delivered
+        drawn.responded_at = np.where(drawn.responded_at < end_us, drawn.responded_at, -1)
+        drawn.converted_at = np.where(drawn.converted_at < end_us, drawn.converted_at, -1)
 
         # remember delivered contacts for fatigue (newest first)
         hit = cust[delivered]
         ring[hit, 1:] = ring[hit, :-1]
         ring[hit, 0] = sent[delivered]
 
-        # what the contact leaves in the behaviour feed: proxy opens, clicks, replies
-        is_email = delivered & (safe_ch == 0)
-        proxy_open = is_email & (rng.random(n) < 0.55)
-        for mask, ts, kind_name in (
-            (proxy_open, sent + rng.integers(60, 1800, n) * 1_000_000, "email_open"),
-            (responded & (resp_at >= 0) & (safe_ch != 3), resp_at, None),
-        ):
-            ev_cust.append(cust[mask])
-            ev_ts.append(ts[mask])
-            ev_type.append(
-                RESPONSE_EVENT[safe_ch[mask]]
-                if kind_name is None
-                else np.full(mask.sum(), kind_name, dtype=object)
-            )
+        caused = response_events(cust, ch, sent, drawn, rng)
+        ev_cust.append(caused.cust)
+        ev_ts.append(caused.ts_us)
+        ev_type.append(caused.columns["event_type"])
 
         date = start_label + np.timedelta64(day, "D")
         out["cust"].append(cust)
@@ -134,9 +104,9 @@ def contacts(
         out["campaign"].append(np.full(n, f"{kind}-{date}", dtype=object))
         out["channel"].append(np.array([*CHANNELS, "none"], dtype=object)[ch])
         out["delivered"].append(delivered)
-        out["responded"].append(resp_at)
-        out["converted"].append(conv_at)
-        out["cost"].append(np.where(contacted, COSTS[safe_ch], 0.0))
+        out["responded"].append(drawn.responded_at)
+        out["converted"].append(drawn.converted_at)
+        out["cost"].append(np.where(contacted, COSTS[np.where(contacted, ch, 0)], 0.0))
         out["arm"].append(arm)
         out["propensity"].append(propensity)
         out["channel_propensity"].append(channel_propensity)

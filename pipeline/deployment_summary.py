@@ -1,0 +1,117 @@
+"""The figures a simulated deployment is judged by, all on the truth's expected values (not on
+drawn outcomes, so a week of a few thousand decisions already reads clearly):
+
+- per week and arm: true net value per decision, and its incremental part over no contact then;
+- per week, the policy against business as usual two ways: paired (for each of the policy's
+  decisions, what the bank's rules would have earned for the same customer at the same moment)
+  and between arms (the policy arm's incremental value against the business-as-usual arm's, Welch);
+- the verdicts the issue's targets ask for, in words, including when a baseline wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MODEL, BAU, HOLDOUT = "model", "bau", "holdout"
+Z95 = 1.959964
+#: the effective sample size below which the own-logs estimate is not to be trusted
+MIN_EFFECTIVE = 1000
+
+
+def _ci(values: np.ndarray) -> tuple[float, float, float]:
+    mean = float(np.mean(values)) if len(values) else float("nan")
+    half = Z95 * float(np.std(values, ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return mean, mean - half, mean + half
+
+
+def weekly(decisions: pd.DataFrame) -> pd.DataFrame:
+    """(week, arm) -> decisions, true value and incremental value per decision, share contacted."""
+    d = decisions.assign(
+        week=decisions["day"] // 7 + 1,
+        incremental=decisions["value"] - decisions["baseline"],
+        contacted=decisions["channel"] != "none",
+    )
+    return d.groupby(["week", "arm"]).agg(
+        decisions=("value", "size"), value=("value", "mean"), incremental=("incremental", "mean"),
+        contacted=("contacted", "mean"),
+    )  # fmt: skip
+
+
+def margins(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Per week: the policy's true margin over business as usual per decision, with 95% intervals,
+    paired on the policy's own decisions and between the two arms."""
+    d = decisions.assign(
+        week=decisions["day"] // 7 + 1, incremental=decisions["value"] - decisions["baseline"]
+    )
+    rows = []
+    for week, part in d.groupby("week"):
+        mine, bau = part[part["arm"] == MODEL], part[part["arm"] == BAU]
+        paired = _ci((mine["value"] - mine["bau_value"]).to_numpy())
+        a, b = mine["incremental"].to_numpy(), bau["incremental"].to_numpy()
+        diff = float(a.mean() - b.mean()) if len(a) and len(b) else float("nan")
+        se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) if len(a) > 1 and len(b) > 1 else np.nan
+        rows.append({"week": week, "policy_decisions": len(mine), "paired": paired[0], "paired_lo": paired[1],
+                     "paired_hi": paired[2], "arms": diff, "arms_lo": diff - Z95 * se,
+                     "arms_hi": diff + Z95 * se})  # fmt: skip
+    return pd.DataFrame(rows).set_index("week")
+
+
+def daily(decisions: pd.DataFrame) -> pd.DataFrame:
+    """day -> each arm's true net value per decision that day (NaN: the arm decided nothing)."""
+    return decisions.pivot_table(index="date", columns="arm", values="value", aggfunc="mean")
+
+
+@dataclass
+class Verdicts:
+    """The targets' questions answered in sentences (a baseline's win is said, not hidden)."""
+
+    sentences: list[str]
+    rises: bool
+    beats_bau: bool
+    ope_covers: bool | None
+    ope_effective: float | None
+
+
+def verdicts(week: pd.DataFrame, margin: pd.DataFrame, ope: pd.DataFrame | None) -> Verdicts:
+    """Does the policy's true value rise week over week, does it end above business as usual
+    beyond noise, and does the estimate on its own logs have the sample and cover the truth?"""
+    out = []
+    policy = week.xs(MODEL, level="arm")["incremental"]
+    steps = np.diff(policy.to_numpy())
+    rises = bool(len(steps) and (steps > 0).all())
+    trail = ", ".join(f"week {w}: {v:+.3f}" for w, v in policy.items())
+    out.append(f"True incremental value per decision of the policy by week ({trail}): "
+               + ("it rises every week." if rises else "it does NOT rise every week."))  # fmt: skip
+    last = margin.iloc[-1]
+    beats = bool(last["paired_lo"] > 0)
+    where = (f"week {margin.index[-1]}: {last['paired']:+.3f} per decision "
+             f"(95% CI {last['paired_lo']:+.3f} to {last['paired_hi']:+.3f})")  # fmt: skip
+    if beats:
+        out.append(f"The policy ends above business as usual beyond noise ({where}).")
+    elif last["paired_hi"] < 0:
+        out.append(f"BUSINESS AS USUAL BEATS THE POLICY in the last week ({where}).")
+    else:
+        out.append(
+            f"The policy is not yet distinguishable from business as usual in the last week ({where})."
+        )
+    covers = effective = None
+    if ope is not None and "champion" in ope.index:
+        row = ope.loc["champion"]
+        effective = float(row["effective_n"])
+        covers = bool(row["lo"] <= row["true_value"] <= row["hi"]) if "true_value" in row else None
+        few = "" if effective >= MIN_EFFECTIVE else f", BELOW {MIN_EFFECTIVE:,}"
+        truth = float(row.get("true_value", float("nan")))
+        out.append(
+            f"The final champion estimated on the deployment's own logs: {row['estimate']:.3f} per decision "
+            f"(95% CI {row['lo']:.3f} to {row['hi']:.3f}, effective sample size {effective:,.0f}{few}); "
+            f"true value {truth:.3f}: "
+            + ("the interval covers it." if covers else "the interval does NOT cover it.")
+        )
+        best = ope["estimate"].drop("champion").idxmax()
+        if ope.loc[best, "estimate"] > row["estimate"]:
+            above = f"{ope.loc[best, 'estimate']:.3f} vs {row['estimate']:.3f} per decision"
+            out.append(f"ON ITS OWN LOGS THE BASELINE {best!r} IS ESTIMATED ABOVE THE CHAMPION ({above}).")
+    return Verdicts(out, rises, beats, covers, effective)
