@@ -124,22 +124,36 @@ class Loop:
         from features.store import apply, materialize
         from features.validation import validate_feeds
 
-        began = time.perf_counter()
+        began = last = time.perf_counter()
+        spent: dict[str, float] = {}
+
+        def lap(name: str) -> None:  # seconds per step: where a day's time goes
+            nonlocal last
+            now = time.perf_counter()
+            spent[f"s_{name}"] = round(now - last, 1)
+            last = now
+
         cut = self.cut(day)
         accepted, quarantined, released = self.service.report(self.crm.due(cut), f"crm-{cut:%Y-%m-%d}")
         self.bank.write_feeds(self.feeds, cut)
         exported = self.service.export(self.feeds / "contacts" / "part-service.parquet", cut)
+        lap("feeds")
         validate_feeds(self.feeds, self.settings.validated_dir, progress=False)
+        lap("validate")
         build_features(self.settings.validated_dir, self.settings.features_dir, progress=False)
         if day == 0:
             apply(self.settings)
         materialize(self.settings)
+        lap("features")
         stats = {"day": day, "date": cut.date(), "reports_accepted": accepted, "released": released,
                  "reports_quarantined": quarantined, "service_contacts": exported}  # fmt: skip
         if day < self.cfg.days:
             if day % self.cfg.retrain_every == 0:
                 self.retrain(day)
+                lap("train")
             stats |= self.campaign(day, cut)
+            lap("campaign")
+        stats |= spent
         stats["seconds"] = round(time.perf_counter() - began, 1)
         self._days.append(stats)
         self.result.days = pd.DataFrame(self._days)

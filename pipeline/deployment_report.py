@@ -13,7 +13,7 @@ from jinja2 import Template
 from experiments.report import png_uri
 from optichannel.economics import Economics
 from pipeline.deployment import Deployment
-from pipeline.deployment_summary import BAU, HOLDOUT, MODEL, daily, margins, verdicts, weekly
+from pipeline.deployment_summary import BAU, HOLDOUT, MODEL, daily, margins, served_versions, verdicts, weekly
 
 ARM_LABELS = {
     MODEL: "policy (the service's champion)",
@@ -73,7 +73,7 @@ def write_report(dep: Deployment, out: Path) -> dict[str, Any]:
     """Write the three files; returns the JSON payload (which holds the verdict sentences)."""
     out.mkdir(parents=True, exist_ok=True)
     week, margin = weekly(dep.decisions), margins(dep.decisions)
-    said = verdicts(week, margin, dep.ope)
+    said = verdicts(week, margin, dep.ope, served_versions(dep.decisions))
     dep.decisions.to_parquet(out / "decisions.parquet", index=False)
     cfg = dep.config
     ope = dep.ope

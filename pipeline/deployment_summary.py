@@ -59,6 +59,13 @@ def margins(decisions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("week")
 
 
+def served_versions(decisions: pd.DataFrame) -> dict[int, str]:
+    """week -> the champion version(s) that decided in it, e.g. "1" or "1, 2"."""
+    mine = decisions[decisions["arm"] == MODEL]
+    by_week = mine.groupby(mine["day"] // 7 + 1)["version"].unique()
+    return {int(w): ", ".join(sorted(map(str, v))) for w, v in by_week.items()}
+
+
 def daily(decisions: pd.DataFrame) -> pd.DataFrame:
     """day -> each arm's true net value per decision that day (NaN: the arm decided nothing)."""
     return decisions.pivot_table(index="date", columns="arm", values="value", aggfunc="mean")
@@ -75,14 +82,20 @@ class Verdicts:
     ope_effective: float | None
 
 
-def verdicts(week: pd.DataFrame, margin: pd.DataFrame, ope: pd.DataFrame | None) -> Verdicts:
+def verdicts(
+    week: pd.DataFrame, margin: pd.DataFrame, ope: pd.DataFrame | None, served: dict[int, str] | None = None
+) -> Verdicts:
     """Does the policy's true value rise week over week, does it end above business as usual
-    beyond noise, and does the estimate on its own logs have the sample and cover the truth?"""
+    beyond noise, and does the estimate on its own logs have the sample and cover the truth?
+    `served`: week -> the champion version(s) that decided in it."""
     out = []
     policy = week.xs(MODEL, level="arm")["incremental"]
     steps = np.diff(policy.to_numpy())
     rises = bool(len(steps) and (steps > 0).all())
-    trail = ", ".join(f"week {w}: {v:+.3f}" for w, v in policy.items())
+    served = served or {}
+    trail = ", ".join(
+        f"week {w}: {v:+.3f}" + (f" (v{served[w]})" if w in served else "") for w, v in policy.items()
+    )
     out.append(f"True incremental value per decision of the policy by week ({trail}): "
                + ("it rises every week." if rises else "it does NOT rise every week."))  # fmt: skip
     last = margin.iloc[-1]
@@ -110,8 +123,13 @@ def verdicts(week: pd.DataFrame, margin: pd.DataFrame, ope: pd.DataFrame | None)
             f"true value {truth:.3f}: "
             + ("the interval covers it." if covers else "the interval does NOT cover it.")
         )
-        best = ope["estimate"].drop("champion").idxmax()
-        if ope.loc[best, "estimate"] > row["estimate"]:
-            above = f"{ope.loc[best, 'estimate']:.3f} vs {row['estimate']:.3f} per decision"
-            out.append(f"ON ITS OWN LOGS THE BASELINE {best!r} IS ESTIMATED ABOVE THE CHAMPION ({above}).")
+        for column, how in (("estimate", "IS ESTIMATED ABOVE"), ("true_value", "TRULY EARNS MORE THAN")):
+            if column not in ope:
+                continue
+            best = ope[column].drop("champion").idxmax()
+            if ope.loc[best, column] > row[column]:
+                above = f"{ope.loc[best, column]:.3f} vs {row[column]:.3f} per decision"
+                out.append(
+                    f"ON THE DEPLOYMENT'S DECISIONS THE BASELINE {best!r} {how} THE CHAMPION ({above})."
+                )
     return Verdicts(out, rises, beats, covers, effective)

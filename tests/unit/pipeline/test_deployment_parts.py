@@ -75,9 +75,9 @@ def _decisions(policy_gain: list[float], bau_gain: float = 0.2, n: int = 400) ->
 
 def test_verdicts_say_when_the_policy_rises_and_wins() -> None:
     d = _decisions([0.3, 0.4, 0.5])
-    said = verdicts(weekly(d), margins(d), None)
+    said = verdicts(weekly(d), margins(d), None, {1: "1", 2: "1, 2", 3: "2"})
     assert said.rises and said.beats_bau
-    assert "rises every week" in said.sentences[0]
+    assert "rises every week" in said.sentences[0] and "+0.402 (v1, 2), week 3" in said.sentences[0]
     assert margins(d).loc[3, "paired"] == pytest.approx(0.3, abs=0.02)  # 0.5 - 0.2, paired
 
 
@@ -102,3 +102,15 @@ def test_the_own_logs_verdict_checks_the_sample_and_the_truth() -> None:
     text = " ".join(said.sentences)
     assert "BELOW 1,000" in text and "does NOT cover" in text
     assert "THE BASELINE 'heuristic' IS ESTIMATED ABOVE THE CHAMPION" in text
+    assert "TRULY EARNS MORE" not in text  # the truth has the champion ahead: 1.45 vs 1.3
+
+
+def test_the_truth_saying_a_baseline_wins_is_said() -> None:
+    d = _decisions([0.3, 0.4])
+    ope = pd.DataFrame(
+        {"estimate": [3.5, 3.3], "lo": [3.4, 3.1], "hi": [3.6, 3.5], "effective_n": [4000.0, 1900.0],
+         "true_value": [3.42, 3.52]}, index=["champion", "heuristic"],
+    )  # fmt: skip
+    text = " ".join(verdicts(weekly(d), margins(d), ope).sentences)
+    assert "THE BASELINE 'heuristic' TRULY EARNS MORE THAN THE CHAMPION (3.520 vs 3.420" in text
+    assert "ESTIMATED ABOVE" not in text and "the interval covers it" in text
