@@ -1,17 +1,20 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # Both bootstrap the environment first (Python 3.11 + pip are all a fresh machine needs):
 # a private copy of uv in .uv/, then the locked dependencies into .venv/ (skipped when uv.lock is unchanged).
+# `make test` adds the `spark` extra (pyspark, for the Spark tests); `make demo` does not need it. The two
+# stamps follow what .venv holds: a plain sync removes pyspark, so it also drops the Spark stamp.
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .uv/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.installed-$(UV_VERSION)
+SPARK_STAMP := $(VENV)/.installed-spark-$(UV_VERSION)
 export UV_LINK_MODE := copy
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: setup demo test test-fast lint bench clean mlflow-ui
+.PHONY: setup setup-spark demo test test-fast lint bench clean mlflow-ui
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -19,14 +22,22 @@ $(UV):
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --extra dev --python $(PYTHON)
+	@rm -f $(SPARK_STAMP)
 	@touch $@
 
+# the dev environment plus pyspark: a superset, so it also stands for the plain stamp
+$(SPARK_STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --extra dev --extra spark --python $(PYTHON)
+	@touch $@ $(STAMP)
+
 setup: $(STAMP)  ## install the locked environment into .venv
+
+setup-spark: $(SPARK_STAMP)  ## the same plus pyspark (Spark feature build, Feast's Spark offline store)
 
 demo: setup  ## simulate a small bank and run the pipeline on it
 	$(VENV)/bin/optichannel demo
 
-test: setup  ## run the whole test suite (lint and import layers included)
+test: setup-spark  ## run the whole test suite (lint and import layers included; Spark in local mode)
 	$(VENV)/bin/pytest
 
 test-fast: setup  ## the unit tests without the slow ones (no training, no service): under a minute

@@ -11,6 +11,10 @@ manifest (`_build.json`) keeps a fingerprint of the feed rows before the last da
 of each family's SQL, and any difference (late or corrected rows, a changed time zone, new
 code) means a full rebuild, with the reason given. Profiles (one row per customer) are always
 rebuilt: they are small.
+
+Bounded memory: DuckDB runs inside `duckdb_memory_limit`, spilling to `spill_dir`, and the daily
+families are computed a bucket of customers at a time (features/build_buckets.py), so peak memory
+follows `feature_bucket_rows`, not the size of the bank.
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from features.build_buckets import ORDER, Buckets, bucket_count
+from features.duckdb_limits import connect as bounded_session
 from features.snapshot_sql import FAMILIES, LOOKBACK_DAYS
 from optichannel.progress import progress_bar
+from optichannel.settings import Settings, get_settings
 
 TABLES = ("customers", "transactions", "events", "contacts")
 #: what old snapshots read, by the time it is dated: a change to any of it before the
@@ -40,10 +49,9 @@ MANIFEST = "_build.json"
 DAILY = ("transactions", "behaviour", "contacts")  # the families with daily snapshots
 
 
-def connect(validated: Path) -> duckdb.DuckDBPyConnection:
-    """A DuckDB session in UTC with the validated feeds as views."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+def connect(validated: Path, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB session in UTC, inside the memory limit, with the validated feeds as views."""
+    con = bounded_session(settings)
     for name in TABLES:
         path = Path(validated) / f"{name}.parquet"
         if not path.exists():
@@ -110,42 +118,57 @@ def plan(con: duckdb.DuckDBPyConnection, out: Path, last_data_day: dt.date) -> t
     return resume, f"recomputed snapshots from {resume}"
 
 
-def build_features(validated: Path, out: Path, progress: bool = True, full: bool = False) -> Built:
+def build_features(
+    validated: Path, out: Path, progress: bool = True, full: bool = False, settings: Settings | None = None
+) -> Built:
     """Write `out/<family>.parquet` for every family, incrementally unless `full` or unsafe.
 
     Snapshots run daily from the first data day to the day after the last data day, so the
     newest snapshot covers everything for serving.
     """
+    settings = settings or get_settings()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    con = connect(validated)
+    con = connect(validated, settings)
     first_day, last_data_day = data_span(con)
     resume, reason = (None, "--full asked for") if full else plan(con, out, last_data_day)
     (out / MANIFEST).unlink(missing_ok=True)  # until this build completes, the next one is full
     built = Built(incremental=resume is not None, reason=reason)
     last_day = last_data_day + dt.timedelta(days=1)
-    with progress_bar(enabled=progress) as bar:
-        task = bar.add_task("building features", total=len(FAMILIES))
+    since = first_day if resume is None else max(first_day, resume - dt.timedelta(days=LOOKBACK_DAYS))
+    count = bucket_count(con, since, last_day, settings.feature_bucket_rows)
+    with ExitStack() as stack:
+        bar = stack.enter_context(progress_bar(enabled=progress))
+        task = bar.add_task("building features", total=len(FAMILIES) + len(DAILY) * (count - 1))
+        buckets = None
+        if count > 1:
+            settings.spill_dir.mkdir(parents=True, exist_ok=True)
+            work = stack.enter_context(tempfile.TemporaryDirectory(dir=settings.spill_dir, prefix="build-"))
+            buckets = Buckets(con, validated, Path(work), count)
         for family, make_sql in FAMILIES.items():
             bar.update(task, description=f"building {family} features")
             target = out / f"{family}.parquet"
             tmp = target.with_suffix(".tmp.parquet")
             daily = resume is not None and family in DAILY
-            since = max(first_day, resume - dt.timedelta(days=LOOKBACK_DAYS)) if daily else first_day
             first_snapshot = resume if daily else first_day
-            sql = make_sql().format(since=since, last_day=last_day, first_snapshot=first_snapshot)
+            sql = make_sql().format(since=since if daily else first_day, last_day=last_day,
+                                    first_snapshot=first_snapshot)  # fmt: skip
+            if buckets is not None and family in DAILY:
+                sql = buckets.run(sql, lambda: bar.advance(task))
             if daily:  # the older snapshots as they are, then the recomputed ones
                 sql = (
                     f"SELECT * FROM read_parquet('{target.as_posix()}') WHERE event_timestamp < "
-                    f"TIMESTAMPTZ '{resume} 00:00:00+00' UNION ALL BY NAME ({sql}) "
-                    "ORDER BY event_timestamp, customer_id"
+                    f"TIMESTAMPTZ '{resume} 00:00:00+00' UNION ALL BY NAME ({sql}) {ORDER}"
                 )
             con.execute(f"COPY ({sql}) TO '{tmp.as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD)")
             tmp.replace(target)
+            if buckets is not None:
+                buckets.release()
             built.rows[family] = con.execute(
                 f"SELECT COUNT(*) FROM read_parquet('{target.as_posix()}')"
             ).fetchone()[0]
-            bar.advance(task)
+            if buckets is None or family not in DAILY:
+                bar.advance(task)
     manifest = {
         "newest_snapshot": last_day.isoformat(),
         "sql": {f: sql_digest(f) for f in DAILY},

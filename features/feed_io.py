@@ -3,12 +3,18 @@
 A table arrives as one Parquet file, a directory of Parquet parts (e.g. the simulator's
 partitioned output) or a CSV export. Everything that stops us from reading it at all is a
 `FeedError` naming the file, so the command line can say what to fix in one line.
+
+A table can be far larger than memory: `open_feed` + `iter_pieces` read it in pieces of a
+bounded number of rows, in the same order and with the same values as `read_table`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -38,7 +44,7 @@ def read_table(src_dir: str | Path, table: str) -> tuple[pd.DataFrame, Path]:
         if path.is_dir():
             frame = _read_parts(path)
         elif path.suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+            frame = pd.read_csv(path, **_CSV)
         else:
             frame = pq.read_table(path).to_pandas(date_as_object=False)
     except FeedError:
@@ -59,11 +65,13 @@ def part_files(directory: Path) -> list[Path]:
 
 
 def _read_parts(directory: Path) -> pd.DataFrame:
-    """All parts as one table in file-name order; hive-style `key=value` folders become columns.
+    """All parts as one table in file-name order; hive-style `key=value` folders become columns."""
+    return _parts_dataset(directory).to_table().to_pandas(date_as_object=False)
 
-    The schema is unified over every part, so a part whose column happens to be all null
-    (or int where others are float) does not break the read.
-    """
+
+def _parts_dataset(directory: Path) -> ds.Dataset:
+    """The parts as one dataset in file-name order, its schema unified over every part, so a
+    part whose column happens to be all null (or int where others are float) does not break it."""
     files = part_files(directory)
     if not files:
         raise FeedError(f"{directory}: directory holds no parquet part files")
@@ -73,4 +81,105 @@ def _read_parts(directory: Path) -> pd.DataFrame:
     schema = pa.unify_schemas(
         [inferred.schema, *(pq.read_schema(f) for f in files)], promote_options="permissive"
     )
-    return ds.dataset(paths, schema=schema, **options).to_table().to_pandas(date_as_object=False)
+    return ds.dataset(paths, schema=schema, **options)
+
+
+_CSV = {"dtype": str, "keep_default_na": False, "na_values": [""], "encoding": "utf-8-sig"}
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Consecutive rows of a table: as pandas reads them, and (Parquet) the same rows in Arrow."""
+
+    frame: pd.DataFrame
+    table: pa.Table | None
+
+    def rows(self, positions: np.ndarray, schema: pa.Schema) -> pa.Table:
+        """The rows at `positions` with their values as read, in the feed's own schema."""
+        if self.table is not None:
+            return self.table.take(pa.array(positions, type=pa.int64()))
+        return pa.Table.from_pandas(self.frame.iloc[positions], schema=schema, preserve_index=False)
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One table as found: where, its raw columns (CSV: all text) and rows (None: unknown)."""
+
+    name: str
+    path: Path
+    schema: pa.Schema
+    rows: int | None
+
+
+def open_feed(src_dir: str | Path, table: str) -> Feed:
+    """Locate `table` and read only its schema (and, for Parquet, its row count)."""
+    path = locate_table(src_dir, table)
+    try:
+        if path.suffix == ".csv" and path.is_file():
+            header = pd.read_csv(path, nrows=0, **_CSV).columns
+            schema = pa.schema([pa.field(str(c), pa.string()) for c in header])
+            return Feed(table, path, schema, None)
+        dataset = _dataset(path)
+        return Feed(table, path, dataset.schema, dataset.count_rows())
+    except FeedError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise FeedError(f"{path}: cannot read table {table!r}: {exc}") from exc
+
+
+def iter_pieces(feed: Feed, rows: int, columns: Sequence[str] | None = None) -> Iterator[Piece]:
+    """The table in pieces of `rows` rows (the last one shorter; one empty piece for an empty
+    table), in `read_table`'s order; `columns` reads only those."""
+    try:
+        reader = _csv_pieces if feed.rows is None else _parquet_pieces
+        yield from reader(feed, rows, columns)
+    except FeedError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise FeedError(f"{feed.path}: cannot read table {feed.name!r}: {exc}") from exc
+
+
+def _dataset(path: Path) -> ds.Dataset:
+    return _parts_dataset(path) if path.is_dir() else ds.dataset(str(path), format="parquet")
+
+
+def _parquet_pieces(feed: Feed, rows: int, columns: Sequence[str] | None) -> Iterator[Piece]:
+    dataset = _dataset(feed.path)
+    schema = dataset.schema if columns is None else pa.schema([dataset.schema.field(c) for c in columns])
+    schema = schema.with_metadata(dataset.schema.metadata or {})  # pandas' dtypes as written
+    batches = dataset.to_batches(
+        columns=None if columns is None else list(columns),
+        batch_size=rows,
+        batch_readahead=1,
+        fragment_readahead=1,
+    )
+    held: list[pa.RecordBatch] = []
+    count = 0
+    emitted = False
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(held, schema=schema)
+            yield _arrow_piece(table.slice(0, rows))
+            emitted = True
+            rest = table.slice(rows)
+            held, count = rest.to_batches(), rest.num_rows
+    if count or not emitted:
+        yield _arrow_piece(pa.Table.from_batches(held, schema=schema))
+
+
+def _arrow_piece(table: pa.Table) -> Piece:
+    return Piece(table.to_pandas(date_as_object=False), table)
+
+
+def _csv_pieces(feed: Feed, rows: int, columns: Sequence[str] | None) -> Iterator[Piece]:
+    usecols = None if columns is None else list(columns)
+    emitted = False
+    with pd.read_csv(feed.path, chunksize=rows, usecols=usecols, **_CSV) as reader:
+        for chunk in reader:
+            emitted = True
+            yield Piece(chunk.reset_index(drop=True), None)
+    if not emitted:
+        names = feed.schema.names if columns is None else list(columns)
+        yield Piece(pd.DataFrame({n: pd.Series(dtype=object) for n in names}), None)

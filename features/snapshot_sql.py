@@ -11,8 +11,9 @@ the feeds from n - LOOKBACK_DAYS: `{since}` is that first day read, which lets a
 recompute just the new days (features/build.py) and give exactly what a full rebuild gives.
 
 Every window is computed once in an inner query and combined (ratios, smoothing) outside it.
-Plain window SQL with CASE sums; the only engine-specific call is `timezone()`
-(`from_utc_timestamp` in Spark).
+Plain window SQL with CASE sums. The queries are written once for DuckDB and Spark SQL: what
+the engines spell differently (local time, day of week, epoch, timestamp literals, day series,
+IGNORE NULLS, sum types) comes from a `Dialect` (features/sql_dialect.py), DuckDB by default.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from features.sql_dialect import DUCKDB, Dialect
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS
 from optichannel.contracts import INBOUND_CHANNEL
@@ -32,7 +34,7 @@ ACTIVITY_EVENTS = ("app_session", "web_session", "push_open", "email_click", "sm
 COUNTED_EVENTS = ("app_session", "web_session", "email_open", "email_click", "push_open", "inbound_call",
                   "inbound_email", "inbound_chat", "branch_visit")  # fmt: skip
 TXN_SHARES = ("groceries", "restaurants", "travel_air", "travel_hotel", "cash_atm", "online", "transfer")
-SINCE = "TIMESTAMPTZ '{since} 00:00:00+00'"  # first instant read from the feeds
+SINCE = "{since}"  # first day read from the feeds (its UTC midnight: `Dialect.instant`)
 #: money summed exactly (amounts are in cents): the same total whatever the order, so an
 #: incremental build matches a full one to the bit
 CENTS = "CAST(amount AS DECIMAL(18, 2))"
@@ -57,9 +59,11 @@ def _hour_count(condition: str, hour_expr: str, dow_expr: str, h: int) -> str:
     return f"SUM(CASE WHEN {condition} AND {dow_expr} < 6 AND {hour_expr} = {h} THEN 1 {weekend} ELSE 0 END)"
 
 
-_GRID = """
+def _grid(dialect: Dialect) -> str:
+    """The dense customer x day grid from the first day read to the last snapshot day."""
+    return f"""
 days AS (
-  SELECT CAST(unnest(generate_series(DATE '{since}', DATE '{last_day}', INTERVAL 1 DAY)) AS DATE) AS day
+  {dialect.day_series("DATE '{since}'", "DATE '{last_day}'")}
 ),
 grid AS (
   SELECT c.customer_id, d.day FROM customers c CROSS JOIN days d
@@ -71,11 +75,15 @@ def _count(condition: str) -> str:
     return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
+_BY_CUSTOMER_DAY = "PARTITION BY g.customer_id ORDER BY g.day"
+
+
 @dataclass
 class Family:
     """One family's query: daily aggregates, windows over them, and the output expressions."""
 
     daily: str
+    dialect: Dialect = DUCKDB
     windows: dict[str, str] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
     extra_ctes: str = ""
@@ -84,10 +92,7 @@ class Family:
     def window_sum(self, column: str, days: int) -> str:
         """Alias of SUM(column) over the `days` days before the snapshot (0 when none)."""
         alias = f"w_{column}_{days}"
-        frame = f"ROWS BETWEEN {days} PRECEDING AND 1 PRECEDING"
-        self.windows[alias] = (
-            f"COALESCE(SUM(a.{column}) OVER (PARTITION BY g.customer_id ORDER BY g.day {frame}), 0)"
-        )
+        self.windows[alias] = self.dialect.window_sum(f"a.{column}", days, _BY_CUSTOMER_DAY)
         return alias
 
     def decayed_sum(self, column: str, days: int, tau_days: float) -> str:
@@ -104,7 +109,7 @@ class Family:
     def last_value(self, expr: str, alias: str) -> str:
         """Alias of the latest non-null `expr` on any day before the snapshot."""
         self.windows[alias] = (
-            f"LAST_VALUE({expr} IGNORE NULLS) OVER (PARTITION BY g.customer_id ORDER BY g.day "
+            f"{self.dialect.last_non_null(expr)} OVER (PARTITION BY g.customer_id ORDER BY g.day "
             f"ROWS BETWEEN {LOOKBACK_DAYS} PRECEDING AND 1 PRECEDING)"
         )
         return alias
@@ -112,7 +117,7 @@ class Family:
     def days_since(self, condition: str, alias: str) -> str:
         """Whole days from the last day on which `condition` held to the snapshot day."""
         last = self.last_value(f"CASE WHEN {condition} THEN g.day END", f"{alias}_day")
-        self.windows[alias] = f"DATE_DIFF('day', {self.windows[last]}, g.day)"
+        self.windows[alias] = self.dialect.day_diff(self.windows[last], "g.day")
         del self.windows[last]
         return alias
 
@@ -122,36 +127,41 @@ class Family:
     def sql(self) -> str:
         inner = ",\n    ".join(f"{expr} AS {alias}" for alias, expr in self.windows.items())
         outer = ",\n  ".join(self.outputs)
-        return f"""WITH {_GRID},
+        return f"""WITH {_grid(self.dialect)},
 daily AS ({self.daily}){self.extra_ctes}
 SELECT customer_id, event_timestamp,
   {outer}
 FROM (
-  SELECT g.customer_id, CAST(g.day AS TIMESTAMP) AT TIME ZONE 'UTC' AS event_timestamp,
+  SELECT g.customer_id, {self.dialect.utc_midnight("g.day")} AS event_timestamp,
     {inner}
   FROM grid g LEFT JOIN daily a ON a.customer_id = g.customer_id AND a.day = g.day {self.joins}
-) WHERE event_timestamp >= TIMESTAMPTZ '{{first_snapshot}} 00:00:00+00'
+) WHERE event_timestamp >= {self.dialect.instant("{first_snapshot}")}
 ORDER BY event_timestamp, customer_id"""
 
 
-def transactions_sql() -> str:
+def transactions_sql(dialect: Dialect = DUCKDB) -> str:
     shares = ",\n      ".join(_count(f"category = '{c}'") + f" AS n_{c}" for c in TXN_SHARES if c != "online")
     # card spending happens while the customer is awake: a second view of the daily rhythm
-    local = ("EXTRACT(HOUR FROM timezone(c.tz, t.ts))", "ISODOW(timezone(c.tz, t.ts))")
+    local_ts = dialect.local_time("c.tz", "t.ts")
+    local = (f"EXTRACT(HOUR FROM {local_ts})", dialect.iso_dow(local_ts))
     debit = "direction = 'debit'"
     hours = ",\n      ".join(f"{_hour_count(debit, *local, h)} AS h{h:02d}" for h in HOURS)
-    fam = Family(f"""
+    since = dialect.instant(SINCE)
+    fam = Family(
+        f"""
     SELECT t.customer_id, CAST(t.ts AS DATE) AS day,
       SUM(CASE WHEN direction = 'debit' THEN {CENTS} ELSE 0 END) AS spend,
       {_count("direction = 'debit'")} AS n_debit,
       SUM(CASE WHEN category IN ('salary', 'advance') THEN {CENTS} ELSE 0 END) AS income,
       {_count("merchant_channel = 'online'")} AS n_online,
       {shares},
-      MAX(CASE WHEN category = 'salary' THEN EXTRACT(DAY FROM timezone(c.tz, t.ts)) END) AS salary_dom,
-      MAX(CASE WHEN category = 'advance' THEN EXTRACT(DAY FROM timezone(c.tz, t.ts)) END) AS advance_dom,
+      MAX(CASE WHEN category = 'salary' THEN EXTRACT(DAY FROM {local_ts}) END) AS salary_dom,
+      MAX(CASE WHEN category = 'advance' THEN EXTRACT(DAY FROM {local_ts}) END) AS advance_dom,
       {hours}
-    FROM transactions t JOIN customers c ON c.customer_id = t.customer_id WHERE t.ts >= {SINCE}
-    GROUP BY 1, 2""")
+    FROM transactions t JOIN customers c ON c.customer_id = t.customer_id WHERE t.ts >= {since}
+    GROUP BY 1, 2""",
+        dialect,
+    )
     for w in WINDOWS:
         fam.out(f"CAST({fam.window_sum('spend', w)} AS DOUBLE)", f"txn_spend_{w}d")
         fam.out(fam.window_sum("n_debit", w), f"txn_count_{w}d")
@@ -169,23 +179,27 @@ def transactions_sql() -> str:
     return fam.sql()
 
 
-def behaviour_sql() -> str:
+def behaviour_sql(dialect: Dialect = DUCKDB) -> str:
     active = "event_type IN (" + ", ".join(f"'{e}'" for e in ACTIVITY_EVENTS) + ")"
     counts = ",\n      ".join(_count(f"event_type = '{e}'") + f" AS n_{e}" for e in COUNTED_EVENTS)
     hours = ",\n      ".join(
         f"{_hour_count(active, 'local_hour', 'local_dow', h)} AS h{h:02d}" for h in HOURS
     )
-    fam = Family(f"""
+    local_ts, since = dialect.local_time("c.tz", "e.ts"), dialect.instant(SINCE)
+    fam = Family(
+        f"""
     SELECT customer_id, day,
       {counts},
       {_count(active)} AS n_active,
       {_count(f"{active} AND local_dow >= 6")} AS n_weekend,
       {hours}
     FROM (SELECT e.customer_id, e.event_type, CAST(e.ts AS DATE) AS day,
-                 EXTRACT(HOUR FROM timezone(c.tz, e.ts)) AS local_hour,
-                 ISODOW(timezone(c.tz, e.ts)) AS local_dow
-          FROM events e JOIN customers c ON c.customer_id = e.customer_id WHERE e.ts >= {SINCE})
-    GROUP BY 1, 2""")
+                 EXTRACT(HOUR FROM {local_ts}) AS local_hour,
+                 {dialect.iso_dow(local_ts)} AS local_dow
+          FROM events e JOIN customers c ON c.customer_id = e.customer_id WHERE e.ts >= {since})
+    GROUP BY 1, 2""",
+        dialect,
+    )
     for w in (7, 30):
         fam.out(fam.window_sum("n_app_session", w), f"bhv_app_sessions_{w}d")
     for e in COUNTED_EVENTS[1:]:
@@ -202,18 +216,20 @@ def behaviour_sql() -> str:
     return fam.sql()
 
 
-def contacts_sql() -> str:
+def contacts_sql(dialect: Dialect = DUCKDB) -> str:
+    epoch, since = dialect.epoch, dialect.instant(SINCE)
     sends = ",\n      ".join(
         _count(f"channel = '{ch}'")
-        + f" AS s_{ch}, MAX(CASE WHEN channel = '{ch}' THEN EPOCH(sent_at) END) AS last_{ch}"
+        + f" AS s_{ch}, MAX(CASE WHEN channel = '{ch}' THEN {epoch('sent_at')} END) AS last_{ch}"
         for ch in CHANNELS
     )
     responses = ", ".join(_count(f"channel = '{ch}'") + f" AS r_{ch}" for ch in CHANNELS)
     picked = ", ".join([f"s.s_{ch}, s.last_{ch}, r.r_{ch}" for ch in CHANNELS] + ["s.s_all"]
                        + [f"s.fat_{tau}" for tau in FATIGUE_TAUS_DAYS])  # fmt: skip
+    next_midnight = epoch("CAST(sent_at AS DATE) + INTERVAL 1 DAY")
     fatigue = ",\n                 ".join(
-        f"SUM(CASE WHEN channel <> 'none' AND delivered THEN EXP(-(EPOCH(CAST(sent_at AS DATE)"
-        f" + INTERVAL 1 DAY) - EPOCH(sent_at)) / {tau * 86400}) ELSE 0 END) AS fat_{tau}"
+        f"SUM(CASE WHEN channel <> 'none' AND delivered THEN EXP(-({next_midnight}"
+        f" - {epoch('sent_at')}) / {tau * 86400}) ELSE 0 END) AS fat_{tau}"
         for tau in FATIGUE_TAUS_DAYS
     )
     totals = ", ".join(f"SUM(r_{ch}) AS r_{ch}, SUM(s_{ch}) AS s_{ch}" for ch in CHANNELS)
@@ -227,10 +243,11 @@ def contacts_sql() -> str:
     FROM (SELECT customer_id, CAST(sent_at AS DATE) AS day, {sends},
                  {_count("channel <> 'none'")} AS s_all,
                  {fatigue}
-          FROM contacts WHERE sent_at >= {SINCE} GROUP BY 1, 2) s
+          FROM contacts WHERE sent_at >= {since} GROUP BY 1, 2) s
     FULL OUTER JOIN (SELECT customer_id, CAST(responded_at AS DATE) AS day, {responses}
-          FROM contacts WHERE responded_at >= {SINCE} GROUP BY 1, 2) r
+          FROM contacts WHERE responded_at >= {since} GROUP BY 1, 2) r
       ON r.customer_id = s.customer_id AND r.day = s.day""",
+        dialect,
         # the population's response rate per channel from every day before the snapshot
         extra_ctes=f""",
 prior AS (
@@ -246,7 +263,7 @@ prior AS (
     # fatigue as of the snapshot (midnight UTC); request features decay it on to the slot
     for tau in FATIGUE_TAUS_DAYS:
         fam.out(fam.decayed_sum(f"fat_{tau}", FATIGUE_SPAN * tau, tau), fc.fatigue(tau))
-    fam.out("EPOCH(event_timestamp)", fc.FATIGUE_EPOCH)
+    fam.out(epoch("event_timestamp"), fc.FATIGUE_EPOCH)
     for ch in CHANNELS:
         fam.windows[f"prior_{ch}"] = f"p.prior_{ch}"
         sent, resp = fam.window_sum(f"s_{ch}", 90), fam.window_sum(f"r_{ch}", 90)
@@ -259,11 +276,11 @@ prior AS (
     return fam.sql()
 
 
-def profile_sql() -> str:
+def profile_sql(dialect: Dialect = DUCKDB) -> str:
     consents = ", ".join(f"CAST(consent_{ch} AS BIGINT) AS {fc.consent(ch)}" for ch in CHANNELS)
     return f"""
-SELECT customer_id, CAST(signup_date AS TIMESTAMP) AT TIME ZONE 'UTC' AS event_timestamp,
-  birth_year AS {fc.BIRTH_YEAR}, EPOCH(signup_date) / 86400.0 AS {fc.SIGNUP_DAY},
+SELECT customer_id, {dialect.utc_midnight("signup_date")} AS event_timestamp,
+  birth_year AS {fc.BIRTH_YEAR}, {dialect.epoch("signup_date")} / 86400.0 AS {fc.SIGNUP_DAY},
   COALESCE(region, 'unknown') AS {fc.REGION}, tz AS {fc.TIMEZONE}, {consents}
 FROM customers ORDER BY event_timestamp, customer_id"""
 

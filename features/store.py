@@ -49,7 +49,12 @@ def store_yaml(settings: Settings) -> dict[str, Any]:
     missing = sorted(set(re.findall(r"\$\{(\w+)\}", text)) - set(values))
     if missing:
         raise ValueError(f"{REPO_DIR / name}: no setting provides {', '.join(missing)}")
-    return yaml.safe_load(re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], text))
+    config = yaml.safe_load(re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], text))
+    if config["offline_store"]["type"] == "spark":  # the feature build's Spark settings, one source
+        from features.spark_build import session_conf
+
+        config["offline_store"]["spark_conf"] = session_conf(settings)
+    return config
 
 
 def open_store(settings: Settings | None = None) -> FeatureStore:

@@ -77,7 +77,8 @@ def feast_objects(features_dir: Path, offline: str = "duckdb") -> list[Any]:
         if offline == "spark":
             from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
-            source = SparkSource(name=f"{family}_snapshots", path=str(path), file_format="parquet",
+            # a file:// URI: on a cluster whose default file system is HDFS, a bare path would not be local
+            source = SparkSource(name=f"{family}_snapshots", path=path.as_uri(), file_format="parquet",
                                  timestamp_field=TIMESTAMP)  # fmt: skip
         else:
             source = FileSource(name=f"{family}_snapshots", path=str(path), timestamp_field=TIMESTAMP)

@@ -1,7 +1,7 @@
 """The validated-output directory: accepted tables, quarantine files and the run report.
 
-Writes go to a temporary name and are renamed into place, so a crash never leaves half a
-file for the next stage to read.
+Tables are written piece by piece (a feed can be larger than memory) to a temporary name and
+renamed into place, so a crash never leaves half a file for the next stage to read.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,29 +30,51 @@ def quarantine_path(out_dir: Path, table: str) -> Path:
     return out_dir / "quarantine" / f"{table}.parquet"
 
 
-def write_accepted(frame: pd.DataFrame, contract: Contract, out_dir: Path) -> Path:
+def accepted_table(frame: pd.DataFrame, contract: Contract) -> pa.Table:
     """Accepted rows with the contract's Parquet schema (an all-null column keeps its type)."""
     schema = pa.schema([pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in contract.columns])
-    path = accepted_path(out_dir, contract.table)
-    _write_parquet(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), path)
-    return path
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 
-def write_quarantine(frame: pd.DataFrame, table: str, out_dir: Path) -> Path | None:
-    """Quarantined rows, or none: a stale file from an earlier run is removed."""
-    path = quarantine_path(out_dir, table)
-    if frame.empty:
-        path.unlink(missing_ok=True)
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, pa.Array] = {}
-    for name in frame.columns:  # raw values keep their type; mixed objects are written as text
-        try:
-            arrays[str(name)] = pa.array(frame[name], from_pandas=True)
-        except (pa.ArrowException, TypeError, ValueError):
-            arrays[str(name)] = pa.array(frame[name].astype("string"), from_pandas=True)
-    _write_parquet(pa.table(arrays), path)
-    return path
+def quarantine_table(raw: pa.Table, reasons: pd.Series, rows: np.ndarray) -> pa.Table:
+    """Rejected rows with their values as read, plus `_reason` and `_row` (position in the feed)."""
+    table = raw.replace_schema_metadata(None)  # the feed's pandas index no longer fits these rows
+    table = table.append_column("_reason", pa.array(reasons.astype(object), type=pa.string()))
+    return table.append_column("_row", pa.array(rows, type=pa.int64()))
+
+
+class PartWriter:
+    """A Parquet file written piece by piece under a temporary name and renamed into place by
+    `close()`, so a crash never leaves half a file; `abort()` removes the temporary one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(
+                self.tmp, table.schema, coerce_timestamps="us", allow_truncated_timestamps=True
+            )
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> Path | None:
+        """Put the file in place; with nothing written, remove a stale one and return None."""
+        if self._writer is None:
+            self.path.unlink(missing_ok=True)
+            return None
+        self._writer.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def read_accepted_keys(out_dir: Path, table: str, column: str) -> pd.Index | None:
@@ -68,9 +91,3 @@ def write_report(payload: dict[str, Any], out_dir: Path) -> Path:
     tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     os.replace(tmp, path)
     return path
-
-
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, coerce_timestamps="us", allow_truncated_timestamps=True)
-    os.replace(tmp, path)

@@ -1,193 +1,62 @@
-"""Enforce the feed contracts: accepted rows, quarantined rows with reasons, and a report.
+"""Enforce the feed contracts on whole feeds, in bounded memory.
 
-Nothing is dropped silently: every row read is either accepted (typed, in the contract's
-column order) or quarantined with its raw values and every reason it failed, and the report
-shows that the counts reconcile. All checks are column-wise, so 30M-row tables stay fast.
+Nothing is dropped silently: every row read is either accepted (typed, in the contract's column
+order) or quarantined with its raw values and every reason it failed, and the report shows that
+the counts reconcile. The rules themselves live in `features.contract_checks`.
+
+A feed may be far larger than memory (a million customers' transactions), so each table is read
+in pieces of `validate_piece_rows` rows (Parquet parts, CSV in blocks); each piece is checked, its
+accepted rows appended to `<table>.parquet` and its rejected ones to `quarantine/<table>.parquet`.
+Ids repeated across pieces are found first, by one pass over the ids alone
+(`features.repeated_keys`), so the result is exactly that of checking the table at once: the first
+occurrence accepted, every later one quarantined. Peak memory follows the piece size; only the
+accepted customer ids (which the other feeds reference) are held whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from features.coercion import Coerced, coerce, finalize
-from features.feed_io import FeedError, read_table
-from features.validated_io import read_accepted_keys, write_accepted, write_quarantine, write_report
-from optichannel.contracts import CONTRACTS, Column, Contract
+from features.contract_checks import (
+    REASON_COLUMN,
+    ROW_COLUMN,
+    TableReport,
+    TableResult,
+    parse_as_of,
+    validate_table,
+)
+from features.feed_io import Feed, FeedError, iter_pieces, open_feed
+from features.repeated_keys import piece_mask, repeated_rows
+from features.validated_io import (
+    PartWriter,
+    accepted_path,
+    accepted_table,
+    quarantine_path,
+    quarantine_table,
+    read_accepted_keys,
+    write_report,
+)
+from optichannel.contracts import CONTRACTS, Contract
 from optichannel.progress import progress_bar
+from optichannel.settings import Settings, get_settings
 
-REASON_COLUMN = "_reason"
-ROW_COLUMN = "_row"
-_SHOWN_CHARS = 40  # raw values quoted in reasons are cut to this length
-
-
-@dataclass(frozen=True)
-class TableReport:
-    """What happened to one table; `reconciled` is read == accepted + quarantined."""
-
-    table: str
-    source: str
-    rows_read: int
-    accepted: int
-    quarantined: int
-    reconciled: bool
-    rule_counts: dict[str, int] = field(default_factory=dict)  # rows failing each rule
-    extra_columns: list[str] = field(default_factory=list)  # present in the file, ignored
-    missing_optional_columns: list[str] = field(default_factory=list)  # added as all-null
-    accepted_path: str | None = None
-    quarantine_path: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class TableResult:
-    """Accepted rows (typed), quarantined rows (raw values as read + `_reason`, `_row`), report."""
-
-    accepted: pd.DataFrame
-    quarantined: pd.DataFrame
-    report: TableReport
-
-
-class _Failures:
-    """Rule failures as (label, row mask, values to quote); joined into reasons at the end."""
-
-    def __init__(self, n_rows: int) -> None:
-        self.n_rows = n_rows
-        self.items: list[tuple[str, np.ndarray, pd.Series | None]] = []
-
-    def add(self, label: str, mask: np.ndarray | pd.Series, shown: pd.Series | None = None) -> None:
-        if isinstance(mask, pd.Series):
-            mask = mask.to_numpy(dtype=bool, na_value=False)
-        if mask.any():
-            self.items.append((label, mask, shown))
-
-    def any_mask(self) -> np.ndarray:
-        out = np.zeros(self.n_rows, dtype=bool)
-        for _, mask, _ in self.items:
-            out |= mask
-        return out
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for label, mask, _ in self.items:
-            counts[label] = counts.get(label, 0) + int(mask.sum())
-        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-    def reasons(self, bad_rows: np.ndarray) -> np.ndarray:
-        """One "; "-joined reason per row in `bad_rows` (positions), in rule order."""
-        joined = np.full(len(bad_rows), "", dtype=object)
-        for label, mask, shown in self.items:
-            hit = mask[bad_rows]
-            piece: object = label
-            if shown is not None:
-                text = shown.iloc[bad_rows[hit]].astype(str).str.slice(0, _SHOWN_CHARS)
-                piece = (label + " ('" + text + "')").to_numpy(dtype=object)
-            joined[hit] = joined[hit] + "; " + piece
-        return pd.Series(joined, dtype=object).str.slice(2).to_numpy(dtype=object)
-
-
-def parse_as_of(as_of: str | datetime | pd.Timestamp | None = None) -> pd.Timestamp:
-    """Reference time for not-in-the-future checks as a UTC instant (naive input is UTC)."""
-    ts = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def validate_table(
-    raw: pd.DataFrame,
-    contract: Contract,
-    *,
-    source: str | Path = "<memory>",
-    as_of: str | datetime | pd.Timestamp | None = None,
-    ref_keys: Mapping[str, Iterable[object]] | None = None,
-) -> TableResult:
-    """Split `raw` into accepted and quarantined rows under `contract`.
-
-    `ref_keys` maps "table.column" to the accepted keys of a referenced table; a contract
-    reference without keys is a programming error, not something to skip quietly.
-    """
-    missing = [c.name for c in contract.columns if c.required and c.name not in raw.columns]
-    if missing:
-        raise FeedError(f"{source}: table {contract.table!r} lacks required column(s) {', '.join(missing)}")
-    when = parse_as_of(as_of)
-    raw = raw.reset_index(drop=True)
-    fails = _Failures(len(raw))
-    typed: dict[str, pd.Series] = {}
-    for column in contract.columns:
-        source_values = raw[column.name] if column.name in raw.columns else _nulls(len(raw))
-        coerced = coerce(source_values, column.kind)
-        fails.add(f"{column.name}: {coerced.problem}", coerced.bad, shown=source_values)
-        typed[column.name] = coerced.values
-        _check_column(column, coerced, fails, when, ref_keys or {})
-    for rule in contract.row_rules:
-        later, earlier = typed[rule.later], typed[rule.earlier]
-        inverted = later.notna() & earlier.notna() & (later < earlier)
-        fails.add(f"{rule.later}: must be >= {rule.earlier}", inverted)
-
-    bad = fails.any_mask()
-    bad_rows = np.flatnonzero(bad)
-    accepted = pd.DataFrame(
-        {c.name: finalize(typed[c.name][~bad], c).reset_index(drop=True) for c in contract.columns}
-    )
-    quarantined = raw.iloc[bad_rows].reset_index(drop=True)
-    quarantined[REASON_COLUMN] = pd.Series(fails.reasons(bad_rows), dtype="string")
-    quarantined[ROW_COLUMN] = bad_rows.astype("int64")
-    report = TableReport(
-        table=contract.table,
-        source=str(source),
-        rows_read=len(raw),
-        accepted=len(accepted),
-        quarantined=len(quarantined),
-        reconciled=len(raw) == len(accepted) + len(quarantined),
-        rule_counts=fails.counts(),
-        extra_columns=[str(c) for c in raw.columns if c not in contract.names],
-        missing_optional_columns=[c.name for c in contract.columns if c.name not in raw.columns],
-    )
-    return TableResult(accepted=accepted, quarantined=quarantined, report=report)
-
-
-def _nulls(n_rows: int) -> pd.Series:
-    return pd.Series([None] * n_rows, dtype=object)
-
-
-def _check_column(
-    column: Column,
-    coerced: Coerced,
-    fails: _Failures,
-    as_of: pd.Timestamp,
-    ref_keys: Mapping[str, Iterable[object]],
-) -> None:
-    """Add the failures of one column's rules (an unreadable value is not also "missing")."""
-    name, values, present = column.name, coerced.values, coerced.valid
-    if not column.nullable:
-        fails.add(f"{name}: missing", ~present & ~coerced.bad)
-    if column.allowed is not None:
-        fails.add(f"{name}: not an allowed value", present & ~values.isin(column.allowed), shown=values)
-    if column.kind in ("int", "float"):
-        if column.min is not None:
-            fails.add(f"{name}: must be >= {column.min:g}", present & (values < column.min))
-        if column.max is not None:
-            fails.add(f"{name}: must be <= {column.max:g}", present & (values > column.max))
-        if column.positive:
-            fails.add(f"{name}: must be > 0", present & (values <= 0))
-    if column.not_future:
-        limit = as_of if column.kind == "timestamp" else as_of.tz_localize(None).normalize()
-        fails.add(f"{name}: in the future", present & (values > limit))
-    if column.unique:
-        fails.add(f"duplicate {name}", present & values.duplicated(keep="first"))
-    if column.references is not None:
-        if column.references not in ref_keys:
-            raise ValueError(f"{name} references {column.references}: pass its accepted keys")
-        known = pd.Index(ref_keys[column.references])
-        table = column.references.split(".")[0]
-        fails.add(f"{name}: unknown in {table}", present & ~values.isin(known), shown=values)
+__all__ = [
+    "REASON_COLUMN",
+    "ROW_COLUMN",
+    "TableReport",
+    "TableResult",
+    "parse_as_of",
+    "validate_feed",
+    "validate_feeds",
+    "validate_table",
+]
 
 
 def validate_feeds(
@@ -196,12 +65,14 @@ def validate_feeds(
     as_of: str | datetime | pd.Timestamp | None = None,
     tables: Sequence[str] | None = None,
     progress: bool = True,
+    settings: Settings | None = None,
 ) -> dict[str, TableReport]:
     """Validate the feeds in `src_dir` (customers first, for references) and write the results.
 
     Writes `out_dir/<table>.parquet` (accepted), `out_dir/quarantine/<table>.parquet` (only
     when rows were quarantined; a stale one is removed) and `out_dir/report.json`.
     """
+    settings = settings or get_settings()
     src, out = Path(src_dir), Path(out_dir)
     when = parse_as_of(as_of)
     names = _select_tables(tables)
@@ -209,24 +80,26 @@ def validate_feeds(
     keys: dict[str, pd.Index] = {}
     reports: dict[str, TableReport] = {}
     with progress_bar(enabled=progress) as bar:
-        task = bar.add_task("validating feeds", total=len(names))
         for name in names:
-            bar.update(task, description=f"validating {name}")
             contract = CONTRACTS[name]
-            raw, path = read_table(src, name)
+            feed = open_feed(src, name)
+            task = bar.add_task(f"validating {name}", total=feed.rows)
             refs = _reference_keys(contract, keys, out)
-            result = validate_table(raw, contract, source=path, as_of=when, ref_keys=refs)
-            del raw
-            reports[name] = replace(
-                result.report,
-                accepted_path=str(write_accepted(result.accepted, contract, out)),
-                quarantine_path=_optional_str(write_quarantine(result.quarantined, name, out)),
-            )
             key = f"{name}.{contract.key}"
-            if key in _referenced():  # only referenced keys are kept: ids of 30M rows are not
-                keys[key] = pd.Index(result.accepted[contract.key])
-            bar.advance(task)
-        bar.update(task, description="validated feeds")
+            keep = key in _referenced()  # only referenced keys are kept: ids of 30M rows are not
+            report, accepted_keys = validate_feed(
+                feed,
+                contract,
+                out,
+                when,
+                refs,
+                settings,
+                keep_keys=keep,
+                advance=lambda n, t=task: bar.advance(t, n),
+            )
+            reports[name] = report
+            if accepted_keys is not None:
+                keys[key] = accepted_keys
     payload = {
         "source": str(src),
         "as_of": when.isoformat(),
@@ -236,13 +109,84 @@ def validate_feeds(
     return reports
 
 
+def validate_feed(
+    feed: Feed,
+    contract: Contract,
+    out: Path,
+    when: pd.Timestamp,
+    refs: dict[str, pd.Index],
+    settings: Settings,
+    keep_keys: bool = False,
+    advance: Callable[[int], object] = lambda n: None,
+) -> tuple[TableReport, pd.Index | None]:
+    """Check one feed piece by piece and write its accepted and quarantined rows; the report,
+    and the accepted keys when `keep_keys`."""
+    missing = [c.name for c in contract.columns if c.required and c.name not in feed.schema.names]
+    if missing:
+        raise FeedError(
+            f"{feed.path}: table {contract.table!r} lacks required column(s) {', '.join(missing)}"
+        )
+    rows = settings.validate_piece_rows
+    repeated = None  # one piece: duplicates are found within it
+    if not _one_piece(feed, rows):
+        repeated = {c.name: repeated_rows(feed, c, rows, settings) for c in contract.columns if c.unique}
+    accepted = PartWriter(accepted_path(out, contract.table))
+    quarantined = PartWriter(quarantine_path(out, contract.table))
+    counts: Counter[str] = Counter()
+    key_parts: list[pd.Series] = []
+    first: TableReport | None = None
+    offset = 0
+    try:
+        for piece in iter_pieces(feed, rows):
+            n = len(piece.frame)
+            seen = None if repeated is None else {c: piece_mask(r, offset, n) for c, r in repeated.items()}
+            result = validate_table(piece.frame, contract, source=feed.path, as_of=when, ref_keys=refs,
+                                    repeats=seen, row_offset=offset)  # fmt: skip
+            accepted.write(accepted_table(result.accepted, contract))
+            if len(result.quarantined):
+                at = result.quarantined[ROW_COLUMN].to_numpy()
+                bad = quarantine_table(
+                    piece.rows(at - offset, feed.schema), result.quarantined[REASON_COLUMN], at
+                )
+                quarantined.write(bad)
+            counts.update(result.report.rule_counts)
+            first = first or result.report
+            if keep_keys:
+                key_parts.append(result.accepted[contract.key])
+            offset += n
+            advance(n)
+        accepted_file, quarantine_file = accepted.close(), quarantined.close()
+    except BaseException:
+        accepted.abort()
+        quarantined.abort()
+        raise
+    assert first is not None  # iter_pieces yields at least one piece
+    report = replace(
+        first,
+        source=str(feed.path),
+        rows_read=offset,
+        accepted=accepted.rows,
+        quarantined=quarantined.rows,
+        reconciled=offset == accepted.rows + quarantined.rows,
+        rule_counts=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        accepted_path=str(accepted_file),
+        quarantine_path=None if quarantine_file is None else str(quarantine_file),
+    )
+    keys = pd.Index(pd.concat(key_parts, ignore_index=True)) if keep_keys else None
+    return report, keys
+
+
+def _one_piece(feed: Feed, rows: int) -> bool:
+    """Whether the feed fits in one piece (a CSV's length is unknown until read)."""
+    if feed.rows is not None:
+        return feed.rows <= rows
+    with closing(iter_pieces(feed, rows + 1, feed.schema.names[:1])) as pieces:
+        return len(next(pieces).frame) <= rows
+
+
 def _referenced() -> set[str]:
     """Targets ("table.column") of any contract's references."""
     return {c.references for ct in CONTRACTS.values() for c in ct.columns if c.references is not None}
-
-
-def _optional_str(path: Path | None) -> str | None:
-    return None if path is None else str(path)
 
 
 def _select_tables(tables: Sequence[str] | None) -> list[str]:

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     feast_offline_store: Literal["duckdb", "spark"] = Field(
         "duckdb", description="offline store: duckdb (local) or spark (production at scale; needs pyspark)"
     )
+    spark_master: str = Field(
+        "local[*]",
+        description="Spark master for `features build --engine spark` and Feast's Spark offline store "
+        "(local[*], spark://host:7077, yarn, k8s://...)",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra Spark settings for both (JSON), e.g. {\"spark.executor.memory\": \"8g\"}",
+    )
     feast_fast_path: bool = Field(
         True,
         description="bulk SQLite online read and materialize (features/feast_sqlite); false = Feast's stock",
@@ -53,6 +62,11 @@ class Settings(BaseSettings):
     )
     capacity_counter_path: Path | None = Field(
         None, description="local profile's live campaign counters; default beside the decision log"
+    )
+    dask_scheduler: str | None = Field(
+        None,
+        description="`optichannel train` fits its final models with lightgbm.dask on this scheduler "
+        "(tcp://host:8786; `local` = an in-process 2-worker cluster); unset = in this process",
     )
     model_alias: str = Field("champion", description="registry alias the service and scorer load")
     api_token: str | None = Field(
@@ -80,6 +94,29 @@ class Settings(BaseSettings):
         None,
         validation_alias="OPTICHANNEL_FEATURES_DIR",
         description="feature snapshots; default <data_dir>/features (Feast's own CLI reads this too)",
+    )
+    validate_piece_rows: int = Field(
+        500_000,
+        ge=1,
+        description="rows `validate` checks at a time: its peak memory follows this, not the feeds",
+    )
+    feature_bucket_rows: int = Field(
+        2_000_000,
+        ge=1,
+        description="customer-days `features build` computes at a time (customers split by a hash)",
+    )
+    duckdb_memory_limit: str = Field(
+        "1GB",
+        description="DuckDB's memory in batch steps (features build, materialize, duplicate ids); "
+        "past it, DuckDB spills to the spill directory",
+    )
+    duckdb_threads: int | None = Field(
+        None, ge=1, description="DuckDB threads in batch steps; default all cores"
+    )
+    spill_dir_path: Path | None = Field(
+        None,
+        validation_alias="OPTICHANNEL_SPILL_DIR",
+        description="where batch steps spill; default <data_dir>/spill",
     )
     decision_log_path: Path | None = Field(
         None, description="SQLite decision log; default <data_dir>/decisions/decisions.sqlite"
@@ -123,6 +160,11 @@ class Settings(BaseSettings):
     def capacity_counter(self) -> Path:
         """Where the local profile's campaign counters live (production: Redis)."""
         return self.capacity_counter_path or self.decision_log.parent / "capacity.sqlite"
+
+    @property
+    def spill_dir(self) -> Path:
+        """Where DuckDB spills what exceeds its memory limit (emptied when each step ends)."""
+        return self.spill_dir_path or self.data_dir / "spill"
 
     @property
     def validated_dir(self) -> Path:

@@ -107,7 +107,7 @@ def train(
         show = settings.show_progress and not quiet
         echo = lambda m: typer.echo(m, err=True)  # noqa: E731
         result = run(settings, cfg, world or settings.world_dir, REPORTS, show, echo)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ConnectionError) as exc:  # ConnectionError: Dask scheduler
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
     if result.table is not None:

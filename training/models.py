@@ -7,7 +7,7 @@ booster per action. Which one wins is decided by the oracle evaluation, not here
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -18,6 +18,9 @@ from optichannel.channels import ACTIONS, NONE
 from optichannel.model_bundle import IGNORED, NextBestChannelModel, feature_matrix, responded_booster
 from training.config import TrainConfig
 from training.dataset import TrainingFrame
+
+if TYPE_CHECKING:
+    import distributed
 
 NONE_CODE = ACTIONS.index(NONE)
 BASE_PARAMS: dict[str, Any] = {
@@ -64,8 +67,18 @@ def fit(
     params: dict[str, Any],
     cfg: TrainConfig,
     callbacks: list[Callable[..., None]] | None = None,
+    client: distributed.Client | None = None,
 ) -> lgb.Booster:
-    """Boost until the validation loss stops improving (or `max_rounds` without validation)."""
+    """Boost until the validation loss stops improving (or `max_rounds` without validation).
+
+    The one entry point of every fit: with a Dask `client` the same fit runs on its workers
+    (`training.distributed.fit_dask`, early stopping emulated), otherwise in this process."""
+    if client is not None:
+        if callbacks:
+            raise ValueError("callbacks (e.g. Optuna pruning) need the local fit; pass no Dask client")
+        from training.distributed import fit_dask  # it builds on this module
+
+        return fit_dask(train, valid, params, cfg, client)
     full = {**BASE_PARAMS, **DEFAULT_PARAMS, **params, "seed": cfg.seed, "num_threads": cfg.threads}
     cbs = list(callbacks or [])
     if valid is not None:
@@ -76,7 +89,9 @@ def fit(
     )  # fmt: skip
 
 
-def fit_response(tf: TrainingFrame, params: dict[str, Any], cfg: TrainConfig) -> lgb.Booster:
+def fit_response(
+    tf: TrainingFrame, params: dict[str, Any], cfg: TrainConfig, client: distributed.Client | None = None
+) -> lgb.Booster:
     train, valid = tf.part("train", "responded"), tf.part("valid", "responded")
     cols = tf.response_features
     return fit(
@@ -84,11 +99,16 @@ def fit_response(tf: TrainingFrame, params: dict[str, Any], cfg: TrainConfig) ->
         dataset(valid, cols, "responded", None),
         params,
         cfg,
+        client=client,
     )
 
 
 def fit_conversion(
-    tf: TrainingFrame, learner: str, params: dict[str, Any], cfg: TrainConfig
+    tf: TrainingFrame,
+    learner: str,
+    params: dict[str, Any],
+    cfg: TrainConfig,
+    client: distributed.Client | None = None,
 ) -> dict[str, lgb.Booster]:
     """The conversion booster(s) of one meta-learner, early-stopped on the validation weeks."""
     train, valid = tf.part("train", "converted"), tf.part("valid", "converted")
@@ -101,10 +121,11 @@ def fit_conversion(
                 dataset(valid, cols, "converted", None),
                 params,
                 cfg,
+                client=client,
             )
         }
     if learner == "m":
-        return fit_mediated(train, valid, cols, params, cfg)
+        return fit_mediated(train, valid, cols, params, cfg, client)
     if learner != "t":
         raise ValueError(f"unknown meta-learner {learner!r}; expected 's', 't' or 'm'")
     boosters = {}
@@ -117,12 +138,18 @@ def fit_conversion(
             dataset(va, cols, "converted", None) if va["converted"].nunique() == 2 else None,
             {**params, "min_child_samples": max(params.get("min_child_samples", 100), 50)},
             cfg,
+            client=client,
         )
     return boosters
 
 
 def fit_mediated(
-    train: pd.DataFrame, valid: pd.DataFrame, cols: list[str], params: dict[str, Any], cfg: TrainConfig
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    cols: list[str],
+    params: dict[str, Any],
+    cfg: TrainConfig,
+    client: distributed.Client | None = None,
 ) -> dict[str, lgb.Booster]:
     """The conversion boosters of the mediated learner (`model_bundle.IGNORED`, then one per
     channel after a response, `model_bundle.responded_booster`)."""
@@ -140,6 +167,7 @@ def fit_mediated(
             dataset(va, cols, "converted", None) if va["converted"].nunique() == 2 else None,
             params,
             cfg,
+            client=client,
         )
     return boosters
 

@@ -12,7 +12,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,13 @@ from features.store import open_store
 from features.store_definitions import FEATURE_SERVICE, JOIN_KEY
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.settings import Settings
-from training import evaluation, models, plots, policy_value, promotion, tracking
+from training import distributed, evaluation, models, plots, policy_value, promotion, tracking
 from training.config import TrainConfig
 from training.dataset import TrainingFrame, training_frame
 from training.tuning import tune_mediated, tune_response
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 TRUTH = Path("truth") / "world.yaml"
 #: the current champion's row in the logged-value table
@@ -125,7 +128,22 @@ def run(
     log: Any = print,
 ) -> TrainResult:
     """Train, register as `challenger`, judge on logged decisions (and the oracle in simulation),
-    and promote if it beats the best simple policy and the champion."""
+    and promote if it beats the best simple policy and the champion. With `dask_scheduler` set, the
+    final fits run on that Dask cluster (reached before any work starts); Optuna trials stay here."""
+    with distributed.dask_client(settings.dask_scheduler) as dask:
+        return _run(settings, cfg, world_dir, report_dir, progress, log, dask)
+
+
+def _run(
+    settings: Settings,
+    cfg: TrainConfig,
+    world_dir: Path | None,
+    report_dir: Path,
+    progress: bool,
+    log: Any,
+    dask: Client | None,
+) -> TrainResult:
+    """`run` with its Dask client (None: every fit in this process)."""
     import time
 
     import mlflow
@@ -146,7 +164,8 @@ def run(
         tempfile.TemporaryDirectory() as tmp,
     ):
         mlflow.set_tags({"data_fingerprint": tf.fingerprint, "feature_service": FEATURE_SERVICE,
-                         "code_version": tracking.code_version(), "feed_end": str(tf.feed_end)})  # fmt: skip
+                         "code_version": tracking.code_version(), "feed_end": str(tf.feed_end),
+                         "training_backend": distributed.backend_tag(settings.dask_scheduler)})  # fmt: skip
         mlflow.log_params({"trials": cfg.trials, "weighting": cfg.weighting, "rows": len(tf.frame),
                            "customer_features": len(tf.customer_features), "seed": cfg.seed})  # fmt: skip
         mlflow.log_text(cfg.to_yaml(), "config/train.yaml")
@@ -158,7 +177,8 @@ def run(
         params, study = tune_response(tf, cfg, cfg.trials, progress)
         mlflow.log_params({f"best_{k}": v for k, v in params.items()})
         mlflow.set_tag("response_trial", study.user_attrs["chosen_trial"])
-        response = models.fit_response(tf, params, cfg)
+        log(f"fitting the response model ({distributed.backend_tag(settings.dask_scheduler)})")
+        response = models.fit_response(tf, params, cfg, dask)
         conversion_trials = cfg.trials if cfg.conversion_trials is None else cfg.conversion_trials
         log(f"tuning the mediated conversion model: {conversion_trials} Optuna trials")
         conversion_params, study = tune_mediated(tf, response, cfg, conversion_trials, progress)
@@ -178,7 +198,7 @@ def run(
             try:
                 tuned = conversion_params if name == "m" else {}
                 candidates[name] = models.bundle(
-                    tf, response, models.fit_conversion(tf, name, tuned, cfg), name, meta
+                    tf, response, models.fit_conversion(tf, name, tuned, cfg, dask), name, meta
                 )
             except ValueError as exc:  # e.g. a T-learner action without conversions in a small world
                 if len(learners) == 1:

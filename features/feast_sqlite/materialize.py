@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import pandas as pd
 
+from features.duckdb_limits import connect as bounded_session
 from features.feast_sqlite import fast_path
 from features.feast_sqlite.write import EntityKeys, Staged, insert_view, stage
 from features.store_definitions import JOIN_KEY, TIMESTAMP, VIEWS, snapshot_path
@@ -44,8 +44,7 @@ def latest_snapshots(features_dir: Path, family: str, end: datetime) -> pd.DataF
     of those on: snapshots are sorted by time, so older row groups are never read.
     """
     path = snapshot_path(features_dir, family).as_posix()
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with bounded_session() as con:  # inside the batch steps' memory limit
         (since,) = con.execute(
             f"SELECT MIN(t) FROM (SELECT MAX({TIMESTAMP}) AS t FROM read_parquet('{path}') "
             f"WHERE {TIMESTAMP} <= ? GROUP BY {JOIN_KEY})",

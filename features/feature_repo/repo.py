@@ -8,7 +8,8 @@ OPTICHANNEL_FEATURES_DIR (where `optichannel features build` wrote the snapshots
 from features.store_definitions import feast_objects
 from optichannel.settings import Settings
 
-_objects = feast_objects(Settings().features_dir)
+_settings = Settings()
+_objects = feast_objects(_settings.features_dir, offline=_settings.feast_offline_store)
 project, customer = _objects[:2]
 next_best_channel_v1 = _objects[-1]
 (

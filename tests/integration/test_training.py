@@ -196,3 +196,23 @@ def test_without_channel_propensity_only_exact_matches_count(trained: dict) -> N
     blind = replace(tf, frame=tf.frame.drop(columns=["channel_propensity", "propensity"]))
     with pytest.raises(ValueError, match="no propensity"):
         policy_value.prepare(store, blind, FAST.evaluation, FAST.economics)
+
+
+def test_a_run_on_a_dask_cluster_says_so(trained: dict, small_world: Path, tmp_path: Path) -> None:
+    """`OPTICHANNEL_DASK_SCHEDULER=local`: the final fits go through lightgbm.dask (a 2-worker
+    in-process cluster) and the run is tagged with that backend; the default run says `local`.
+    Its own MLflow store, so the session's champion stays what the other tests expect."""
+    import mlflow
+
+    assert mlflow.get_run(trained["first"].run_id).data.tags["training_backend"] == "local"
+    settings = trained["settings"].model_copy(
+        update={"dask_scheduler": "local", "mlflow_tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}
+    )
+    quick = FAST.model_copy(update={"trials": 1, "uplift_learner": "s",
+                                    "search": SearchSpace(max_rounds=30, early_stopping=5)})  # fmt: skip
+    try:
+        result = run(settings, quick, small_world, tmp_path / "reports", progress=False, log=lambda m: None)
+        assert mlflow.get_run(result.run_id).data.tags["training_backend"] == "dask:local"
+        assert result.version and 0 < result.metrics["ece_response"] < 1
+    finally:
+        tracking.setup(trained["settings"])  # the session store again, its experiment active
