@@ -33,10 +33,6 @@ BANK_CONTACT_COLUMNS = ("contact_id", "customer_id", "campaign_id", "channel", "
                         "decision_id")  # fmt: skip
 
 
-def _frame(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
-
-
 class LiveBank:
     """The simulated bank after `history_days`: reveals its feeds, draws the truth of decisions."""
 
@@ -47,19 +43,19 @@ class LiveBank:
             raise ValueError(
                 f"history_days ({history_days}) must be shorter than the world ({self.cfg.days} days)"
             )
-        self.latent = _frame(truth / "latent.parquet")
+        self.latent = pd.read_parquet(truth / "latent.parquet")
         self.history_end = pd.Timestamp(self.cfg.start + dt.timedelta(days=history_days), tz="UTC")
         end = self.history_end
         self.customers = customers_feed(self.latent, self.cfg)
-        self.transactions = _frame(Path(world_dir) / "transactions")
-        events = _frame(Path(world_dir) / "events")
+        self.transactions = pd.read_parquet(Path(world_dir) / "transactions")
+        events = pd.read_parquet(Path(world_dir) / "events")
         caused = events["event_type"].isin(CONTACT_EVENTS)
         self.events = [events[~caused | (events["ts"] < end)]]  # organic life goes on; caused is history
-        contacts = _frame(Path(world_dir) / "contacts")
+        contacts = pd.read_parquet(Path(world_dir) / "contacts")
         self.contacts = [contacts[contacts["sent_at"] < end]]
-        exposures = _frame(truth / "exposures")
+        exposures = pd.read_parquet(truth / "exposures")
         self.exposures = [exposures[exposures["ts"] < end]]
-        self.air = _frame(truth / "air_tickets")
+        self.air = pd.read_parquet(truth / "air_tickets")
         self.rng = np.random.default_rng([self.cfg.seed, seed, 11])
         self._oracle: Oracle | None = None
 

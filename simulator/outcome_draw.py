@@ -40,7 +40,6 @@ class Drawn:
     delivered: np.ndarray
     responded_at: np.ndarray
     converted_at: np.ndarray
-    p_response: np.ndarray
 
 
 def draw_outcomes(
@@ -71,7 +70,7 @@ def draw_outcomes(
     window = cfg.conversion.window_days * US_PER_DAY
     conv_at = conv_from + (rng.random(n) * window).astype(np.int64)
     conv_at = np.where(converted & (conv_at < sent + window), conv_at, -1)
-    return Drawn(delivered, resp_at, conv_at, p_resp)
+    return Drawn(delivered, resp_at, conv_at)
 
 
 def response_events(
