@@ -36,12 +36,16 @@ CLI = str(Path(sys.executable).with_name("optichannel"))
 STAGES = ("simulate", "validate", "build", "materialize", "frame", "score")
 LABELS = {"build": "features build", "frame": "training frame"}
 FRAME_CHILD = """
+import sys
 from features.store import open_store
 from optichannel.settings import get_settings
 from training.config import TrainConfig
 from training.dataset import training_frame
 settings, cfg = get_settings(), TrainConfig()
-tf = training_frame(open_store(settings), settings.validated_dir, cfg.labels, cfg.split)
+try:
+    tf = training_frame(open_store(settings), settings.validated_dir, cfg.labels, cfg.split)
+except (FileNotFoundError, ValueError) as exc:
+    sys.exit(f"error: {exc}")
 print(f"training frame: {len(tf.frame):,} rows x {tf.frame.shape[1]} columns")
 """
 #: (customers, days) -> per-stage (seconds, MB) aims of issue 18, and the whole-path aim
@@ -188,6 +192,9 @@ HEADER = f"  {'stage':<15} {'seconds':>8} {'peak MB':>8} {'cpu s':>7} {'others':
 
 def print_run(r: Run) -> None:
     tail = r.said if r.status == "ok" else r.status
+    if r.seconds != r.seconds:  # NaN: it did not run
+        print(f"  {LABELS.get(r.stage, r.stage):<15} {'-':>8} {'-':>8} {'-':>7} {'-':>6}  {tail}", flush=True)
+        return
     print(f"  {LABELS.get(r.stage, r.stage):<15} {r.seconds:>8.1f} {r.peak_mb:>8.0f} {r.cpu_s:>7.1f} "
           f"{r.others:>6.2f}  {tail[:110]}", flush=True)  # fmt: skip
 

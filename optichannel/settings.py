@@ -105,6 +105,9 @@ class Settings(BaseSettings):
         ge=1,
         description="customer-days `features build` computes at a time (customers split by a hash)",
     )
+    materialize_chunk_customers: int = Field(
+        100_000, ge=1, description="customers `features materialize` encodes and writes at a time"
+    )
     duckdb_memory_limit: str = Field(
         "1GB",
         description="DuckDB's memory in batch steps (features build, materialize, duplicate ids); "

@@ -99,10 +99,15 @@ class Staged:
     packed: list[str]  # float features, in blob column order
     loose: list[str]  # the other features
     blobs: tuple[bytes, bytes, int] = (b"", b"", 1)
+    first: bool = True  # the view's first chunk of customers: creates the table
+    last: bool = True  # its last chunk: builds the indexes
 
 
-def stage(frame: pd.DataFrame, view: Any, table: str, keys: EntityKeys) -> Staged:
-    """Encode a view's latest rows the way Feast's SQLite store stores them."""
+def stage(
+    frame: pd.DataFrame, view: Any, table: str, keys: EntityKeys, first: bool = True, last: bool = True
+) -> Staged:
+    """Encode a view's latest rows (all, or one chunk of customers: `first`, `last` say which)
+    the way Feast's SQLite store stores them."""
     key_list = keys(frame[JOIN_KEY])
     order = np.array(sorted(range(len(key_list)), key=key_list.__getitem__), dtype=np.int64)
     ts = np.floor(epoch_seconds(frame[TIMESTAMP])).astype(np.int64)[order]
@@ -113,7 +118,7 @@ def stage(frame: pd.DataFrame, view: Any, table: str, keys: EntityKeys) -> Stage
     columns: list[list[Any]] = [list(range(len(order))), [key_list[i] for i in order], ts.tolist()]
     for name in loose:
         columns += _encode_generic(frame[name].iloc[order], dtypes[name].to_value_type())
-    staged = Staged(table, names, list(zip(*columns, strict=True)), packed, loose)
+    staged = Staged(table, names, list(zip(*columns, strict=True)), packed, loose, first=first, last=last)
     if packed:
         staged.blobs = _pack_doubles(frame[packed].to_numpy(dtype=np.float64)[order])
     return staged
@@ -142,10 +147,11 @@ def _cell_sql(staged: Staged) -> tuple[str, str, str]:
 
 def insert_view(con: sqlite3.Connection, staged: Staged, ddl: list[str]) -> int:
     """Create a view's table (Feast's DDL: table first, then indexes) on `con` and fill it from
-    `staged`; returns rows (cells) written. Indexes come last: building them once is faster
-    than keeping them up to date row by row."""
+    `staged`, a chunk of customers at a time; returns rows (cells) written. Indexes come after
+    the last chunk: building them once is faster than keeping them up to date row by row."""
     table = staged.table
-    con.execute(ddl[0])
+    if staged.first:
+        con.execute(ddl[0])
     loose_cols = "".join(f", v{q} BLOB, x{q} TEXT" for q in range(len(staged.loose)))
     con.execute(
         f"CREATE TEMP TABLE optichannel_keys (i INTEGER PRIMARY KEY, entity_key BLOB, ts INTEGER{loose_cols})"
@@ -159,7 +165,7 @@ def insert_view(con: sqlite3.Connection, staged: Staged, ddl: list[str]) -> int:
         f"FROM optichannel_keys k CROSS JOIN ({features}) f",
         {"v": staged.blobs[0], "x": staged.blobs[1]},
     )
-    for index_sql in ddl[1:]:
+    for index_sql in ddl[1:] if staged.last else []:
         con.execute(index_sql)
     con.execute("DROP TABLE temp.optichannel_keys")
     return cur.rowcount

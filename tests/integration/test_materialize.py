@@ -15,7 +15,7 @@ import pytest
 from features import store as st
 from features.feast_sqlite import materialize as mat
 from features.feast_sqlite.read import OnlineReader
-from optichannel.settings import Settings
+from optichannel.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +140,38 @@ def test_other_writers_wait_and_readers_read_the_old_file_meanwhile(
     st.materialize(private)
     assert seen["writer"] == "database is locked"
     pd.testing.assert_frame_equal(seen["reader"], old)
+
+
+@pytest.mark.feast_format
+def test_chunks_of_customers_write_the_same_tables(
+    private: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Materialized 700 customers at a time (bounded memory), the tables equal one pass's."""
+    st.materialize(private)
+    reference = shutil.copy(_online(private), tmp_path / "whole.db")
+    chunks: list[int] = []
+    original = mat.insert_view
+
+    def count(con: sqlite3.Connection, staged: mat.Staged, ddl: list[str]) -> int:
+        chunks.append(len(staged.rows))
+        return original(con, staged, ddl)
+
+    monkeypatch.setattr(mat, "insert_view", count)
+    monkeypatch.setenv("OPTICHANNEL_MATERIALIZE_CHUNK_CUSTOMERS", "700")
+    get_settings.cache_clear()
+    try:
+        st.materialize(private)
+    finally:
+        get_settings.cache_clear()
+    assert chunks == [700, 700, 600] * 4  # 2,000 customers, four views
+    con = sqlite3.connect(_online(private))
+    con.execute("ATTACH ? AS whole", (str(reference),))
+    schema = "SELECT type, name, tbl_name, sql FROM {}sqlite_master"
+    assert set(con.execute(schema.format(""))) == set(con.execute(schema.format("whole.")))
+    for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        both = f'SELECT * FROM "{table}" EXCEPT SELECT * FROM whole."{table}"'
+        (differ,) = con.execute(f"SELECT COUNT(*) FROM ({both})").fetchone()
+        (rows,) = con.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()
+        (theirs,) = con.execute(f'SELECT COUNT(*) FROM whole."{table}"').fetchone()
+        assert differ == 0 and rows == theirs > 1000, table
+    con.close()
