@@ -49,14 +49,35 @@ FATIGUE_TAUS_DAYS = (1, 3, 7)
 FATIGUE_SPAN = 6
 
 
-def _hour_count(condition: str, hour_expr: str, dow_expr: str, h: int) -> str:
-    """Count of `condition` rows at local hour `h`, weekend rows moved earlier by WEEKEND_SHIFT_HOURS."""
-    weekend = " ".join(
-        f"WHEN {condition} AND {dow_expr} >= 6 AND ({hour_expr} + {24 - s}) % 24 = {h} "
-        f"THEN {1 / len(WEEKEND_SHIFT_HOURS)}"
-        for s in WEEKEND_SHIFT_HOURS
+def _hourly(rows: str) -> str:
+    """Per customer and day, the count of `rows` (customer_id, day, local_hour, local_dow) at each
+    local hour h00..h23, a weekend row split over its WEEKEND_SHIFT_HOURS earlier hours.
+
+    Rows are first grouped by local hour and day of week, so the 24 counts read small integers:
+    written over the raw rows, an engine may re-derive local time in each of them (DuckDB does,
+    inside CASE), which cost more than all the windows."""
+    share = 1 / len(WEEKEND_SHIFT_HOURS)
+    counts = ",\n      ".join(
+        f"SUM(CASE WHEN local_dow < 6 AND local_hour = {h} THEN n "
+        + " ".join(
+            f"WHEN local_dow >= 6 AND (local_hour + {24 - s}) % 24 = {h} THEN {share} * n"
+            for s in WEEKEND_SHIFT_HOURS
+        )
+        + f" ELSE 0 END) AS h{h:02d}"
+        for h in HOURS
     )
-    return f"SUM(CASE WHEN {condition} AND {dow_expr} < 6 AND {hour_expr} = {h} THEN 1 {weekend} ELSE 0 END)"
+    return f"""SELECT customer_id, day,
+      {counts}
+    FROM (SELECT customer_id, day, local_hour, local_dow, COUNT(*) AS n FROM ({rows}) GROUP BY 1, 2, 3, 4)
+    GROUP BY 1, 2"""
+
+
+def _with_hours(daily: str, hourly: str) -> str:
+    """`daily` (one row per customer and day) with the hour counts of `hourly` beside it (0 if none)."""
+    hours = ", ".join(f"COALESCE(h.h{h:02d}, 0) AS h{h:02d}" for h in HOURS)
+    return f"""
+    SELECT m.*, {hours}
+    FROM ({daily}) m LEFT JOIN ({hourly}) h ON h.customer_id = m.customer_id AND h.day = m.day"""
 
 
 def _grid(dialect: Dialect) -> str:
@@ -142,13 +163,12 @@ ORDER BY event_timestamp, customer_id"""
 def transactions_sql(dialect: Dialect = DUCKDB) -> str:
     shares = ",\n      ".join(_count(f"category = '{c}'") + f" AS n_{c}" for c in TXN_SHARES if c != "online")
     # card spending happens while the customer is awake: a second view of the daily rhythm
-    local_ts = dialect.local_time("c.tz", "t.ts")
-    local = (f"EXTRACT(HOUR FROM {local_ts})", dialect.iso_dow(local_ts))
-    debit = "direction = 'debit'"
-    hours = ",\n      ".join(f"{_hour_count(debit, *local, h)} AS h{h:02d}" for h in HOURS)
-    since = dialect.instant(SINCE)
-    fam = Family(
-        f"""
+    local_ts, since = dialect.local_time("c.tz", "t.ts"), dialect.instant(SINCE)
+    joined = f"transactions t JOIN customers c ON c.customer_id = t.customer_id WHERE t.ts >= {since}"
+    debits = f"""SELECT t.customer_id, CAST(t.ts AS DATE) AS day, EXTRACT(HOUR FROM {local_ts}) AS local_hour,
+                       {dialect.iso_dow(local_ts)} AS local_dow
+                FROM {joined} AND t.direction = 'debit'"""
+    daily = f"""
     SELECT t.customer_id, CAST(t.ts AS DATE) AS day,
       SUM(CASE WHEN direction = 'debit' THEN {CENTS} ELSE 0 END) AS spend,
       {_count("direction = 'debit'")} AS n_debit,
@@ -156,12 +176,10 @@ def transactions_sql(dialect: Dialect = DUCKDB) -> str:
       {_count("merchant_channel = 'online'")} AS n_online,
       {shares},
       MAX(CASE WHEN category = 'salary' THEN EXTRACT(DAY FROM {local_ts}) END) AS salary_dom,
-      MAX(CASE WHEN category = 'advance' THEN EXTRACT(DAY FROM {local_ts}) END) AS advance_dom,
-      {hours}
-    FROM transactions t JOIN customers c ON c.customer_id = t.customer_id WHERE t.ts >= {since}
-    GROUP BY 1, 2""",
-        dialect,
-    )
+      MAX(CASE WHEN category = 'advance' THEN EXTRACT(DAY FROM {local_ts}) END) AS advance_dom
+    FROM {joined}
+    GROUP BY 1, 2"""
+    fam = Family(_with_hours(daily, _hourly(debits)), dialect)
     for w in WINDOWS:
         fam.out(f"CAST({fam.window_sum('spend', w)} AS DOUBLE)", f"txn_spend_{w}d")
         fam.out(fam.window_sum("n_debit", w), f"txn_count_{w}d")
@@ -182,24 +200,18 @@ def transactions_sql(dialect: Dialect = DUCKDB) -> str:
 def behaviour_sql(dialect: Dialect = DUCKDB) -> str:
     active = "event_type IN (" + ", ".join(f"'{e}'" for e in ACTIVITY_EVENTS) + ")"
     counts = ",\n      ".join(_count(f"event_type = '{e}'") + f" AS n_{e}" for e in COUNTED_EVENTS)
-    hours = ",\n      ".join(
-        f"{_hour_count(active, 'local_hour', 'local_dow', h)} AS h{h:02d}" for h in HOURS
-    )
     local_ts, since = dialect.local_time("c.tz", "e.ts"), dialect.instant(SINCE)
-    fam = Family(
-        f"""
+    events = f"""SELECT e.customer_id, e.event_type, CAST(e.ts AS DATE) AS day,
+                       EXTRACT(HOUR FROM {local_ts}) AS local_hour, {dialect.iso_dow(local_ts)} AS local_dow
+                FROM events e JOIN customers c ON c.customer_id = e.customer_id WHERE e.ts >= {since}"""
+    daily = f"""
     SELECT customer_id, day,
       {counts},
       {_count(active)} AS n_active,
-      {_count(f"{active} AND local_dow >= 6")} AS n_weekend,
-      {hours}
-    FROM (SELECT e.customer_id, e.event_type, CAST(e.ts AS DATE) AS day,
-                 EXTRACT(HOUR FROM {local_ts}) AS local_hour,
-                 {dialect.iso_dow(local_ts)} AS local_dow
-          FROM events e JOIN customers c ON c.customer_id = e.customer_id WHERE e.ts >= {since})
-    GROUP BY 1, 2""",
-        dialect,
-    )
+      {_count(f"{active} AND local_dow >= 6")} AS n_weekend
+    FROM ({events})
+    GROUP BY 1, 2"""
+    fam = Family(_with_hours(daily, _hourly(f"SELECT * FROM ({events}) WHERE {active}")), dialect)
     for w in (7, 30):
         fam.out(fam.window_sum("n_app_session", w), f"bhv_app_sessions_{w}d")
     for e in COUNTED_EVENTS[1:]:
