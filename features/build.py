@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,9 @@ import duckdb
 
 from features.build_buckets import ORDER, Buckets, bucket_count
 from features.duckdb_limits import connect as bounded_session
-from features.snapshot_sql import FAMILIES, LOOKBACK_DAYS
+from features.snapshot_sql import DAILY_FAMILIES, FAMILIES, LOOKBACK_DAYS
+from features.sql_dialect import DUCKDB
+from features.window_arrays import windowed
 from optichannel.progress import progress_bar
 from optichannel.settings import Settings, get_settings
 
@@ -67,7 +70,7 @@ def data_span(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
              SELECT MIN(ts)::DATE d0, MAX(ts)::DATE d1 FROM transactions UNION ALL
              SELECT MIN(ts)::DATE, MAX(ts)::DATE FROM events UNION ALL
              SELECT MIN(sent_at)::DATE, MAX(sent_at)::DATE FROM contacts)"""
-    ).fetchone()
+    ).fetchall()[0]  # fetched to the end: the session is free for the next query of any kind
     if first is None:
         raise ValueError("the feeds hold no dated rows: nothing to build features from")
     return first, last
@@ -86,6 +89,14 @@ def fingerprint(con: duckdb.DuckDBPyConnection, before: dt.date) -> dict[str, st
 
 def sql_digest(family: str) -> str:
     return hashlib.sha256(FAMILIES[family]().encode()).hexdigest()[:16]
+
+
+def _query(con: duckdb.DuckDBPyConnection, family: str, params: dict[str, object]) -> Callable[[], str]:
+    """What makes `family`'s snapshot query over the current views: the daily families' windows
+    computed in NumPy (features/window_arrays.py), the profile in SQL."""
+    if family in DAILY_FAMILIES:
+        return lambda: windowed(con, DAILY_FAMILIES[family](DUCKDB), params)
+    return lambda: FAMILIES[family]().format(**params)
 
 
 @dataclass
@@ -140,21 +151,19 @@ def build_features(
     with ExitStack() as stack:
         bar = stack.enter_context(progress_bar(enabled=progress))
         task = bar.add_task("building features", total=len(FAMILIES) + len(DAILY) * (count - 1))
-        buckets = None
-        if count > 1:
-            settings.spill_dir.mkdir(parents=True, exist_ok=True)
-            work = stack.enter_context(tempfile.TemporaryDirectory(dir=settings.spill_dir, prefix="build-"))
-            buckets = Buckets(con, validated, Path(work), count)
-        for family, make_sql in FAMILIES.items():
+        settings.spill_dir.mkdir(parents=True, exist_ok=True)
+        work = stack.enter_context(tempfile.TemporaryDirectory(dir=settings.spill_dir, prefix="build-"))
+        buckets = Buckets(con, validated, Path(work), count)
+        for family in FAMILIES:
             bar.update(task, description=f"building {family} features")
             target = out / f"{family}.parquet"
             tmp = target.with_suffix(".tmp.parquet")
             daily = resume is not None and family in DAILY
             first_snapshot = resume if daily else first_day
-            sql = make_sql().format(since=since if daily else first_day, last_day=last_day,
-                                    first_snapshot=first_snapshot)  # fmt: skip
-            if buckets is not None and family in DAILY:
-                sql = buckets.run(sql, lambda: bar.advance(task))
+            params = {"since": since if daily else first_day, "last_day": last_day,
+                      "first_snapshot": first_snapshot}  # fmt: skip
+            query = _query(con, family, params)
+            sql = buckets.run(query, lambda: bar.advance(task)) if family in DAILY else query()
             if daily:  # the older snapshots as they are, then the recomputed ones
                 sql = (
                     f"SELECT * FROM read_parquet('{target.as_posix()}') WHERE event_timestamp < "
@@ -162,12 +171,11 @@ def build_features(
                 )
             con.execute(f"COPY ({sql}) TO '{tmp.as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD)")
             tmp.replace(target)
-            if buckets is not None:
-                buckets.release()
+            buckets.release()
             built.rows[family] = con.execute(
                 f"SELECT COUNT(*) FROM read_parquet('{target.as_posix()}')"
             ).fetchone()[0]
-            if buckets is None or family not in DAILY:
+            if family not in DAILY:
                 bar.advance(task)
     manifest = {
         "newest_snapshot": last_day.isoformat(),

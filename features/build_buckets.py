@@ -36,14 +36,15 @@ def bucket_count(con: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date, 
 
 
 class Buckets:
-    """The validated feeds split into `count` customer hash buckets under `work` (scratch)."""
+    """The validated feeds split into `count` customer hash buckets under `work` (scratch; not
+    written when `count` is 1)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, validated: Path, work: Path, count: int) -> None:
         self.con, self.work, self.count = con, work, count
         for name in ("customers", *SPLIT):
             path = (Path(validated) / f"{name}.parquet").as_posix()
             con.execute(f"CREATE OR REPLACE VIEW all_{name} AS SELECT * FROM read_parquet('{path}')")
-        for name in SPLIT:
+        for name in SPLIT if count > 1 else ():  # one bucket reads the feeds as they are
             target = (work / name).as_posix()
             con.execute(
                 f"COPY (SELECT *, {self._bucket()} AS bucket FROM all_{name}) TO '{target}' "
@@ -56,7 +57,7 @@ class Buckets:
     def select(self, bucket: int | None) -> None:
         """Point the views `customers`, `transactions` and `events` at one bucket (None: everyone)."""
         con = self.con
-        if bucket is None:
+        if bucket is None or self.count == 1:
             con.execute("CREATE OR REPLACE VIEW customers AS SELECT * FROM all_customers")
             for name in SPLIT:
                 con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM all_{name}")
@@ -72,16 +73,18 @@ class Buckets:
             )
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
 
-    def run(self, sql: str, advance: Callable[[], object]) -> str:
-        """Compute `sql` bucket by bucket into the temporary table `snapshots` (DuckDB spills it
-        past the memory limit); the query reading it in order."""
+    def run(self, query: Callable[[], str], advance: Callable[[], object]) -> str:
+        """Compute `query()` (called once per bucket, with the views on that bucket) bucket by
+        bucket into the temporary table `snapshots` (DuckDB spills it past the memory limit); the
+        query reading it in order."""
         con = self.con
         con.execute("DROP TABLE IF EXISTS snapshots")
-        if sql.rstrip().endswith(ORDER):  # each bucket's own sort is wasted: the merge sorts
-            sql = sql.rstrip()[: -len(ORDER)]
         try:
             for bucket in range(self.count):
                 self.select(bucket)
+                sql = query().rstrip()
+                if sql.endswith(ORDER):  # each bucket's own sort is wasted: the merge sorts
+                    sql = sql[: -len(ORDER)]
                 if bucket == 0:
                     con.execute(f"CREATE TEMP TABLE snapshots AS {sql}")
                 else:

@@ -25,4 +25,5 @@ def connect(settings: Settings | None = None, *, keep_order: bool = True) -> duc
         config["threads"] = settings.duckdb_threads
     con = duckdb.connect(config=config)
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # the steps draw their own; DuckDB's would interleave
     return con

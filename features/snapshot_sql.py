@@ -18,16 +18,14 @@ IGNORE NULLS, sum types) comes from a `Dialect` (features/sql_dialect.py), DuckD
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
+from features.snapshot_family import LOOKBACK_DAYS, WINDOWS, Family
 from features.sql_dialect import DUCKDB, Dialect
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS
 from optichannel.contracts import INBOUND_CHANNEL
 
-WINDOWS = (7, 30, 90)
-LOOKBACK_DAYS = max(WINDOWS)
 HOURS = range(24)
 #: behaviour that shows the customer is awake and looking at the bank
 ACTIVITY_EVENTS = ("app_session", "web_session", "push_open", "email_click", "sms_click", "messenger_reply")
@@ -80,87 +78,11 @@ def _with_hours(daily: str, hourly: str) -> str:
     FROM ({daily}) m LEFT JOIN ({hourly}) h ON h.customer_id = m.customer_id AND h.day = m.day"""
 
 
-def _grid(dialect: Dialect) -> str:
-    """The dense customer x day grid from the first day read to the last snapshot day."""
-    return f"""
-days AS (
-  {dialect.day_series("DATE '{since}'", "DATE '{last_day}'")}
-),
-grid AS (
-  SELECT c.customer_id, d.day FROM customers c CROSS JOIN days d
-  WHERE d.day >= CAST(c.signup_date AS DATE)
-)"""
-
-
 def _count(condition: str) -> str:
     return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
-_BY_CUSTOMER_DAY = "PARTITION BY g.customer_id ORDER BY g.day"
-
-
-@dataclass
-class Family:
-    """One family's query: daily aggregates, windows over them, and the output expressions."""
-
-    daily: str
-    dialect: Dialect = DUCKDB
-    windows: dict[str, str] = field(default_factory=dict)
-    outputs: list[str] = field(default_factory=list)
-    extra_ctes: str = ""
-    joins: str = ""
-
-    def window_sum(self, column: str, days: int) -> str:
-        """Alias of SUM(column) over the `days` days before the snapshot (0 when none)."""
-        alias = f"w_{column}_{days}"
-        self.windows[alias] = self.dialect.window_sum(f"a.{column}", days, _BY_CUSTOMER_DAY)
-        return alias
-
-    def decayed_sum(self, column: str, days: int, tau_days: float) -> str:
-        """Alias of sum over the `days` days before the snapshot of `column` (a value as of its day's
-        end) times exp(-age / tau): the day before the snapshot has age 0."""
-        alias = f"d_{column}_{days}"
-        self.windows[alias] = " + ".join(
-            f"COALESCE(LAG(a.{column}, {k}) OVER (PARTITION BY g.customer_id ORDER BY g.day), 0)"
-            f" * {math.exp(-(k - 1) / tau_days):.8f}"
-            for k in range(1, days + 1)
-        )
-        return alias
-
-    def last_value(self, expr: str, alias: str) -> str:
-        """Alias of the latest non-null `expr` on any day before the snapshot."""
-        self.windows[alias] = (
-            f"{self.dialect.last_non_null(expr)} OVER (PARTITION BY g.customer_id ORDER BY g.day "
-            f"ROWS BETWEEN {LOOKBACK_DAYS} PRECEDING AND 1 PRECEDING)"
-        )
-        return alias
-
-    def days_since(self, condition: str, alias: str) -> str:
-        """Whole days from the last day on which `condition` held to the snapshot day."""
-        last = self.last_value(f"CASE WHEN {condition} THEN g.day END", f"{alias}_day")
-        self.windows[alias] = self.dialect.day_diff(self.windows[last], "g.day")
-        del self.windows[last]
-        return alias
-
-    def out(self, expr: str, name: str) -> None:
-        self.outputs.append(f"{expr} AS {name}")
-
-    def sql(self) -> str:
-        inner = ",\n    ".join(f"{expr} AS {alias}" for alias, expr in self.windows.items())
-        outer = ",\n  ".join(self.outputs)
-        return f"""WITH {_grid(self.dialect)},
-daily AS ({self.daily}){self.extra_ctes}
-SELECT customer_id, event_timestamp,
-  {outer}
-FROM (
-  SELECT g.customer_id, {self.dialect.utc_midnight("g.day")} AS event_timestamp,
-    {inner}
-  FROM grid g LEFT JOIN daily a ON a.customer_id = g.customer_id AND a.day = g.day {self.joins}
-) WHERE event_timestamp >= {self.dialect.instant("{first_snapshot}")}
-ORDER BY event_timestamp, customer_id"""
-
-
-def transactions_sql(dialect: Dialect = DUCKDB) -> str:
+def transactions_family(dialect: Dialect = DUCKDB) -> Family:
     shares = ",\n      ".join(_count(f"category = '{c}'") + f" AS n_{c}" for c in TXN_SHARES if c != "online")
     # card spending happens while the customer is awake: a second view of the daily rhythm
     local_ts, since = dialect.local_time("c.tz", "t.ts"), dialect.instant(SINCE)
@@ -194,10 +116,10 @@ def transactions_sql(dialect: Dialect = DUCKDB) -> str:
     fam.out(fam.last_value("a.advance_dom", "advance_dom"), fc.ADVANCE_DAY)
     for h in HOURS:
         fam.out(f"{fam.window_sum(f'h{h:02d}', 90)} / NULLIF({n90}, 0)", fc.card_hour_share(h))
-    return fam.sql()
+    return fam
 
 
-def behaviour_sql(dialect: Dialect = DUCKDB) -> str:
+def behaviour_family(dialect: Dialect = DUCKDB) -> Family:
     active = "event_type IN (" + ", ".join(f"'{e}'" for e in ACTIVITY_EVENTS) + ")"
     counts = ",\n      ".join(_count(f"event_type = '{e}'") + f" AS n_{e}" for e in COUNTED_EVENTS)
     local_ts, since = dialect.local_time("c.tz", "e.ts"), dialect.instant(SINCE)
@@ -225,10 +147,10 @@ def behaviour_sql(dialect: Dialect = DUCKDB) -> str:
     inbound = " + ".join(fam.window_sum(f"n_{e}", 90) for e in INBOUND_CHANNEL)
     for e, ch in INBOUND_CHANNEL.items():
         fam.out(f"{fam.window_sum(f'n_{e}', 90)} / NULLIF({inbound}, 0)", f"bhv_inbound_share_{ch}_90d")
-    return fam.sql()
+    return fam
 
 
-def contacts_sql(dialect: Dialect = DUCKDB) -> str:
+def contacts_family(dialect: Dialect = DUCKDB) -> Family:
     epoch, since = dialect.epoch, dialect.instant(SINCE)
     sends = ",\n      ".join(
         _count(f"channel = '{ch}'")
@@ -277,7 +199,7 @@ prior AS (
         fam.out(fam.decayed_sum(f"fat_{tau}", FATIGUE_SPAN * tau, tau), fc.fatigue(tau))
     fam.out(epoch("event_timestamp"), fc.FATIGUE_EPOCH)
     for ch in CHANNELS:
-        fam.windows[f"prior_{ch}"] = f"p.prior_{ch}"
+        fam.column(f"p.prior_{ch}", f"prior_{ch}")
         sent, resp = fam.window_sum(f"s_{ch}", 90), fam.window_sum(f"r_{ch}", 90)
         fam.out(sent, fc.sends_90d(ch))
         fam.out(f"({resp} + {SMOOTHING} * prior_{ch}) / ({sent} + {SMOOTHING})", fc.response_rate(ch))
@@ -285,7 +207,7 @@ prior AS (
     fam.out(
         "GREATEST(" + ", ".join(f"COALESCE(last_{ch}, 0)" for ch in CHANNELS) + ")", fc.LAST_CONTACT_EPOCH
     )
-    return fam.sql()
+    return fam
 
 
 def profile_sql(dialect: Dialect = DUCKDB) -> str:
@@ -297,9 +219,23 @@ SELECT customer_id, {dialect.utc_midnight("signup_date")} AS event_timestamp,
 FROM customers ORDER BY event_timestamp, customer_id"""
 
 
-FAMILIES = {
-    "transactions": transactions_sql,
-    "behaviour": behaviour_sql,
-    "contacts": contacts_sql,
+#: the families with daily snapshots, as `Family` objects (windows as specs and as SQL)
+DAILY_FAMILIES: dict[str, Callable[[Dialect], Family]] = {
+    "transactions": transactions_family,
+    "behaviour": behaviour_family,
+    "contacts": contacts_family,
+}
+
+
+def _whole_sql(make: Callable[[Dialect], Family]) -> Callable[[Dialect], str]:
+    def sql(dialect: Dialect = DUCKDB) -> str:
+        return make(dialect).sql()
+
+    return sql
+
+
+#: every family's whole query (windows in SQL), by name
+FAMILIES: dict[str, Callable[..., str]] = {
+    **{name: _whole_sql(make) for name, make in DAILY_FAMILIES.items()},
     "profile": profile_sql,
 }

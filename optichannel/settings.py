@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         description="rows `validate` checks at a time: its peak memory follows this, not the feeds",
     )
     feature_bucket_rows: int = Field(
-        2_000_000,
+        500_000,
         ge=1,
         description="customer-days `features build` computes at a time (customers split by a hash)",
     )
