@@ -7,6 +7,8 @@ memory follows the setting, not the world (sorts, joins, aggregates and windows 
 
 from __future__ import annotations
 
+import contextlib
+
 import duckdb
 
 from optichannel.settings import Settings, get_settings
@@ -25,5 +27,8 @@ def connect(settings: Settings | None = None, *, keep_order: bool = True) -> duc
         config["threads"] = settings.duckdb_threads
     con = duckdb.connect(config=config)
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")  # the steps draw their own; DuckDB's would interleave
+    # the steps draw their own bars, DuckDB's would interleave; in Jupyter DuckDB wants ipywidgets to
+    # touch the setting at all, and without them it draws none
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     return con
