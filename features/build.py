@@ -34,7 +34,7 @@ from features.build_buckets import ORDER, Buckets, bucket_count
 from features.duckdb_limits import connect as bounded_session
 from features.snapshot_sql import DAILY_FAMILIES, FAMILIES, LOOKBACK_DAYS
 from features.sql_dialect import DUCKDB
-from features.window_arrays import windowed
+from features.window_arrays import Windowed
 from optichannel.progress import progress_bar
 from optichannel.settings import Settings, get_settings
 
@@ -95,7 +95,7 @@ def _query(con: duckdb.DuckDBPyConnection, family: str, params: dict[str, object
     """What makes `family`'s snapshot query over the current views: the daily families' windows
     computed in NumPy (features/window_arrays.py), the profile in SQL."""
     if family in DAILY_FAMILIES:
-        return lambda: windowed(con, DAILY_FAMILIES[family](DUCKDB), params)
+        return Windowed(con, DAILY_FAMILIES[family](DUCKDB), params)
     return lambda: FAMILIES[family]().format(**params)
 
 

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from features.snapshot_family import Family, Window
 
-TABLE = "window_rows"  # the registered result of `windowed` that `outer_sql` reads
+TABLE = "window_rows"  # the windows registered by `Windowed` that its query reads
 
 
 #: DuckDB's decimal type names, e.g. DECIMAL(38,2)
@@ -108,36 +108,42 @@ def _describe(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, str]:
     return {row[0]: row[1] for row in con.execute(f"DESCRIBE {sql}").fetchall()}
 
 
-def windowed(con: duckdb.DuckDBPyConnection, family: Family, params: dict[str, object]) -> str:
-    """Compute `family`'s windows over the grid of the current `customers` view, register them as
-    TABLE and return the family's snapshot query reading it (ordered like `Family.sql`).
+class Windowed:
+    """`family`'s snapshots with the windows computed here, for `params`: the SQL around them is
+    planned once (types read with DESCRIBE), then each call computes the windows over the grid of
+    the current `customers` view, registers them as TABLE and returns the family's snapshot query
+    reading it (ordered like `Family.sql`).
 
     A summed source is fetched as int64 units of its last decimal place (exact, nulls as 0: what
     a SQL sum skips) and its sums turned back into the SQL's DECIMAL by the same scale."""
-    frame_sql = family.frame_sql().format(**params)
-    source_types, names = _describe(con, frame_sql), family.sources()
-    summed = {names[w.source] for w in family.windows.values() if w.kind == "sum"}
-    scale = {name: _scale(source_types[name]) for name in summed}
-    fetched = [
-        name for name in dict.fromkeys(names[w.source] for w in family.windows.values() if w.kind != "sum")
-    ]
-    units = [f"CAST(COALESCE({n}, 0) * {10 ** scale[n]} AS BIGINT) AS {n}_units" for n in sorted(summed)]
-    frame = con.sql(
-        f"SELECT customer_id, day, {', '.join(fetched + units)} FROM ({frame_sql}) ORDER BY customer_id, day"
-    ).to_arrow_table()
-    rows, columns = _Rows(frame), {"customer_id": frame.column("customer_id"), "day": frame.column("day")}
-    for alias, w in family.windows.items():
-        columns[alias] = _window(rows, w, names[w.source], frame)
-    del frame, rows
-    con.register(TABLE, pa.table(columns))
-    types = _describe(con, family.inner_sql().format(**params))
 
-    def typed(alias: str) -> str:
-        places = (
-            scale.get(names[family.windows[alias].source], 0) if family.windows[alias].kind == "sum" else 0
+    def __init__(self, con: duckdb.DuckDBPyConnection, family: Family, params: dict[str, object]) -> None:
+        self.con, self.family = con, family
+        frame_sql = family.frame_sql().format(**params)
+        source_types, self.names = _describe(con, frame_sql), family.sources()
+        summed = {self.names[w.source] for w in family.windows.values() if w.kind == "sum"}
+        scale = {name: _scale(source_types[name]) for name in summed}
+        fetched = list(
+            dict.fromkeys(self.names[w.source] for w in family.windows.values() if w.kind != "sum")
         )
-        value = f"CAST({alias} AS DECIMAL(19, 0)) * 0.{'0' * (places - 1)}1" if places else alias
-        return f"CAST({value} AS {types[alias]}) AS {alias}"
+        units = [f"CAST(COALESCE({n}, 0) * {10 ** scale[n]} AS BIGINT) AS {n}_units" for n in sorted(summed)]
+        listed = ", ".join(fetched + units)
+        self.fetch = f"SELECT customer_id, day, {listed} FROM ({frame_sql}) ORDER BY customer_id, day"
+        types = _describe(con, family.inner_sql().format(**params))
 
-    listed = ", ".join(typed(alias) for alias in family.windows)
-    return family.outer_sql(f"(SELECT customer_id, day, {listed} FROM {TABLE})").format(**params)
+        def typed(alias: str, w: Window) -> str:
+            places = scale[self.names[w.source]] if w.kind == "sum" else 0
+            value = f"CAST({alias} AS DECIMAL(19, 0)) * 0.{'0' * (places - 1)}1" if places else alias
+            return f"CAST({value} AS {types[alias]}) AS {alias}"
+
+        listed = ", ".join(typed(alias, w) for alias, w in family.windows.items())
+        self.query = family.outer_sql(f"(SELECT customer_id, day, {listed} FROM {TABLE})").format(**params)
+
+    def __call__(self) -> str:
+        frame = self.con.sql(self.fetch).to_arrow_table()
+        rows, columns = _Rows(frame), {"customer_id": frame.column("customer_id"), "day": frame.column("day")}
+        for alias, w in self.family.windows.items():
+            columns[alias] = _window(rows, w, self.names[w.source], frame)
+        del frame, rows
+        self.con.register(TABLE, pa.table(columns))
+        return self.query

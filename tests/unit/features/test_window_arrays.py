@@ -15,7 +15,7 @@ from features.duckdb_limits import connect as bounded_session
 from features.snapshot_family import Family
 from features.snapshot_sql import DAILY_FAMILIES, FAMILIES
 from features.validation import validate_feeds
-from features.window_arrays import windowed
+from features.window_arrays import Windowed
 from optichannel.settings import Settings
 
 
@@ -34,7 +34,7 @@ def test_numpy_windows_equal_the_sql_windows(feeds: Path, family: str, tmp_path:
     params = {"since": first, "last_day": last + dt.timedelta(days=1),
               "first_snapshot": first + dt.timedelta(days=30)}  # fmt: skip
     reference = con.sql(FAMILIES[family]().format(**params)).to_arrow_table()
-    computed = con.sql(windowed(con, DAILY_FAMILIES[family](), params)).to_arrow_table()
+    computed = con.sql(Windowed(con, DAILY_FAMILIES[family](), params)()).to_arrow_table()
     assert reference.num_rows > 100_000  # 2,000 customers x ~90 days
     assert computed.schema.equals(reference.schema)
     for name in reference.column_names:
@@ -47,7 +47,7 @@ def test_a_sum_over_inexact_values_is_refused(tmp_path: Path) -> None:
     fam.out(fam.window_sum("x", 7), "x_7d")
     params = {"since": "2024-01-01", "last_day": "2024-01-05", "first_snapshot": "2024-01-01"}
     with pytest.raises(TypeError, match=r"integer or DECIMAL.*DOUBLE"):
-        windowed(con, fam, params)
+        Windowed(con, fam, params)
 
 
 def test_windows_follow_each_customers_own_days(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_windows_follow_each_customers_own_days(tmp_path: Path) -> None:
     fam.out(fam.last_value("a.v", "v_last"), "v_last")
     fam.out(fam.days_since("a.n > 2", "since_big"), "since_big")
     params = {"since": "2024-01-01", "last_day": "2024-04-30", "first_snapshot": "2024-01-01"}
-    rows = con.sql(windowed(con, fam, params)).df().set_index(["customer_id", "event_timestamp"])
+    rows = con.sql(Windowed(con, fam, params)()).df().set_index(["customer_id", "event_timestamp"])
     a, b = (rows.loc[c].reset_index(drop=True) for c in ("a", "b"))
     assert len(a) == 121 and len(b) == 118  # every day from signup to 30 April
     assert a.n_2d.tolist()[:6] == [0, 2, 2, 3, 3, 0]  # the two days before each
