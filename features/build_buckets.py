@@ -5,10 +5,11 @@ is 90M rows of some 60 window sums. DuckDB inside its memory limit would spill m
 crawl; instead the customers are split by a hash of their id into buckets of about
 `feature_bucket_rows` customer-days, and each bucket's snapshots are computed alone.
 
-The snapshot SQL is not changed: it joins transactions and events to `customers`, so replacing
-that view by one bucket's customers restricts everything to them. The two large feeds are split
-once into hash-partitioned Parquet first, so a bucket reads only its own rows. Contacts stay whole:
-the contact family's response-rate prior is the population's, and its daily aggregate is small.
+The snapshot SQL is not changed: its grid is `customers` x days, so replacing that view by one
+bucket's customers restricts everything to them. The feeds are split once into hash-partitioned
+Parquet first, so a bucket reads only its own rows. The contact family's response-rate prior is
+the population's: it is computed once over everyone before the buckets (`Family.shared`,
+features/window_arrays.py), not in each bucket.
 The buckets' rows gather in a temporary DuckDB table (spilled past the memory limit) and are
 written in the family's order (time, customer): exactly the rows of one query over everyone.
 """
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import duckdb
 
-#: the feeds split by bucket (contacts stay whole: see the module's docstring)
-SPLIT = ("transactions", "events")
+#: the feeds split by bucket
+SPLIT = ("transactions", "events", "contacts")
 KEY = "customer_id"
 ORDER = f"ORDER BY event_timestamp, {KEY}"
 
@@ -55,7 +56,7 @@ class Buckets:
         return f"hash(customer_id) % {self.count}"
 
     def select(self, bucket: int | None) -> None:
-        """Point the views `customers`, `transactions` and `events` at one bucket (None: everyone)."""
+        """Point the views `customers` and the SPLIT feeds at one bucket (None: everyone)."""
         con = self.con
         if bucket is None or self.count == 1:
             con.execute("CREATE OR REPLACE VIEW customers AS SELECT * FROM all_customers")

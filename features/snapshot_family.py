@@ -59,7 +59,9 @@ class Family:
     dialect: Dialect = DUCKDB
     windows: dict[str, Window] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
-    extra_ctes: str = ""
+    #: CTEs over every customer (a population statistic), after `daily`: name -> body. A bucketed
+    #: build computes each once into the table `shared_<name>` and reads that instead.
+    shared: dict[str, str] = field(default_factory=dict)
     joins: str = ""
 
     def window_sum(self, column: str, days: int) -> str:
@@ -111,9 +113,18 @@ class Family:
         last = f"{d.last_non_null(source)} OVER ({_BY_CUSTOMER_DAY} {frame})"
         return last if w.kind == "last" else d.day_diff(last, "g.day")
 
-    def _from(self) -> str:
+    def _from(self, shared_tables: bool = False) -> str:
+        """The WITH clause; `shared_tables`: the shared CTEs read their tables (`shared_sql`)."""
+        shared = "".join(
+            f",\n{name} AS ({f'SELECT * FROM shared_{name}' if shared_tables else body})"
+            for name, body in self.shared.items()
+        )
         return f"""WITH {_grid(self.dialect)},
-daily AS ({self.daily}){self.extra_ctes}"""
+daily AS ({self.daily}){shared}"""
+
+    def shared_sql(self) -> dict[str, str]:
+        """Query of each shared CTE's table, run over every customer before the buckets."""
+        return {name: f"{self._from()}\nSELECT * FROM {name}" for name in self.shared}
 
     def _rows(self) -> str:
         return (
@@ -134,11 +145,11 @@ daily AS ({self.daily}){self.extra_ctes}"""
         """Column name in `frame_sql()` of each distinct window source."""
         return {src: f"s{i}" for i, src in enumerate(dict.fromkeys(w.source for w in self.windows.values()))}
 
-    def frame_sql(self) -> str:
+    def frame_sql(self, shared_tables: bool = False) -> str:
         """Every grid row with each distinct window source (`since`: its condition) named by
         `sources()`, for an engine that computes the windows itself."""
         listed = ",\n    ".join(f"{src} AS {name}" for src, name in self.sources().items())
-        return f"""{self._from()}
+        return f"""{self._from(shared_tables)}
 SELECT g.customer_id, g.day,
     {listed}
   {self._rows()}"""

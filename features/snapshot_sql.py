@@ -183,13 +183,14 @@ def contacts_family(dialect: Dialect = DUCKDB) -> Family:
       ON r.customer_id = s.customer_id AND r.day = s.day""",
         dialect,
         # the population's response rate per channel from every day before the snapshot
-        extra_ctes=f""",
-prior AS (
+        shared={
+            "prior": f"""
   SELECT d.day,
       {prior}
   FROM days d LEFT JOIN (SELECT day, {totals} FROM daily GROUP BY day) t ON t.day = d.day
   WINDOW w AS (ORDER BY d.day ROWS BETWEEN {LOOKBACK_DAYS} PRECEDING AND 1 PRECEDING)
-)""",
+"""
+        },
         joins="LEFT JOIN prior p ON p.day = g.day",
     )
     fam.out(fam.window_sum("s_all", 7), fc.CONTACTS_7D)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
+from features.offline_read import ViewSource, point_in_time
 from features.store_definitions import (
     FEATURE_SERVICE,
     JOIN_KEY,
@@ -122,19 +123,40 @@ def materialize(
     return end
 
 
-def historical_features(store: FeatureStore, entity_df: pd.DataFrame) -> pd.DataFrame:
+def historical_features(
+    store: FeatureStore, entity_df: pd.DataFrame, stock: bool | None = None
+) -> pd.DataFrame:
     """Point-in-time features for every row of `entity_df` (customer_id, event_timestamp, ...),
-    in the input's row order; duplicate (customer, time) rows are all kept."""
+    in the input's row order; duplicate (customer, time) rows are all kept.
+
+    On the local offline store (`duckdb`: the snapshot files) the join runs in bounded memory
+    (`offline_read.point_in_time`, equal to Feast's, a test proves it) unless `stock` (default:
+    `OPTICHANNEL_FEAST_FAST_PATH=false`) asks for Feast's own; other stores (Spark) run Feast's.
+    """
     missing = {JOIN_KEY, TIMESTAMP} - set(entity_df.columns)
     if missing:
         raise ValueError(f"entity frame lacks column(s) {sorted(missing)}")
     frame = entity_df.copy()
     frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
-    frame[_ROW] = range(len(frame))
     service = store.get_feature_service(FEATURE_SERVICE)
+    stock = not get_settings().feast_fast_path if stock is None else stock
+    if store.config.offline_store.type == "duckdb" and not stock:
+        return point_in_time(view_sources(store, service), frame)
+    frame[_ROW] = range(len(frame))
     out = store.get_historical_features(entity_df=frame, features=service).to_df()
     out = out.sort_values(_ROW).drop(columns=_ROW).reset_index(drop=True)
     out.index = entity_df.index
+    return out
+
+
+def view_sources(store: FeatureStore, service: Any) -> list[ViewSource]:
+    """The service's views as the registry states them: file, TTL (none when 0) and features."""
+    out = []
+    for projection in service.feature_view_projections:
+        view = store.get_feature_view(projection.name)
+        ttl = view.ttl if view.ttl and view.ttl.total_seconds() else None
+        path = Path(view.batch_source.path)
+        out.append(ViewSource(path, ttl, tuple(f.name for f in projection.features)))
     return out
 
 

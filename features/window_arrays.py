@@ -110,7 +110,8 @@ def _describe(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, str]:
 
 class Windowed:
     """`family`'s snapshots with the windows computed here, for `params`: the SQL around them is
-    planned once (types read with DESCRIBE), then each call computes the windows over the grid of
+    planned once (types read with DESCRIBE) and its shared CTEs computed over the current views
+    (everyone), then each call computes the windows over the grid of
     the current `customers` view, registers them as TABLE and returns the family's snapshot query
     reading it (ordered like `Family.sql`).
 
@@ -119,7 +120,9 @@ class Windowed:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, family: Family, params: dict[str, object]) -> None:
         self.con, self.family = con, family
-        frame_sql = family.frame_sql().format(**params)
+        for name, sql in family.shared_sql().items():  # population statistics: over everyone, once
+            con.execute(f"CREATE OR REPLACE TEMP TABLE shared_{name} AS {sql.format(**params)}")
+        frame_sql = family.frame_sql(shared_tables=True).format(**params)
         source_types, self.names = _describe(con, frame_sql), family.sources()
         summed = {self.names[w.source] for w in family.windows.values() if w.kind == "sum"}
         scale = {name: _scale(source_types[name]) for name in summed}

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 #: features that are identifiers or absolute times: informative only through request features
 EXCLUDED = ("prf_tz", "prf_region", "prf_signup_epoch")
 ACTION = "action"
+PIECE_ROWS = 100_000
 SPLITS = ("train", "valid", "test")
 #: logged columns carried into the frame when the feed has them (propensities and arm are optional)
 META_COLUMNS = ("contact_id", "customer_id", "channel", "sent_at", "propensity", "channel_propensity",
@@ -141,12 +142,14 @@ def customer_feature_columns(frame: pd.DataFrame) -> list[str]:
     return out
 
 
-def fingerprint(contacts: pd.DataFrame, features: pd.DataFrame) -> str:
-    """A short hash of the decisions and the feature values a model was trained on."""
+def fingerprint(contacts: pd.DataFrame, features: pd.DataFrame, columns: list[str]) -> str:
+    """A short hash of the decisions and the feature values a model was trained on (column by
+    column: a frame of a million rows is not copied to be hashed)."""
     digest = hashlib.sha256()
     digest.update(pd.util.hash_pandas_object(contacts["contact_id"], index=False).to_numpy().tobytes())
-    digest.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
-    digest.update(",".join(features.columns).encode())
+    for col in columns:
+        digest.update(pd.util.hash_pandas_object(features[col], index=False).to_numpy().tobytes())
+    digest.update(",".join(columns).encode())
     return digest.hexdigest()[:16]
 
 
@@ -173,23 +176,35 @@ def training_frame(
     split = assign_split(contacts["sent_at"], end, split_cfg)
     params = estimate_constants(feats, placeholder, contacts["sent_at"], outcome["responded"],
                                 (split == "train") & (contacts["channel"] != NONE))  # fmt: skip
-    req = request_features(feats, placeholder, contacts["sent_at"], params)
+    req = pd.concat(
+        [request_features(feats.iloc[s], placeholder.iloc[s], contacts["sent_at"].iloc[s], params)
+         for s in _pieces(len(feats))]
+    )  # fmt: skip
     is_none = (contacts["channel"] == NONE).to_numpy()
     req = req.astype({c: float for c in CHANNEL_SPECIFIC})
     req.loc[is_none, list(CHANNEL_SPECIFIC)] = np.nan
-    meta = contacts[[c for c in META_COLUMNS if c in contacts]]
-    frame = pd.concat(
-        [
-            meta,
-            feats[columns + (["prf_tz"] if "prf_tz" in feats else [])],
-            req,
-            outcome,
-        ],
-        axis=1,
-    )
-    frame[ACTION] = action_codes(contacts["channel"])
-    frame["split"] = split
-    return TrainingFrame(frame, columns, end, fingerprint(contacts, feats[columns]), params)
+    kept = [c for c in META_COLUMNS if c in contacts]
+    tz = ["prf_tz"] if "prf_tz" in feats else []
+    listed = {**{c: contacts[c] for c in kept}, **{c: feats[c] for c in [*columns, *tz]},
+              **{c: req[c] for c in req}, **{c: outcome[c] for c in outcome},
+              ACTION: pd.Series(action_codes(contacts["channel"])), "split": split}  # fmt: skip
+    frame = _frame(listed, contacts.index)
+    del feats, req, listed
+    return TrainingFrame(frame, columns, end, fingerprint(contacts, frame, columns), params)
+
+
+def _frame(listed: dict[str, pd.Series], index: pd.Index) -> pd.DataFrame:
+    """The columns as one frame, float64 ones copied once into a single block (a frame built by
+    concatenating frames holds two or three copies of a million rows at its peak)."""
+    floats = [name for name, values in listed.items() if values.dtype == np.float64]
+    block = np.empty((len(floats), len(index)))
+    for i, name in enumerate(floats):
+        block[i] = listed[name].to_numpy()
+    frame = pd.DataFrame(block.T, columns=floats, index=index, copy=False)
+    for position, (name, values) in enumerate(listed.items()):
+        if values.dtype != np.float64:
+            frame.insert(position, name, values.array)
+    return frame
 
 
 def estimate_constants(
@@ -200,9 +215,19 @@ def estimate_constants(
     use = (rows & responded.notna()).to_numpy()
     if not use.any():
         return RequestParams()
-    reach, fatigue, ch, rate = constant_candidates(
-        feats[use].reset_index(drop=True),
-        channel[use].reset_index(drop=True),
-        sent_at[use].reset_index(drop=True),
-    )
-    return estimate(reach, fatigue, ch, rate, responded[use].to_numpy())
+    feats, channel, sent_at = (x[use].reset_index(drop=True) for x in (feats, channel, sent_at))
+    pieces = [constant_candidates(feats.iloc[s], channel.iloc[s], sent_at.iloc[s])
+              for s in _pieces(len(feats))]  # fmt: skip
+    reach, fatigue, ch, rate = zip(*pieces, strict=True)
+    return estimate(_joined(reach), _joined(fatigue), np.concatenate(ch), np.concatenate(rate),
+                    responded[use].to_numpy())  # fmt: skip
+
+
+def _joined(parts: tuple[dict[float, np.ndarray], ...]) -> dict[float, np.ndarray]:
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def _pieces(n: int) -> list[slice]:
+    """Row slices of PIECE_ROWS: request features build [rows, 2, 24] tables per wait decay, so
+    taken whole at a million decisions they would need several GB for a moment."""
+    return [slice(lo, lo + PIECE_ROWS) for lo in range(0, max(n, 1), PIECE_ROWS)]

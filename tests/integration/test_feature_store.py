@@ -59,6 +59,39 @@ def test_historical_is_point_in_time_and_keeps_every_row(local: Settings, snapsh
                 assert (got == want).all(), f"{family}.{col}"
 
 
+def test_bounded_point_in_time_join_equals_feasts(local: Settings, snapshots: dict) -> None:
+    """The training frames' join (`point_in_time`: ASOF in DuckDB, chunks of rows) returns exactly
+    Feast's `get_historical_features` frame: values, dtypes, column and row order, for decision
+    times, duplicates, an unknown customer, times before any snapshot, and each view's TTL edge."""
+    from features.offline_read import point_in_time
+
+    store = st.open_store(local)
+    contacts = pd.read_parquet(local.validated_dir / "contacts.parquet").sample(2500, random_state=3)
+    entity = contacts[["customer_id", "sent_at", "channel"]].rename(columns={"sent_at": "event_timestamp"})
+    last = snapshots["contacts"].query("event_timestamp == event_timestamp.max()")  # no newer one
+    snap = last.sample(40, random_state=5)[["customer_id", "event_timestamp"]]
+    ttl = VIEWS["contacts"][1]
+    edges = pd.concat([snap.assign(event_timestamp=snap.event_timestamp + ttl + d, channel="sms")
+                       for d in (pd.Timedelta(0), pd.Timedelta(seconds=1))])  # fmt: skip
+    early = pd.Timestamp("2001-01-01", tz="UTC")  # before any snapshot
+    odd = pd.DataFrame({"customer_id": ["never-seen", entity.customer_id.iloc[0]],
+                        "event_timestamp": [entity.event_timestamp.iloc[0], early],
+                        "channel": ["push", "call"]})  # fmt: skip
+    entity = pd.concat([entity, entity.iloc[:100], edges, odd], ignore_index=True)
+    feast = st.historical_features(store, entity, stock=True)
+    ours = st.historical_features(store, entity, stock=False)
+    pd.testing.assert_frame_equal(ours, feast)
+    frame = entity.assign(event_timestamp=entity.event_timestamp.astype("datetime64[us, UTC]"))
+    chunked = point_in_time(st.view_sources(store, store.get_feature_service(st.FEATURE_SERVICE)), frame,
+                            chunk_rows=97)  # fmt: skip
+    pd.testing.assert_frame_equal(chunked, feast)
+    at_edge = ours.iloc[len(entity) - 82 : len(entity) - 42]  # exactly the TTL after a snapshot: kept
+    past_edge = ours.iloc[len(entity) - 42 : len(entity) - 2]  # one second later: stale
+    assert at_edge["cnt_contacts_7d"].notna().all() and at_edge["prf_tz"].notna().all()
+    assert past_edge["cnt_contacts_7d"].isna().all() and past_edge["prf_tz"].notna().all()
+    assert ours.iloc[-2:]["cnt_contacts_7d"].isna().all()
+
+
 def test_online_equals_offline_at_the_same_time(local: Settings, snapshots: dict) -> None:
     """Training/serving skew: what serving reads online is what training would read offline."""
     store = st.open_store(local)
