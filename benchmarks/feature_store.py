@@ -104,7 +104,8 @@ def main() -> None:
             paths = (
                 ("floor: direct SQLite read + decode", floor),
                 ("Feast get_online_features", feast),
-                ("optichannel OnlineReader", reader.read),
+                ("optichannel OnlineReader.read", reader.read),
+                ("  .read_block (what serving reads)", reader.read_block),
             )
             for name, fn in paths:
                 p50, p99 = base if fn is floor else _latencies(fn, batches)

@@ -48,7 +48,25 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def out_of_memory_advice() -> str:
+    """What to change when DuckDB hits the batch steps' memory limit (it stops the step, else)."""
+    from optichannel.settings import get_settings
+
+    settings = get_settings()
+    return (
+        f"error: DuckDB needed more than OPTICHANNEL_DUCKDB_MEMORY_LIMIT={settings.duckdb_memory_limit} "
+        f"(spilling to {settings.spill_dir}): raise that limit, or for `features build` lower "
+        f"OPTICHANNEL_FEATURE_BUCKET_ROWS (now {settings.feature_bucket_rows:,}), then run the step again"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
+    import duckdb
+
     quiet_libraries()
-    build_app()()
+    try:
+        build_app()()
+    except duckdb.OutOfMemoryException:
+        typer.echo(out_of_memory_advice(), err=True)
+        raise SystemExit(1) from None

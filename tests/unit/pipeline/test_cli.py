@@ -98,3 +98,33 @@ def test_features_build_without_validated_feeds_is_a_clear_error(data_dir: Path)
     result = runner.invoke(build_app(), ["features", "build"])
     assert result.exit_code == 1
     assert "run `optichannel validate` first" in result.output
+
+
+def test_duckdb_out_of_memory_is_one_line_naming_the_settings(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch step that outgrows DuckDB's limit (a million-customer build did) ends with the
+    settings to change, not a traceback."""
+    import duckdb
+    import typer
+
+    from pipeline import cli
+
+    def app() -> typer.Typer:
+        tiny = typer.Typer()
+
+        @tiny.command()
+        def step() -> None:
+            con = duckdb.connect(config={"memory_limit": "2MB", "threads": 1})
+            con.sql("SELECT range % 7 AS k, list(range) FROM range(3000000) GROUP BY k").fetchall()
+
+        return tiny
+
+    monkeypatch.setattr(cli, "build_app", app)
+    monkeypatch.setattr("sys.argv", ["optichannel"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "OPTICHANNEL_DUCKDB_MEMORY_LIMIT=" in err and "OPTICHANNEL_FEATURE_BUCKET_ROWS" in err
