@@ -1,5 +1,5 @@
-"""Campaign-sized offline reads: every customer's features as of one time, straight from the
-snapshot Parquet with DuckDB.
+"""Offline reads straight from the snapshot Parquet with DuckDB: every customer's features as of
+one time (campaigns), and every row of a training frame at its own time.
 
 Feast's `get_historical_features` is the reference (point in time, each view's TTL). A campaign
 asks for one time for all customers, and Feast spends most of such a call compiling its generic
@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from features.duckdb_limits import connect as bounded_session
-from features.store_definitions import JOIN_KEY, TIMESTAMP, VIEWS, snapshot_path
+from features.store_definitions import JOIN_KEY, TIMESTAMP, VIEWS, feature_names, snapshot_path
 from optichannel.settings import Settings
 
 _ROW = "__optichannel_row"
@@ -36,29 +35,11 @@ def features_at(features_dir: Path, customer_ids: pd.Series, at: pd.Timestamp) -
     `at` within the view's TTL; nulls where there is none (unknown customer or stale view)."""
     at = pd.Timestamp(at)
     at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
-    entity = pd.DataFrame({JOIN_KEY: pd.Series(customer_ids).astype(str).to_numpy(),
-                           _ROW: np.arange(len(customer_ids))})  # fmt: skip
-    parts = [entity[[JOIN_KEY]]]
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("entity", entity)
-        for family, (_, ttl) in VIEWS.items():
-            path = snapshot_path(features_dir, family)
-            if not path.exists():
-                raise FileNotFoundError(f"{path} is missing: run `optichannel features build` first")
-            since = at - ttl if ttl is not None else pd.Timestamp("1900-01-01", tz="UTC")
-            query = f"""
-                WITH latest AS (
-                    SELECT * FROM read_parquet('{path.as_posix()}')
-                    WHERE {TIMESTAMP} <= $at AND {TIMESTAMP} >= $since
-                    QUALIFY row_number() OVER (PARTITION BY {JOIN_KEY} ORDER BY {TIMESTAMP} DESC) = 1
-                )
-                SELECT latest.* EXCLUDE ({JOIN_KEY}, {TIMESTAMP})
-                FROM entity LEFT JOIN latest USING ({JOIN_KEY})
-                ORDER BY entity.{_ROW}"""
-            params = {"at": at.to_pydatetime(), "since": since.to_pydatetime()}
-            parts.append(con.execute(query, params).df())
-    return pd.concat(parts, axis=1)
+    ids = pd.Series(customer_ids).astype(str).to_numpy()
+    entity = pd.DataFrame({JOIN_KEY: ids, TIMESTAMP: pd.Series(at, index=range(len(ids)))})
+    views = [ViewSource(snapshot_path(features_dir, family), VIEWS[family][1], tuple(names))
+             for family, names in feature_names(features_dir).items()]  # fmt: skip
+    return point_in_time(views, entity).drop(columns=TIMESTAMP)
 
 
 def stale_rows(feats: pd.DataFrame) -> np.ndarray:
