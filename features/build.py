@@ -30,7 +30,8 @@ from pathlib import Path
 
 import duckdb
 
-from features.build_buckets import ORDER, Buckets, bucket_count
+from features.build_buckets import Buckets, bucket_count
+from features.day_parts import write_in_order
 from features.duckdb_limits import connect as bounded_session
 from features.snapshot_sql import DAILY_FAMILIES, FAMILIES, LOOKBACK_DAYS
 from features.sql_dialect import DUCKDB
@@ -163,20 +164,22 @@ def build_features(
             params = {"since": since if daily else first_day, "last_day": last_day,
                       "first_snapshot": first_snapshot}  # fmt: skip
             query = _query(con, family, params)
-            sql = buckets.run(query, lambda: bar.advance(task)) if family in DAILY else query()
-            if daily:  # the older snapshots as they are, then the recomputed ones
-                sql = (
-                    f"SELECT * FROM read_parquet('{target.as_posix()}') WHERE event_timestamp < "
-                    f"TIMESTAMPTZ '{resume} 00:00:00+00' UNION ALL BY NAME ({sql}) {ORDER}"
-                )
-            con.execute(f"COPY ({sql}) TO '{tmp.as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD)")
-            tmp.replace(target)
-            buckets.release()
-            built.rows[family] = con.execute(
-                f"SELECT COUNT(*) FROM read_parquet('{target.as_posix()}')"
-            ).fetchone()[0]
-            if family not in DAILY:
+            if family in DAILY:
+                schema = buckets.run(query, lambda: bar.advance(task))
+                older = None
+                if daily:  # the older snapshots as they are (in order), then the recomputed ones
+                    older = (f"SELECT * FROM read_parquet('{target.as_posix()}') WHERE event_timestamp < "
+                             f"TIMESTAMPTZ '{resume} 00:00:00+00'")  # fmt: skip
+                bar.update(task, description=f"writing {family} features in order")
+                built.rows[family] = write_in_order(con, buckets.parts, schema, tmp, older)
+                buckets.release()
+            else:
+                con.execute(f"COPY ({query()}) TO '{tmp.as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD)")
+                built.rows[family] = con.execute(
+                    f"SELECT COUNT(*) FROM read_parquet('{tmp.as_posix()}')"
+                ).fetchall()[0][0]
                 bar.advance(task)
+            tmp.replace(target)
     manifest = {
         "newest_snapshot": last_day.isoformat(),
         "sql": {f: sql_digest(f) for f in DAILY},

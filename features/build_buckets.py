@@ -10,23 +10,26 @@ bucket's customers restricts everything to them. The feeds are split once into h
 Parquet first, so a bucket reads only its own rows. The contact family's response-rate prior is
 the population's: it is computed once over everyone before the buckets (`Family.shared`,
 features/window_arrays.py), not in each bucket.
-The buckets' rows gather in a temporary DuckDB table (spilled past the memory limit) and are
-written in the family's order (time, customer): exactly the rows of one query over everyone.
+Each bucket's rows go to Parquet parts split by day, written into the family's file a day at a
+time in (time, customer) order (features/day_parts.py): exactly the rows of one query over everyone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.day_parts import ORDER, append_parts
 
 #: the feeds split by bucket
 SPLIT = ("transactions", "events", "contacts")
-KEY = "customer_id"
-ORDER = f"ORDER BY event_timestamp, {KEY}"
 
 
 def bucket_count(con: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date, bucket_rows: int) -> int:
@@ -74,33 +77,33 @@ class Buckets:
             )
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
 
-    def run(self, query: Callable[[], str], advance: Callable[[], object]) -> str:
+    def run(self, query: Callable[[], str], advance: Callable[[], object]) -> pa.Schema:
         """Compute `query()` (called once per bucket, with the views on that bucket) bucket by
-        bucket into the temporary table `snapshots` (DuckDB spills it past the memory limit); the
-        query reading it in order."""
+        bucket into day partitions under `parts` (features/day_parts.py); the rows' schema."""
         con = self.con
-        con.execute("DROP TABLE IF EXISTS snapshots")
+        self.release()
+        schema = None
         try:
             for bucket in range(self.count):
                 self.select(bucket)
                 sql = query().rstrip()
-                if sql.endswith(ORDER):  # each bucket's own sort is wasted: the merge sorts
+                if sql.endswith(ORDER):  # each bucket's own sort is wasted: the days are sorted
                     sql = sql[: -len(ORDER)]
-                if bucket == 0:
-                    con.execute(f"CREATE TEMP TABLE snapshots AS {sql}")
-                else:
-                    con.execute(f"INSERT INTO snapshots {sql}")
+                if schema is None:  # the column types as DuckDB writes them to Parquet
+                    empty = (self.work / "schema.parquet").as_posix()
+                    con.execute(f"COPY (SELECT * FROM ({sql}) LIMIT 0) TO '{empty}' (FORMAT PARQUET)")
+                    schema = pq.read_schema(empty)
+                append_parts(con, sql, self.parts, f"bucket{bucket}")
                 advance()
         finally:
             self.select(None)
-        # Parquet marks a column required when DuckDB's statistics prove it has no nulls. Over
-        # everyone at once, only the key is proven (the validated customers' column): the
-        # window results are not. A table knows its columns exactly, so a row of nulls, added
-        # and deleted, leaves statistics that say what one query's say.
-        con.execute(f"INSERT INTO snapshots ({KEY}) VALUES ('')")
-        con.execute("DELETE FROM snapshots WHERE rowid = (SELECT MAX(rowid) FROM snapshots)")
-        return f"SELECT * FROM snapshots {ORDER}"
+        return schema
+
+    @property
+    def parts(self) -> Path:
+        """Where `run` leaves the family's rows, split by day."""
+        return self.work / "snapshots"
 
     def release(self) -> None:
-        """Drop the gathered snapshots once they are written."""
-        self.con.execute("DROP TABLE IF EXISTS snapshots")
+        """Delete the day partitions once they are written."""
+        shutil.rmtree(self.parts, ignore_errors=True)

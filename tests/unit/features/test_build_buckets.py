@@ -3,6 +3,7 @@ the same rows, in the same order, with the same Parquet schema, full or incremen
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from features.build import build_features
+from features.build import DAILY, build_features, connect, data_span
 from features.snapshot_sql import FAMILIES
 from features.validation import validate_feeds
 from optichannel.settings import Settings
@@ -41,6 +42,23 @@ def assert_same(a: Path, b: Path) -> None:
         left, right = pq.read_table(a / f"{family}.parquet"), pq.read_table(b / f"{family}.parquet")
         assert left.schema.equals(right.schema), family  # nullability included
         assert left.equals(right), family  # every row, in order
+
+
+def test_the_ordered_write_is_duckdbs_write_of_one_query(feeds: Path, at_once: Path, tmp_path: Path) -> None:
+    """The daily families are written a day at a time (features/day_parts.py); the file must be
+    what DuckDB writes for the family's whole SQL over everyone: values, Parquet types (a sum is
+    HUGEINT in DuckDB, DOUBLE in its Parquet), nullability and row order."""
+    con = connect(feeds, settings(tmp_path, 10**12))
+    first, last = data_span(con)
+    params = {"since": first, "last_day": last + dt.timedelta(days=1), "first_snapshot": first}
+    for family in DAILY:
+        reference = tmp_path / f"{family}.parquet"
+        sql = FAMILIES[family]().format(**params)
+        con.execute(f"COPY ({sql}) TO '{reference.as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD)")
+        left, right = pq.read_table(reference), pq.read_table(at_once / f"{family}.parquet")
+        assert left.schema.equals(right.schema), family
+        assert left.equals(right), family
+    con.close()
 
 
 def test_buckets_give_the_rows_of_one_query(feeds: Path, at_once: Path, tmp_path: Path) -> None:
