@@ -17,8 +17,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-KEY = "customer_id"
-TIME = "event_timestamp"
+from features.store_definitions import JOIN_KEY as KEY
+from features.store_definitions import TIMESTAMP as TIME
+
 ORDER = f"ORDER BY {TIME}, {KEY}"
 #: the day partition column of the parts (not written into them)
 DAY = "snapshot_day"
@@ -78,7 +79,7 @@ def write_in_order(
         if older is not None:
             for batch in con.sql(older).to_arrow_reader(ROW_GROUP_ROWS):
                 groups.add(pa.Table.from_batches([batch]))
-        for day in sorted(parts.glob(f"{DAY}=*")) if parts.exists() else ():
+        for day in sorted(parts.glob(f"{DAY}=*")):  # none when no bucket had rows
             files = (day / "*.parquet").as_posix()
             table = con.sql(f"SELECT * FROM read_parquet('{files}', hive_partitioning = false) {ORDER}")
             groups.add(table.to_arrow_table())
