@@ -40,7 +40,7 @@ customer at the same moment. Arms: the policy arm's incremental value against th
 {{ margins }}
 <h2>Which model was champion when</h2>{{ champions }}
 <h2>Off-policy estimate on the deployment's own logs</h2>
-<p>The estimator that gates promotion (doubly robust over channels), on every decision the deployment logged,
+<p>The estimator that gates promotion (doubly robust over a few hours of the same channel), on every decision the deployment logged,
 with the truth of the same choices beside it.</p>{{ ope }}
 {% for n in notes %}<p><em>{{ n }}</em></p>{% endfor %}
 <h2>The loop, day by day</h2>{{ days_table }}

@@ -57,6 +57,14 @@ class Evaluation(_Strict):
         (8, 22), description="local hours [start, end) of a campaign day: the options of a logged decision"
     )
     calibration_bins: int = Field(15, ge=2)
+    hour_window: int | None = Field(
+        3,
+        ge=0,
+        le=23,
+        description="logged decisions within this many hours of a policy's slot (same channel) "
+        "correct its estimated value (needs each contact's `propensity`); null: the whole channel "
+        "(needs `channel_propensity`)",
+    )
 
 
 class TrainConfig(_Strict):
@@ -72,7 +80,9 @@ class TrainConfig(_Strict):
         None, ge=0, description="Optuna trials for the mediated conversion model (default: `trials`)"
     )
     uplift_learner: Literal["auto", "s", "t", "m"] = Field(
-        "auto", description="conversion meta-learner; auto trains both and keeps the oracle's winner"
+        "auto",
+        description="conversion meta-learner; auto trains S, T and mediated and keeps the one with the "
+        "highest value estimated from the logged decisions (never the oracle's pick)",
     )
     weighting: Literal["none", "ips"] = Field(
         "none", description="ips: weight rows by 1/propensity (clipped) to undo the logging policy"

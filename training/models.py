@@ -1,7 +1,8 @@
 """LightGBM fitting for the response model and the conversion meta-learners (S and T).
 
 S-learner: one booster with the action (none included) as a feature. T-learner: one
-booster per action. Which one wins is decided by the oracle evaluation, not here.
+booster per action. Mediated: conversion through the response. Which one wins is decided
+on the logged decisions' estimated value (`training.policy_value`), not here.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ BASE_PARAMS: dict[str, Any] = {
     "deterministic": True,
     "force_row_wise": True,
 }
-#: conversion learners are not tuned (the oracle picks S or T); a faster rate keeps them quick
+#: the S and T conversion learners are not tuned (the mediated one is); a faster rate keeps them quick
 CONVERSION_PARAMS: dict[str, Any] = {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 200}
 DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,

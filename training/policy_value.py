@@ -1,10 +1,12 @@
 """What each policy is worth, estimated from logged decisions the way a bank without an oracle
 must: the model's candidates, the champion and the simple baselines all decide on the campaign
-days of the held-out test weeks, and doubly robust evaluation over channel clusters
-(`optichannel.off_policy.cluster_dr`) estimates each one's net value per decision from what
-actually happened there. This is what chooses the learner and gates promotion. In a simulated
-world the oracle's true value of the very same choices is put beside each estimate, to show
-whether the estimate tracks the truth; it never enters a choice.
+days of the held-out test weeks, and doubly robust evaluation (`optichannel.off_policy.cluster_dr`)
+estimates each one's net value per decision from what actually happened there: the logged outcomes
+within a few hours of a policy's slot on the same channel correct the reward model's value of it
+(`hour_window_match`), or, where the log has only the channel's propensity, those of the whole
+channel. This is what chooses the learner and gates promotion. In a simulated world the oracle's
+true value of the very same choices is put beside each estimate, to show whether the estimate
+tracks the truth; it never enters a choice.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from optichannel.economics import Economics
 from optichannel.localtime import local_day_start
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.model_policy import Scored, decide, score_grid
-from optichannel.off_policy import bootstrap_means, cluster_dr
+from optichannel.off_policy import bootstrap_means, cluster_dr, hour_window_match
 from training.config import Evaluation
 from training.dataset import TrainingFrame
 
@@ -47,9 +49,9 @@ class LoggedContext:
     rows: pd.DataFrame  # the training frame's test rows with a known conversion and propensities
     grid: CandidateGrid  # each decision's campaign day as a candidate window
     logged_channel: np.ndarray  # action code (NO_CONTACT = none)
-    cluster_propensity: np.ndarray
+    propensity: np.ndarray  # of the logged action (window) or of its channel at any hour (channel)
     logged_slot: np.ndarray  # the logged send time's slot in the grid (-1 outside it)
-    exact: bool  # no channel propensity: a decision counts only where channel and hour both agree
+    window: int | None  # hours either side of a policy's slot whose logged decisions count; None: channel
     fixed: dict[str, Choice]
     econ: Economics
     truth: dict[str, np.ndarray] | None = None  # oracle grid + true value of the logged action
@@ -70,19 +72,7 @@ def prepare(
     the fixed baselines' choices; with a simulator's `oracle`, the truth of the same windows."""
     f = tf.frame
     rows = f[(f["split"] == "test") & f["converted"].notna()]
-    notes = []
-    exact = not ("channel_propensity" in rows and rows["channel_propensity"].notna().any())
-    column = "propensity" if exact else "channel_propensity"
-    if column not in rows or not rows[column].notna().any():
-        raise ValueError(
-            "the contacts feed has no propensity: a policy's value cannot be estimated from logged "
-            "decisions without the logging policy's probabilities (log `propensity` and `channel_propensity`)"
-        )
-    if exact:
-        notes.append(
-            "no channel_propensity in the contacts: only decisions where a policy picks the logged channel "
-            "and hour count, so the estimates rest on few decisions; log the channel's probability too"
-        )
+    window, column, notes = _design(rows, cfg.hour_window)
     known = rows[column] > 0
     if (~known).any():
         notes.append(f"{int((~known).sum()):,} test decisions without a {column}: left out")
@@ -109,7 +99,7 @@ def prepare(
         rows["channel"].map(lookup).to_numpy(dtype=np.int64),
         rows[column].to_numpy(dtype=float),
         np.where((slot >= 0) & (slot < grid.slots_us.shape[1]), slot, -1),
-        exact,
+        window,
         fixed,
         econ,
         notes=notes,
@@ -117,6 +107,33 @@ def prepare(
     if oracle is not None:
         ctx.truth = _truth(oracle, ctx, start, hours[1] - hours[0])
     return ctx
+
+
+def _design(rows: pd.DataFrame, hour_window: int | None) -> tuple[int | None, str, list[str]]:
+    """(hour window or None for whole channels, the propensity column it weighs by, notes): the
+    hour window where each logged action's propensity is known, else whole channels."""
+    logged = {c for c in ("propensity", "channel_propensity") if c in rows and rows[c].notna().any()}
+    if not logged:
+        raise ValueError(
+            "the contacts feed has no propensity: a policy's value cannot be estimated from logged "
+            "decisions without the logging policy's probabilities (log `propensity` and `channel_propensity`)"
+        )
+    if "propensity" in logged and (hour_window is not None or "channel_propensity" not in logged):
+        window = 0 if hour_window is None else hour_window
+        notes = []
+        if window == 0:
+            notes.append(
+                "only decisions where a policy picks the logged channel and hour count (hour_window 0, "
+                "or no channel_propensity to fall back on), so the estimates rest on few decisions"
+            )
+        return window, "propensity", notes
+    notes = []
+    if "propensity" not in logged:
+        notes.append(
+            "no propensity of the logged hour in the contacts: each channel's logged outcomes correct the "
+            "estimates as a whole, so they trust the model's ranking of hours; log `propensity` too"
+        )
+    return None, "channel_propensity", notes
 
 
 def _truth(oracle: object, ctx: LoggedContext, start: pd.Series, hours: int) -> dict[str, np.ndarray]:
@@ -180,7 +197,7 @@ def estimate(
     seed: int = 0,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """(policy -> estimated net value per decision with its 95% interval, the unbiased but noisier
-    estimate on observed conversions, channel-level SNIPS, effective n and, in simulation, the
+    estimate on observed conversions, SNIPS over the same clusters, effective n and, in simulation, the
     true value; the paired bootstrap draws [n_boot, policies] in table order)."""
     econ, v = ctx.econ, ctx.econ.value_per_conversion
     contact_value, none_value = Scored(*_scored(reward_model, ctx)).values(econ)
@@ -189,18 +206,14 @@ def estimate(
     reward = v * converted - econ.contact_cost(ctx.logged_channel)
     columns, rows = [], []
     for name, choice in picks.items():
-        match = choice.channel == ctx.logged_channel
-        if ctx.exact:
-            match &= (ctx.logged_channel == NO_CONTACT) | (choice.slot == ctx.logged_slot)
-        w = np.where(match, 1.0 / ctx.cluster_propensity, 0.0)
+        match, propensity = _clusters(ctx, choice)
+        w = np.where(match, 1.0 / propensity, 0.0)
         direct = choice.take(contact_value, none_value)
-        columns.append(cluster_dr(direct, match, ctx.cluster_propensity, v * (outcome - predicted)))
+        columns.append(cluster_dr(direct, match, propensity, v * (outcome - predicted)))
         row = {
             "policy": name,
-            "dr_conversion": float(
-                cluster_dr(direct, match, ctx.cluster_propensity, v * (converted - predicted)).mean()
-            ),
-            "snips_channel": float((w * reward).sum() / w.sum()) if w.sum() > 0 else float("nan"),
+            "dr_conversion": float(cluster_dr(direct, match, propensity, v * (converted - predicted)).mean()),
+            "snips": float((w * reward).sum() / w.sum()) if w.sum() > 0 else float("nan"),
             "effective_n": float(w.sum() ** 2 / max((w**2).sum(), 1e-12)),
             "contacted": float(choice.contacted.mean()),
         }
@@ -213,7 +226,7 @@ def estimate(
     bau, source = _bau_terms(ctx)
     columns.append(bau)
     contacted = float((ctx.logged_channel != NO_CONTACT).mean())
-    row = {"policy": BAU, "dr_conversion": float(bau.mean()), "snips_channel": float(bau.mean()),
+    row = {"policy": BAU, "dr_conversion": float(bau.mean()), "snips": float(bau.mean()),
            "effective_n": float((bau != 0).sum()), "contacted": contacted}  # fmt: skip
     if ctx.truth is not None:
         row["true_value"] = float(ctx.truth["logged_value"][bau != 0].mean())
@@ -232,6 +245,15 @@ def estimate(
             f"(effective n below {FEW_EFFECTIVE}): read their intervals as rough"
         )
     return table, draws
+
+
+def _clusters(ctx: LoggedContext, choice: Choice) -> tuple[np.ndarray, np.ndarray]:
+    """(where the log's decision counts for `choice`, the propensity of its cluster)."""
+    if ctx.window is None:
+        return choice.channel == ctx.logged_channel, ctx.propensity
+    match, size = hour_window_match(choice.channel, choice.slot, ctx.logged_channel, ctx.logged_slot,
+                                    ctx.grid.allowed, ctx.window)  # fmt: skip
+    return match, size * ctx.propensity
 
 
 def _scored(model: NextBestChannelModel, ctx: LoggedContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

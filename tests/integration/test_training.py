@@ -174,9 +174,11 @@ def test_evaluate_command_judges_the_champion(
         get_settings.cache_clear()
 
 
-def test_without_channel_propensity_only_exact_matches_count(trained: dict) -> None:
-    """A bank that logs only the exact action's propensity still gets estimates, resting on far
-    fewer decisions and said so; one that logs no propensity at all gets a clear refusal."""
+def test_the_estimate_rests_on_more_decisions_the_wider_its_clusters(trained: dict) -> None:
+    """Each logged action's propensity: the decisions within 3 hours of a policy's slot count (the
+    default); hour_window 0: only exact matches; only the channel's propensity: the whole channel,
+    said so. More decisions carry the estimate as the cluster widens. No propensity at all: a
+    clear refusal."""
     from dataclasses import replace
 
     from optichannel.pyfunc_model import load_bundle
@@ -187,12 +189,18 @@ def test_without_channel_propensity_only_exact_matches_count(trained: dict) -> N
     model = load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
     store = st.open_store(settings)
     tf = training_frame(store, settings.validated_dir, FAST.labels, FAST.split)
-    tables = {}
-    for name, frame in {"channel": tf.frame, "exact": tf.frame.drop(columns="channel_propensity")}.items():
-        ctx = policy_value.prepare(store, replace(tf, frame=frame), FAST.evaluation, FAST.economics)
-        tables[name] = policy_value.estimate(ctx, policy_value.choices(ctx, {"model": model}), model)[0]
-    assert ctx.exact and any("no channel_propensity" in note for note in ctx.notes)
-    assert tables["exact"].loc["model", "effective_n"] < tables["channel"].loc["model", "effective_n"] / 5
+    exact = FAST.evaluation.model_copy(update={"hour_window": 0})
+    designs = {"window": (tf.frame, FAST.evaluation), "exact": (tf.frame, exact),
+               "channel": (tf.frame.drop(columns="propensity"), FAST.evaluation)}  # fmt: skip
+    n, notes = {}, {}
+    for name, (frame, evaluation) in designs.items():
+        ctx = policy_value.prepare(store, replace(tf, frame=frame), evaluation, FAST.economics)
+        table = policy_value.estimate(ctx, policy_value.choices(ctx, {"model": model}), model)[0]
+        n[name], notes[name] = table.loc["model", "effective_n"], " ".join(ctx.notes)
+        assert ctx.window == {"window": 3, "exact": 0, "channel": None}[name]
+    assert n["exact"] < n["window"] < n["channel"] and n["exact"] < n["channel"] / 5
+    assert "exact" not in notes["window"] and "logged channel and hour count" in notes["exact"]
+    assert "log `propensity` too" in notes["channel"]
     blind = replace(tf, frame=tf.frame.drop(columns=["channel_propensity", "propensity"]))
     with pytest.raises(ValueError, match="no propensity"):
         policy_value.prepare(store, blind, FAST.evaluation, FAST.economics)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optichannel.off_policy import bootstrap_means, cluster_dr, doubly_robust, evaluate, ips, snips
+from optichannel.channels import NO_CONTACT
+from optichannel.off_policy import (
+    bootstrap_means,
+    cluster_dr,
+    doubly_robust,
+    evaluate,
+    hour_window_match,
+    ips,
+    snips,
+)
 
 N, ACTIONS, CONTEXTS = 20_000, 6, 5
 
@@ -127,6 +136,69 @@ def test_cluster_dr_is_unbiased_when_the_model_ranks_hours_right_but_misses_chan
     # channel-level IPS without the model's hour ranking misses the hour the target picks
     ips_channel = (match / w["p"] * w["reward"]).sum() / (match / w["p"]).sum()
     assert float(w["true"]) - ips_channel > 0.02
+
+
+def _peaked(seed: int) -> dict[str, np.ndarray]:
+    """Channels x 14 hours: each context's response sits on a 3-hour plateau (its peak hours),
+    low elsewhere; the plateau's last slot is closed (quiet hours) for everyone. The log takes a
+    fixed business-as-usual slot 70% of the time and explores every open slot uniformly otherwise;
+    the target picks each context's peak hour on channel 1."""
+    rng = np.random.default_rng(seed)
+    n, channels, hours = 60_000, 3, 14
+    x = rng.integers(0, 5, n)
+    peak = 2 + 2 * x[:, None] + np.zeros((1, hours), dtype=int)
+    slot = np.arange(hours)[None, :]
+    level = rng.uniform(0.05, 0.1, size=(5, channels))[x]  # [rows, channels]
+    mu = level[:, :, None] + 0.25 * (np.abs(slot - peak) <= 1)[:, None, :]  # [rows, channels, hours]
+    allowed = np.ones((n, channels, hours), dtype=bool)
+    allowed[np.arange(n), :, peak[:, 0] + 1] = False
+    flat = allowed.reshape(n, -1)
+    p_action = 0.3 * flat / flat.sum(axis=1, keepdims=True)
+    p_action[:, 0 * hours + 1] += 0.7  # business as usual: channel 0 at slot 1 (never a closed slot)
+    pick = (rng.random((n, 1)) < p_action.cumsum(axis=1)).argmax(axis=1)
+    logged_ch, logged_slot = pick // hours, pick % hours
+    reward = (rng.random(n) < mu[np.arange(n), logged_ch, logged_slot]).astype(float)
+    flat_model = mu.mean(axis=2, where=allowed)  # right level per channel, blind to the hour
+    return {"n": np.array(n), "mu": mu, "allowed": allowed, "logged_ch": logged_ch,
+            "logged_slot": logged_slot, "propensity": p_action[np.arange(n), pick], "reward": reward,
+            "flat": flat_model, "target_slot": peak[:, 0]}  # fmt: skip
+
+
+def test_hour_window_dr_recovers_the_peak_hour_that_a_channel_cluster_averages_away() -> None:
+    w = _peaked(5)
+    n = int(w["n"])
+    rows, target_ch = np.arange(n), np.ones(n, dtype=int)
+    true = w["mu"][rows, 1, w["target_slot"]].mean()
+    direct = w["flat"][rows, 1]
+    residual = w["reward"] - w["flat"][rows, w["logged_ch"]]
+    match, size = hour_window_match(
+        target_ch, w["target_slot"], w["logged_ch"], w["logged_slot"], w["allowed"], hours=1
+    )
+    window = cluster_dr(direct, match, size * w["propensity"], residual).mean()
+    assert abs(window - true) < 0.01
+    # the whole channel's logged outcomes: the flat model's error averaged over all hours
+    channel_p = (w["propensity"] / w["propensity"]) * 0.3 / 3  # exploration only: channel 1 is never BAU
+    whole = cluster_dr(direct, w["logged_ch"] == 1, channel_p, residual).mean()
+    assert true - whole > 0.1
+    # the closed slot inside the window is not counted: two open slots, not three
+    assert set(np.unique(size)) == {2.0}
+
+
+def test_hour_window_match_counts_the_chosen_channel_near_the_slot_and_none_for_none() -> None:
+    allowed = np.ones((4, 2, 6), dtype=bool)
+    allowed[1, 0, 4] = False
+    match, size = hour_window_match(
+        np.array([0, 0, NO_CONTACT, 1]),
+        np.array([2, 3, 0, 5]),
+        np.array([0, 0, NO_CONTACT, 0]),
+        np.array([4, 5, -1, 5]),
+        allowed,
+        2,
+    )
+    assert match.tolist() == [True, True, True, False]  # row 3: another channel
+    assert size.tolist() == [5.0, 4.0, 1.0, 3.0]  # row 1: slots 1-5 but the closed 4; row 3: 3-5
+    with pytest.raises(ValueError, match="hour window must be >= 0"):
+        hour_window_match(np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), np.ones((1, 1, 1), bool), -1)
 
 
 def test_cluster_dr_refuses_a_matched_decision_without_propensity() -> None:
