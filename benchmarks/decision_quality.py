@@ -13,8 +13,8 @@ model gated on logged-data value). Then, per policy:
 - response capture, value capture and incremental conversions per 1,000 decisions, from the
   oracle on decision points spread over the held-out weeks (72-hour windows);
 - the value per decision estimated from the held-out weeks' logged decisions (doubly robust over
-  ±3 hours of the chosen channel, response carried to conversion) with its 95% interval, next to the true value of the
-  very same choices, and whether the interval covers it.
+  ±3 hours of the chosen channel, response carried to conversion) with its 95% interval, next to
+  the true value of the very same choices, and whether the interval covers it.
 
 The "shifted" world has other constants than the defaults (fatigue time constant, wait decays,
 payday and travel lifts, affinity spread): the held-out check that the request constants are

@@ -40,11 +40,17 @@ customer at the same moment. Arms: the policy arm's incremental value against th
 {{ margins }}
 <h2>Which model was champion when</h2>{{ champions }}
 <h2>Off-policy estimate on the deployment's own logs</h2>
-<p>The estimator that gates promotion (doubly robust over a few hours of the same channel), on every decision the deployment logged,
-with the truth of the same choices beside it.</p>{{ ope }}
+<p>The estimator that gates promotion (doubly robust over a few hours of the same channel, or the whole
+channel where the log sits on the policy's own slots), on every decision the deployment logged, with the
+truth of the same choices beside it.</p>{{ ope }}
 {% for n in notes %}<p><em>{{ n }}</em></p>{% endfor %}
 <h2>The loop, day by day</h2>{{ days_table }}
 </body></html>""")
+
+
+def _plain(row: pd.Series) -> dict[str, float | str]:
+    """A table row for JSON: numbers as floats, names (the estimate's cluster) as they are."""
+    return {k: v if isinstance(v, str) else float(v) for k, v in row.items()}
 
 
 def _chart(per_day: pd.DataFrame) -> str:
@@ -92,13 +98,13 @@ def write_report(dep: Deployment, out: Path) -> dict[str, Any]:
             {"week": int(w), **{k: float(v) for k, v in row.items()}} for w, row in margin.iterrows()
         ],
         "champions": dep.champions.astype(str).to_dict("records"),
-        "ope": None if ope is None else {p: {k: float(v) for k, v in r.items()} for p, r in ope.iterrows()},
+        "ope": None if ope is None else {p: _plain(r) for p, r in ope.iterrows()},
         "notes": dep.notes,
     }
     (out / "report.json").write_text(json.dumps(payload, indent=2, default=str))
     week_view = week.rename(index=ARM_LABELS, level="arm")
-    ope_view = None if ope is None else ope[[c for c in ("estimate", "lo", "hi", "effective_n", "true_value")
-                                            if c in ope]]  # fmt: skip
+    shown = ("estimate", "lo", "hi", "cluster", "effective_n", "true_value")
+    ope_view = None if ope is None else ope[[c for c in shown if c in ope]]
     html = PAGE.render(
         days=cfg.days, customers=f"{cfg.customers:,}", retrain_every=cfg.retrain_every,
         value=Economics().value_per_conversion,

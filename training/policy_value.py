@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 #: the on-policy baseline: what the bank's business-as-usual arm earned (or the whole log)
 BAU = "business_as_usual"
 US_PER_HOUR = 3_600_000_000
+#: a policy whose channel-matched logged weight sits at its own slot for at least this share is
+#: estimated over whole channels (see `_clusters`)
+ON_SLOT = 0.75
 #: below this effective sample size an estimate is flagged as resting on few decisions
 FEW_EFFECTIVE = 300
 
@@ -56,6 +59,7 @@ class LoggedContext:
     econ: Economics
     truth: dict[str, np.ndarray] | None = None  # oracle grid + true value of the logged action
     notes: list[str] = field(default_factory=list)
+    channel_propensity: np.ndarray | None = None  # of the logged channel at any hour, where all are known
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -104,6 +108,8 @@ def prepare(
         econ,
         notes=notes,
     )
+    if window is not None and "channel_propensity" in rows and (rows["channel_propensity"] > 0).all():
+        ctx.channel_propensity = rows["channel_propensity"].to_numpy(dtype=float)
     if oracle is not None:
         ctx.truth = _truth(oracle, ctx, start, hours[1] - hours[0])
     return ctx
@@ -206,13 +212,14 @@ def estimate(
     reward = v * converted - econ.contact_cost(ctx.logged_channel)
     columns, rows = [], []
     for name, choice in picks.items():
-        match, propensity = _clusters(ctx, choice)
+        match, propensity, cluster = _clusters(ctx, choice)
         w = np.where(match, 1.0 / propensity, 0.0)
         direct = choice.take(contact_value, none_value)
         columns.append(cluster_dr(direct, match, propensity, v * (outcome - predicted)))
         row = {
             "policy": name,
             "dr_conversion": float(cluster_dr(direct, match, propensity, v * (converted - predicted)).mean()),
+            "cluster": cluster,
             "snips": float((w * reward).sum() / w.sum()) if w.sum() > 0 else float("nan"),
             "effective_n": float(w.sum() ** 2 / max((w**2).sum(), 1e-12)),
             "contacted": float(choice.contacted.mean()),
@@ -226,8 +233,9 @@ def estimate(
     bau, source = _bau_terms(ctx)
     columns.append(bau)
     contacted = float((ctx.logged_channel != NO_CONTACT).mean())
-    row = {"policy": BAU, "dr_conversion": float(bau.mean()), "snips": float(bau.mean()),
-           "effective_n": float((bau != 0).sum()), "contacted": contacted}  # fmt: skip
+    row = {"policy": BAU, "dr_conversion": float(bau.mean()), "cluster": "on-policy",
+           "snips": float(bau.mean()), "effective_n": float((bau != 0).sum()),
+           "contacted": contacted}  # fmt: skip
     if ctx.truth is not None:
         row["true_value"] = float(ctx.truth["logged_value"][bau != 0].mean())
     rows.append(row)
@@ -247,13 +255,25 @@ def estimate(
     return table, draws
 
 
-def _clusters(ctx: LoggedContext, choice: Choice) -> tuple[np.ndarray, np.ndarray]:
-    """(where the log's decision counts for `choice`, the propensity of its cluster)."""
+def _clusters(ctx: LoggedContext, choice: Choice) -> tuple[np.ndarray, np.ndarray, str]:
+    """(where the log's decision counts for `choice`, the propensity of its cluster, its name).
+
+    The hour window, unless the log already sits on the policy's own slots: where at least
+    `ON_SLOT` of its channel-matched weight is at the very slot the policy picks (a log written by
+    this policy with some exploration), the whole channel's correction is mostly that slot's own
+    and far steadier (simulated deployment: effective n 3,272 against 196 in the window). The
+    share depends on propensities and choices only, never on outcomes."""
+    channel = choice.channel == ctx.logged_channel
     if ctx.window is None:
-        return choice.channel == ctx.logged_channel, ctx.propensity
+        return channel, ctx.propensity, "channel"
+    if ctx.channel_propensity is not None:
+        w = np.where(channel & choice.contacted, 1.0 / ctx.channel_propensity, 0.0)
+        on_slot = w[ctx.logged_slot == choice.slot].sum()
+        if w.sum() > 0 and on_slot / w.sum() >= ON_SLOT:
+            return channel, ctx.channel_propensity, "channel"
     match, size = hour_window_match(choice.channel, choice.slot, ctx.logged_channel, ctx.logged_slot,
                                     ctx.grid.allowed, ctx.window)  # fmt: skip
-    return match, size * ctx.propensity
+    return match, size * ctx.propensity, f"±{ctx.window} h"
 
 
 def _scored(model: NextBestChannelModel, ctx: LoggedContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -280,8 +280,9 @@ def write_report(
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "evaluation.json"
 
-    def records(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
-        return {str(p): {k: float(v) for k, v in row.items() if pd.notna(v)} for p, row in frame.iterrows()}
+    def records(frame: pd.DataFrame) -> dict[str, dict[str, float | str]]:
+        return {str(p): {k: v if isinstance(v, str) else float(v) for k, v in row.items() if pd.notna(v)}
+                for p, row in frame.iterrows()}  # fmt: skip
 
     payload = {
         "model_version": version,
