@@ -66,7 +66,7 @@ def print_logged(
     truth = "true_value" in frame
     out = Table(title="policies judged on the test weeks' logged decisions (net value per decision)")
     for header in ("policy", "estimated value", "95% CI", *(["true value"] if truth else []),
-                   "effective n", "contacted"):  # fmt: skip
+                   "effective n", "logged decisions read", "contacted"):  # fmt: skip
         out.add_column(header, justify="left" if header == "policy" else "right")
     chosen = f"model_{verdict.learner}"
     for policy, row in frame.sort_values("estimate", ascending=False).iterrows():
@@ -74,7 +74,8 @@ def print_logged(
         cells = [f"{row['estimate']:.3f}", f"{row['lo']:.3f} to {row['hi']:.3f}"]
         if truth:
             cells.append(f"{row['true_value']:.3f}")
-        out.add_row(name, *cells, f"{row['effective_n']:,.0f}", f"{row['contacted']:.2f}")
+        read = str(row.get("cluster", ""))
+        out.add_row(name, *cells, f"{row['effective_n']:,.0f}", read, f"{row['contacted']:.2f}")
     console = Console(width=max(100, Console().width))
     console.print(out)
     if verdict.baseline.diff[0] > 0:

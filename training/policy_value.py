@@ -41,6 +41,8 @@ US_PER_HOUR = 3_600_000_000
 #: a policy whose channel-matched logged weight sits at its own slot for at least this share is
 #: estimated over whole channels (see `_clusters`)
 ON_SLOT = 0.75
+#: the cluster name of an estimate corrected by every logged decision on the policy's channel
+WHOLE_CHANNEL = "whole channel"
 #: below this effective sample size an estimate is flagged as resting on few decisions
 FEW_EFFECTIVE = 300
 
@@ -233,7 +235,7 @@ def estimate(
     bau, source = _bau_terms(ctx)
     columns.append(bau)
     contacted = float((ctx.logged_channel != NO_CONTACT).mean())
-    row = {"policy": BAU, "dr_conversion": float(bau.mean()), "cluster": "on-policy",
+    row = {"policy": BAU, "dr_conversion": float(bau.mean()), "cluster": "its own arm",
            "snips": float(bau.mean()), "effective_n": float((bau != 0).sum()),
            "contacted": contacted}  # fmt: skip
     if ctx.truth is not None:
@@ -265,15 +267,15 @@ def _clusters(ctx: LoggedContext, choice: Choice) -> tuple[np.ndarray, np.ndarra
     share depends on propensities and choices only, never on outcomes."""
     channel = choice.channel == ctx.logged_channel
     if ctx.window is None:
-        return channel, ctx.propensity, "channel"
+        return channel, ctx.propensity, WHOLE_CHANNEL
     if ctx.channel_propensity is not None:
         w = np.where(channel & choice.contacted, 1.0 / ctx.channel_propensity, 0.0)
         on_slot = w[ctx.logged_slot == choice.slot].sum()
         if w.sum() > 0 and on_slot / w.sum() >= ON_SLOT:
-            return channel, ctx.channel_propensity, "channel"
+            return channel, ctx.channel_propensity, WHOLE_CHANNEL
     match, size = hour_window_match(choice.channel, choice.slot, ctx.logged_channel, ctx.logged_slot,
                                     ctx.grid.allowed, ctx.window)  # fmt: skip
-    return match, size * ctx.propensity, f"±{ctx.window} h"
+    return match, size * ctx.propensity, f"same channel ±{ctx.window} h"
 
 
 def _scored(model: NextBestChannelModel, ctx: LoggedContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

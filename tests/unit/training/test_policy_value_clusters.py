@@ -33,7 +33,7 @@ def _context(on_own_slot: float, channel_propensity: bool = True) -> tuple[Simpl
 def test_a_log_spread_over_the_hours_is_read_in_the_hour_window() -> None:
     ctx, choice = _context(on_own_slot=0.3)
     match, propensity, name = _clusters(ctx, choice)
-    assert name == "±3 h"
+    assert name == "same channel ±3 h"
     # slot 2 is 7 hours from 9: only the decisions at the policy's own slot count, weighted by
     # 1 / (7 open slots x the logged action's propensity)
     assert match.tolist() == (ctx.logged_slot == 9).tolist()
@@ -43,10 +43,10 @@ def test_a_log_spread_over_the_hours_is_read_in_the_hour_window() -> None:
 def test_a_log_written_by_the_policy_itself_is_read_over_the_whole_channel() -> None:
     ctx, choice = _context(on_own_slot=0.9)
     match, propensity, name = _clusters(ctx, choice)
-    assert name == "channel" and match.all()
+    assert name == "whole channel" and match.all()
     np.testing.assert_allclose(propensity, 0.95)
 
 
 def test_without_the_channel_propensity_the_window_is_kept() -> None:
     ctx, choice = _context(on_own_slot=0.9, channel_propensity=False)
-    assert _clusters(ctx, choice)[2] == "±3 h"
+    assert _clusters(ctx, choice)[2] == "same channel ±3 h"
