@@ -50,6 +50,8 @@ WORLDS: dict[str, tuple[int, int, bool]] = {
     "50k-7": (50000, 7, False),  # the learning curve's next point; not in the default table
 }
 DEFAULT_WORLDS = [name for name in WORLDS if name != "50k-7"]
+#: the estimate's hour window here (`evaluation.hour_window`; `train`'s default reads whole channels)
+HOUR_WINDOW = 3
 POLICIES = ("model", "heuristic", "business_rules", "always_email", "never_contact")
 #: the logged-value table names the chosen learner `model_<learner>` and the log `business_as_usual`
 LOGGED_NAME = {"business_rules": "business_as_usual"}
@@ -87,7 +89,7 @@ def run_world(name: str, trials: int, root: Path) -> Outcome:
     from features.validation import validate_feeds
     from optichannel.settings import Settings
     from simulator.generate import generate_world
-    from training.config import TrainConfig
+    from training.config import Evaluation, TrainConfig
     from training.train import run
 
     customers, seed, shifted = WORLDS[name]
@@ -101,7 +103,12 @@ def run_world(name: str, trials: int, root: Path) -> Outcome:
     materialize(settings)
     began = time.perf_counter()
     result = run(
-        settings, TrainConfig(trials=trials, seed=seed), world, root / "reports", False, lambda m: None
+        settings,
+        TrainConfig(trials=trials, seed=seed, evaluation=Evaluation(hour_window=HOUR_WINDOW)),
+        world,
+        root / "reports",
+        False,
+        lambda m: None,
     )
     seconds = time.perf_counter() - began
     logged = result.verdict.table.rename(

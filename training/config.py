@@ -58,12 +58,13 @@ class Evaluation(_Strict):
     )
     calibration_bins: int = Field(15, ge=2)
     hour_window: int | None = Field(
-        3,
+        None,
         ge=0,
         le=23,
         description="logged decisions within this many hours of a policy's slot (same channel) "
         "correct its estimated value (needs each contact's `propensity`); null: the whole channel "
-        "(needs `channel_propensity`)",
+        "(needs `channel_propensity`; the default until the window can narrow with the log's size: "
+        "on small logs it is too noisy to gate promotion)",
     )
 
 

@@ -2,11 +2,10 @@
 must: the model's candidates, the champion and the simple baselines all decide on the campaign
 days of the held-out test weeks, and doubly robust evaluation (`optichannel.off_policy.cluster_dr`)
 estimates each one's net value per decision from what actually happened there: the logged outcomes
-within a few hours of a policy's slot on the same channel correct the reward model's value of it
-(`hour_window_match`), or, where the log has only the channel's propensity, those of the whole
-channel. This is what chooses the learner and gates promotion. In a simulated world the oracle's
-true value of the very same choices is put beside each estimate, to show whether the estimate
-tracks the truth; it never enters a choice.
+on a policy's channel correct the reward model's value of it, or, with `evaluation.hour_window`,
+those within a few hours of its slot (`hour_window_match`). This is what chooses the learner
+and gates promotion. In a simulated world the oracle's true value of the very same choices is put
+beside each estimate, to show whether the estimate tracks the truth; it never enters a choice.
 """
 
 from __future__ import annotations

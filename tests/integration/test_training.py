@@ -175,8 +175,8 @@ def test_evaluate_command_judges_the_champion(
 
 
 def test_the_estimate_rests_on_more_decisions_the_wider_its_clusters(trained: dict) -> None:
-    """Each logged action's propensity: the decisions within 3 hours of a policy's slot count (the
-    default); hour_window 0: only exact matches; only the channel's propensity: the whole channel,
+    """Each logged action's propensity: the decisions within 3 hours of a policy's slot count
+    (hour_window 3); hour_window 0: only exact matches; only the channel's propensity: the whole channel,
     said so. More decisions carry the estimate as the cluster widens. No propensity at all: a
     clear refusal."""
     from dataclasses import replace
@@ -189,9 +189,10 @@ def test_the_estimate_rests_on_more_decisions_the_wider_its_clusters(trained: di
     model = load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
     store = st.open_store(settings)
     tf = training_frame(store, settings.validated_dir, FAST.labels, FAST.split)
+    window = FAST.evaluation.model_copy(update={"hour_window": 3})
     exact = FAST.evaluation.model_copy(update={"hour_window": 0})
-    designs = {"window": (tf.frame, FAST.evaluation), "exact": (tf.frame, exact),
-               "channel": (tf.frame.drop(columns="propensity"), FAST.evaluation)}  # fmt: skip
+    designs = {"window": (tf.frame, window), "exact": (tf.frame, exact),
+               "channel": (tf.frame.drop(columns="propensity"), window)}  # fmt: skip
     n, notes = {}, {}
     for name, (frame, evaluation) in designs.items():
         ctx = policy_value.prepare(store, replace(tf, frame=frame), evaluation, FAST.economics)
