@@ -40,8 +40,8 @@ customer at the same moment. Arms: the policy arm's incremental value against th
 {{ margins }}
 <h2>Which model was champion when</h2>{{ champions }}
 <h2>Off-policy estimate on the deployment's own logs</h2>
-<p>The estimator that gates promotion (doubly robust over a few hours of the same channel, or the whole
-channel where the log sits on the policy's own slots), on every decision the deployment logged, with the
+<p>The estimator that gates promotion (doubly robust over the policy's channel, or, with
+<code>evaluation.hour_window</code>, a few hours of it), on every decision the deployment logged, with the
 truth of the same choices beside it.</p>{{ ope }}
 {% for n in notes %}<p><em>{{ n }}</em></p>{% endfor %}
 <h2>The loop, day by day</h2>{{ days_table }}

@@ -177,7 +177,7 @@ def test_hour_window_dr_recovers_the_peak_hour_that_a_channel_cluster_averages_a
     window = cluster_dr(direct, match, size * w["propensity"], residual).mean()
     assert abs(window - true) < 0.01
     # the whole channel's logged outcomes: the flat model's error averaged over all hours
-    channel_p = (w["propensity"] / w["propensity"]) * 0.3 / 3  # exploration only: channel 1 is never BAU
+    channel_p = np.full(n, 0.3 / 3)  # exploration only (a third of the open slots): never BAU
     whole = cluster_dr(direct, w["logged_ch"] == 1, channel_p, residual).mean()
     assert true - whole > 0.1
     # the closed slot inside the window is not counted: two open slots, not three
