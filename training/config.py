@@ -89,6 +89,11 @@ class TrainConfig(_Strict):
         "none", description="ips: weight rows by 1/propensity (clipped) to undo the logging policy"
     )
     ips_clip: float = Field(50.0, gt=1, description="largest inverse-propensity weight")
+    monotone: bool = Field(
+        True,
+        description="the response model may only rise with the customer's activity and reach at the "
+        "slot's hour and their response rate on the channel, and only fall with their fatigue",
+    )
     seed: int = 7
     threads: int = Field(2, ge=1)
 

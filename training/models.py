@@ -45,6 +45,26 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
+#: the response's direction in features where any bank's customers agree on it (more awake at the
+#: hour, more responsive on the channel, less tired: likelier to respond); the trees then spend
+#: their data on everything else. On the 20,000-customer benchmark world (seed 8, two bagging
+#: seeds) response capture rose 0.864 -> 0.870-0.875 and value capture 0.849-0.852 -> 0.860-0.863.
+MONOTONE: dict[str, int] = {
+    "req_activity_at_hour": 1,
+    "req_activity_next_3h": 1,
+    "req_reach": 1,
+    "req_channel_response_rate": 1,
+    "req_fatigue": -1,
+}
+
+
+def response_params(columns: list[str], cfg: TrainConfig) -> dict[str, Any]:
+    """The parameters every response fit adds to its own: the MONOTONE constraints when asked."""
+    if not cfg.monotone:
+        return {}
+    return {"monotone_constraints": [MONOTONE.get(c, 0) for c in columns]}
+
+
 def weights(frame: pd.DataFrame, cfg: TrainConfig) -> np.ndarray | None:
     """Inverse-propensity weights (clipped, mean 1) when the config asks for them."""
     if cfg.weighting == "none" or "propensity" not in frame:
@@ -98,7 +118,7 @@ def fit_response(
     return fit(
         dataset(train, cols, "responded", weights(train, cfg)),
         dataset(valid, cols, "responded", None),
-        params,
+        {**params, **response_params(cols, cfg)},
         cfg,
         client=client,
     )

@@ -19,7 +19,16 @@ from optichannel.model_bundle import feature_matrix
 from optichannel.progress import progress_bar
 from training.config import SearchSpace, TrainConfig
 from training.dataset import TrainingFrame
-from training.models import CONVERSION_PARAMS, DEFAULT_PARAMS, bundle, dataset, fit, fit_mediated, weights
+from training.models import (
+    CONVERSION_PARAMS,
+    DEFAULT_PARAMS,
+    bundle,
+    dataset,
+    fit,
+    fit_mediated,
+    response_params,
+    weights,
+)
 
 REPORT_EVERY = 10
 SEARCHED = (
@@ -126,7 +135,8 @@ def tune_response(
         with mlflow.start_run(run_name=f"response-trial-{trial.number:03d}", nested=True):
             mlflow.log_params(params)
             try:
-                booster = fit(dtrain, dvalid, params, cfg, callbacks=[_pruning_callback(trial)])
+                booster = fit(dtrain, dvalid, {**params, **response_params(cols, cfg)}, cfg,
+                              callbacks=[_pruning_callback(trial)])  # fmt: skip
             except optuna.TrialPruned:
                 mlflow.set_tag("state", "pruned")
                 raise
