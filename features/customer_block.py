@@ -78,7 +78,9 @@ class CustomerBlock:
 
     def as_of_series(self) -> pd.Series:
         """The as-of times as a UTC Series (NaT where nothing was read)."""
-        return pd.to_datetime(pd.Series(self.as_of).where(self.as_of > 0), unit="s", utc=True)
+        # whole seconds stay integers: pandas' float route (NaN for "none") can overflow on rounding
+        seconds = pd.Series(np.asarray(self.as_of, dtype=np.int64))
+        return pd.to_datetime(seconds, unit="s", utc=True).where(seconds > 0)
 
     def known(self) -> np.ndarray:
         """[n] True where the store returned any numeric feature (else: cold start)."""
