@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/scale.py [--customers 100000 300000 1000000] [--days 90]
         [--stages simulate validate build materialize frame score] [--work DIR] [--json PATH]
+        [--snapshots decisions|daily]
 
 Each stage runs in its own process of the real `optichannel` command (the training frame, which
 has no command of its own, in a small Python child calling `training.dataset.training_frame`), so
@@ -14,6 +15,9 @@ Stages read the previous stage's output in `<work>/<customers>x<days>/` (OPTICHA
 subset can run on an earlier run's `--work`. A stage whose input is missing, or that needs what
 the machine lacks (the score needs a champion model: `make demo` or `optichannel train`), says so
 and is skipped. The machine is shared: "others" is how many cores other processes took meanwhile.
+The feature build writes decision-day snapshots by default (features/snapshot_grid.py: what the
+training frame, materialize and a score of the newest day read, exactly); `--snapshots daily`
+measures the daily grid.
 """
 
 from __future__ import annotations
@@ -238,7 +242,10 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--work", type=Path, help="keep every size's data here (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--snapshots", choices=("daily", "decisions"), default="decisions",
+                        help="the feature build's snapshot days (OPTICHANNEL_FEATURE_SNAPSHOTS)")  # fmt: skip
     args = parser.parse_args()
+    os.environ["OPTICHANNEL_FEATURE_SNAPSHOTS"] = args.snapshots  # every stage's process reads it
     stages = [s for s in STAGES if s in args.stages]
     sizes = sorted(args.customers)
     runs: list[Run] = []
@@ -247,7 +254,8 @@ def main() -> None:
         for n in sizes:
             data = (work / f"{n}x{args.days}").resolve()
             data.mkdir(parents=True, exist_ok=True)
-            print(f"\n{n:,} customers x {args.days} days ({data})\n{HEADER}", flush=True)
+            print(f"\n{n:,} customers x {args.days} days, {args.snapshots} snapshots ({data})\n{HEADER}",
+                  flush=True)  # fmt: skip
             for stage in stages:
                 runs.append(run_stage(stage, n, args.days, data))
                 print_run(runs[-1])

@@ -33,6 +33,7 @@ import duckdb
 from features.build_buckets import Buckets, bucket_count
 from features.day_parts import write_in_order
 from features.duckdb_limits import connect as bounded_session
+from features.snapshot_grid import Grid, write_grid
 from features.snapshot_sql import DAILY_FAMILIES, FAMILIES, LOOKBACK_DAYS
 from features.sql_dialect import DUCKDB
 from features.window_arrays import Windowed
@@ -92,11 +93,13 @@ def sql_digest(family: str) -> str:
     return hashlib.sha256(FAMILIES[family]().encode()).hexdigest()[:16]
 
 
-def _query(con: duckdb.DuckDBPyConnection, family: str, params: dict[str, object]) -> Callable[[], str]:
+def _query(
+    con: duckdb.DuckDBPyConnection, family: str, params: dict[str, object], grid: Grid
+) -> Callable[[], str]:
     """What makes `family`'s snapshot query over the current views: the daily families' windows
     computed in NumPy (features/window_arrays.py), the profile in SQL."""
     if family in DAILY_FAMILIES:
-        return Windowed(con, DAILY_FAMILIES[family](DUCKDB), params)
+        return Windowed(con, DAILY_FAMILIES[family](DUCKDB), params, decision_days=grid == "decisions")
     return lambda: FAMILIES[family]().format(**params)
 
 
@@ -109,7 +112,9 @@ class Built:
     reason: str = ""  # why a full rebuild, or from which day the incremental one recomputed
 
 
-def plan(con: duckdb.DuckDBPyConnection, out: Path, last_data_day: dt.date) -> tuple[dt.date | None, str]:
+def plan(
+    con: duckdb.DuckDBPyConnection, out: Path, last_data_day: dt.date, grid: Grid
+) -> tuple[dt.date | None, str]:
     """(first snapshot day to recompute, or None for a full rebuild; the reason)."""
     path = out / MANIFEST
     if not path.exists():
@@ -120,6 +125,8 @@ def plan(con: duckdb.DuckDBPyConnection, out: Path, last_data_day: dt.date) -> t
     changed = [f for f in DAILY if manifest["sql"].get(f) != sql_digest(f)]
     if changed:
         return None, f"the feature SQL changed ({', '.join(changed)})"
+    if manifest.get("snapshots", "daily") != grid:
+        return None, f"the snapshot grid changed ({manifest.get('snapshots', 'daily')} to {grid})"
     resume = dt.date.fromisoformat(manifest["newest_snapshot"])
     cut = resume - dt.timedelta(days=1)  # the previous build's last data day, maybe partial then
     if last_data_day < cut:
@@ -127,23 +134,28 @@ def plan(con: duckdb.DuckDBPyConnection, out: Path, last_data_day: dt.date) -> t
     differ = [t for t, v in fingerprint(con, cut).items() if manifest["fingerprint"].get(t) != v]
     if differ:
         return None, f"{', '.join(differ)} changed before {cut} (late or corrected rows)"
+    if grid == "decisions":  # decisions logged late on that partial day need their snapshots too
+        resume = cut
     return resume, f"recomputed snapshots from {resume}"
 
 
 def build_features(
-    validated: Path, out: Path, progress: bool = True, full: bool = False, settings: Settings | None = None
-) -> Built:
+    validated: Path, out: Path, progress: bool = True, full: bool = False, settings: Settings | None = None,
+    snapshots: Grid | None = None,
+) -> Built:  # fmt: skip
     """Write `out/<family>.parquet` for every family, incrementally unless `full` or unsafe.
 
-    Snapshots run daily from the first data day to the day after the last data day, so the
-    newest snapshot covers everything for serving.
+    Snapshots run from the first data day to the day after the last data day, so the newest
+    snapshot covers everything for serving: every day, or only decision days and the newest
+    (`snapshots`, default `Settings.feature_snapshots`; features/snapshot_grid.py).
     """
     settings = settings or get_settings()
+    grid = snapshots or settings.feature_snapshots
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     con = connect(validated, settings)
     first_day, last_data_day = data_span(con)
-    resume, reason = (None, "--full asked for") if full else plan(con, out, last_data_day)
+    resume, reason = (None, "--full asked for") if full else plan(con, out, last_data_day, grid)
     (out / MANIFEST).unlink(missing_ok=True)  # until this build completes, the next one is full
     built = Built(incremental=resume is not None, reason=reason)
     last_day = last_data_day + dt.timedelta(days=1)
@@ -163,7 +175,7 @@ def build_features(
             first_snapshot = resume if daily else first_day
             params = {"since": since if daily else first_day, "last_day": last_day,
                       "first_snapshot": first_snapshot}  # fmt: skip
-            query = _query(con, family, params)
+            query = _query(con, family, params, grid)
             if family in DAILY:
                 schema = buckets.run(query, lambda: bar.advance(task))
                 older = None
@@ -184,7 +196,9 @@ def build_features(
         "newest_snapshot": last_day.isoformat(),
         "sql": {f: sql_digest(f) for f in DAILY},
         "fingerprint": fingerprint(con, last_data_day),
+        "snapshots": grid,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    write_grid(out, grid, last_day)
     con.close()
     return built

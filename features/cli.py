@@ -52,14 +52,29 @@ def build(
             "(needs the `spark` extra and Java 17+; always full).",
         ),
     ] = Engine.duckdb,
+    snapshots: Annotated[
+        str | None,
+        typer.Option(
+            "--snapshots",
+            help="daily: a snapshot per customer per day (any time can be read); decisions: only each "
+            "customer's logged-decision days and the newest day (training and serving read the same "
+            "values from far fewer rows; reads at other past times are refused) "
+            "[default: OPTICHANNEL_FEATURE_SNAPSHOTS, else daily].",
+        ),
+    ] = None,
 ) -> None:
-    """Compute daily feature snapshots per family (only data strictly before each snapshot);
+    """Compute feature snapshots per family (only data strictly before each snapshot);
     incremental when the previous build allows it, and says which."""
     import time
 
+    from features.snapshot_grid import GRIDS
     from optichannel.settings import get_settings
 
     settings = get_settings()
+    if snapshots is not None and snapshots not in GRIDS:
+        typer.echo(f"error: --snapshots must be one of {', '.join(GRIDS)}, got {snapshots!r}", err=True)
+        raise typer.Exit(code=2)
+    grid = snapshots or settings.feature_snapshots
     began = time.perf_counter()
     validated, out = validated or settings.validated_dir, out or settings.features_dir
     progress = settings.show_progress and not quiet
@@ -67,17 +82,17 @@ def build(
         if engine is Engine.spark:
             from features.spark_build import build_features_spark  # SparkUnavailable is a ValueError
 
-            built = build_features_spark(validated, out, settings, progress=progress)
+            built = build_features_spark(validated, out, settings, progress=progress, snapshots=grid)
         else:
             from features.build import build_features
 
-            built = build_features(validated, out, progress=progress, full=full)
+            built = build_features(validated, out, progress=progress, full=full, snapshots=grid)
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
     summary = ", ".join(f"{family} {n:,}" for family, n in built.rows.items())
     typer.echo(f"{'incremental' if built.incremental else 'full rebuild'}: {built.reason}")
-    typer.echo(f"snapshot rows: {summary} -> {out} in {time.perf_counter() - began:.1f} s")
+    typer.echo(f"{grid} snapshot rows: {summary} -> {out} in {time.perf_counter() - began:.1f} s")
 
 
 def validate(

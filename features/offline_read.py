@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.duckdb_limits import connect as bounded_session
+from features.snapshot_grid import check_reads
 from features.store_definitions import JOIN_KEY, TIMESTAMP, VIEWS, feature_names, snapshot_path
 from optichannel.settings import Settings
 
@@ -37,6 +38,7 @@ def features_at(features_dir: Path, customer_ids: pd.Series, at: pd.Timestamp) -
     at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
     ids = pd.Series(customer_ids).astype(str).to_numpy()
     entity = pd.DataFrame({JOIN_KEY: ids, TIMESTAMP: pd.Series(at, index=range(len(ids)))})
+    check_reads(features_dir, entity)
     views = [ViewSource(snapshot_path(features_dir, family), VIEWS[family][1], tuple(names))
              for family, names in feature_names(features_dir).items()]  # fmt: skip
     return point_in_time(views, entity).drop(columns=TIMESTAMP)

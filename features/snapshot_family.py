@@ -21,6 +21,12 @@ from features.sql_dialect import DUCKDB, Dialect
 WINDOWS = (7, 30, 90)
 LOOKBACK_DAYS = max(WINDOWS)
 _BY_CUSTOMER_DAY = "PARTITION BY g.customer_id ORDER BY g.day"
+#: the grid rows kept by a build of decision-day snapshots (`Settings.feature_snapshots`): the
+#: newest day, and every day on which the customer has a logged decision (a UTC day, like the
+#: snapshots'). A decision at t reads the snapshot of t's day, and serving the newest: exactly
+#: what the daily grid gives them, at a fraction of the rows.
+DECISION_DAYS = """(w.day = DATE '{last_day}' OR EXISTS (
+    SELECT 1 FROM contacts k WHERE k.customer_id = w.customer_id AND CAST(k.sent_at AS DATE) = w.day))"""
 
 
 @dataclass(frozen=True)
@@ -154,9 +160,9 @@ SELECT g.customer_id, g.day,
     {listed}
   {self._rows()}"""
 
-    def outer_sql(self, windowed: str, ctes: str = "") -> str:
+    def outer_sql(self, windowed: str, ctes: str = "", decision_days: bool = False) -> str:
         """The snapshots from `windowed` (a query or table of `inner_sql()`'s columns; `ctes` the
-        WITH clause it reads)."""
+        WITH clause it reads); `decision_days`: only the rows of DECISION_DAYS."""
         aliases = ", ".join(self.windows)
         outer = ",\n  ".join(self.outputs)
         return f"""{ctes}
@@ -164,10 +170,10 @@ SELECT customer_id, event_timestamp,
   {outer}
 FROM (
   SELECT customer_id, {self.dialect.utc_midnight("day")} AS event_timestamp, {aliases}
-  FROM {windowed}
+  FROM {windowed} w WHERE {DECISION_DAYS if decision_days else "TRUE"}
 ) WHERE event_timestamp >= {self.dialect.instant("{first_snapshot}")}
 ORDER BY event_timestamp, customer_id"""
 
-    def sql(self) -> str:
+    def sql(self, decision_days: bool = False) -> str:
         """The whole query, windows in SQL."""
-        return self.outer_sql(f"(\n{self._select(self.window_sql)}\n)", self._from())
+        return self.outer_sql(f"(\n{self._select(self.window_sql)}\n)", self._from(), decision_days)

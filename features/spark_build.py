@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 import pyarrow.parquet as pq
 
 from features.build import MANIFEST, TABLES, Built
-from features.snapshot_sql import FAMILIES
+from features.snapshot_grid import Grid, write_grid
+from features.snapshot_sql import DAILY_FAMILIES, FAMILIES
 from features.sql_dialect import SPARK
 from optichannel.progress import progress_bar
 from optichannel.settings import Settings, get_settings
@@ -150,9 +151,13 @@ def _write_one_file(frame: DataFrame, target: Path) -> int:
 
 
 def build_features_spark(
-    validated: Path, out: Path, settings: Settings | None = None, progress: bool = True
-) -> Built:
-    """Write `out/<family>.parquet` for every family with Spark: every snapshot, as DuckDB would."""
+    validated: Path, out: Path, settings: Settings | None = None, progress: bool = True,
+    snapshots: Grid | None = None,
+) -> Built:  # fmt: skip
+    """Write `out/<family>.parquet` for every family with Spark: the snapshots of the grid
+    (`snapshots`, default `Settings.feature_snapshots`), as DuckDB would."""
+    settings = settings or get_settings()
+    grid = snapshots or settings.feature_snapshots
     spark = spark_session(settings)
     for name in TABLES:
         path = Path(validated).resolve() / f"{name}.parquet"
@@ -170,7 +175,10 @@ def build_features_spark(
         task = bar.add_task("building features on Spark", total=len(FAMILIES))
         for family, make_sql in FAMILIES.items():
             bar.update(task, description=f"building {family} features on Spark")
-            frame = _as_duckdb_types(spark.sql(make_sql(SPARK).format(**params)))
+            sql = (DAILY_FAMILIES[family](SPARK).sql(decision_days=grid == "decisions")
+                   if family in DAILY_FAMILIES else make_sql(SPARK))  # fmt: skip
+            frame = _as_duckdb_types(spark.sql(sql.format(**params)))
             built.rows[family] = _write_one_file(frame, out / f"{family}.parquet")
             bar.advance(task)
+    write_grid(out, grid, last_day)
     return built

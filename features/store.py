@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from features.offline_read import ViewSource, point_in_time
+from features.snapshot_grid import check_reads
 from features.store_definitions import (
     FEATURE_SERVICE,
     JOIN_KEY,
@@ -139,6 +140,7 @@ def historical_features(
     frame = entity_df.copy()
     frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
     service = store.get_feature_service(FEATURE_SERVICE)
+    check_reads(view_sources(store, service)[0].path.parent, frame)  # decision-day snapshots
     stock = not get_settings().feast_fast_path if stock is None else stock
     if store.config.offline_store.type == "duckdb" and not stock:
         return point_in_time(view_sources(store, service), frame)

@@ -118,7 +118,10 @@ class Windowed:
     A summed source is fetched as int64 units of its last decimal place (exact, nulls as 0: what
     a SQL sum skips) and its sums turned back into the SQL's DECIMAL by the same scale."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, family: Family, params: dict[str, object]) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, family: Family, params: dict[str, object],
+        decision_days: bool = False,
+    ) -> None:  # fmt: skip
         self.con, self.family = con, family
         for name, sql in family.shared_sql().items():  # population statistics: over everyone, once
             con.execute(f"CREATE OR REPLACE TEMP TABLE shared_{name} AS {sql.format(**params)}")
@@ -140,7 +143,8 @@ class Windowed:
             return f"CAST({value} AS {types[alias]}) AS {alias}"
 
         listed = ", ".join(typed(alias, w) for alias, w in family.windows.items())
-        self.query = family.outer_sql(f"(SELECT customer_id, day, {listed} FROM {TABLE})").format(**params)
+        windowed = f"(SELECT customer_id, day, {listed} FROM {TABLE})"
+        self.query = family.outer_sql(windowed, decision_days=decision_days).format(**params)
 
     def __call__(self) -> str:
         frame = self.con.sql(self.fetch).to_arrow_table()

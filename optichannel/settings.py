@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from optichannel.channels import DEFAULT_ALLOWED_HOURS, Channel
 
+#: which days `features build` writes snapshots for (features/snapshot_grid.py)
+SnapshotGrid = Literal["daily", "decisions"]
+
 
 class Settings(BaseSettings):
     """Everything a deployment may want to change without touching code."""
@@ -44,7 +47,7 @@ class Settings(BaseSettings):
     )
     spark_conf: dict[str, str] = Field(
         default_factory=dict,
-        description="extra Spark settings for both (JSON), e.g. {\"spark.executor.memory\": \"8g\"}",
+        description='extra Spark settings for both (JSON), e.g. {"spark.executor.memory": "8g"}',
     )
     feast_fast_path: bool = Field(
         True,
@@ -104,6 +107,12 @@ class Settings(BaseSettings):
         500_000,
         ge=1,
         description="customer-days `features build` computes at a time (customers split by a hash)",
+    )
+    feature_snapshots: SnapshotGrid = Field(
+        "daily",
+        description="`features build`'s snapshot days: `daily` (any time can be read) or `decisions` "
+        "(each customer's logged-decision days and the newest day: training frames and serving read "
+        "the same values from a fraction of the rows; reads at other past times are refused)",
     )
     materialize_chunk_customers: int = Field(
         100_000, ge=1, description="customers `features materialize` encodes and writes at a time"

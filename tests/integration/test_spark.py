@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -90,15 +91,18 @@ def built(spark_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "OPTICHANNEL_SPARK_MASTER": MASTER,
         "OPTICHANNEL_SPARK_CONF": json.dumps(SPARK_CONF),
     }
-    dirs = {"duckdb": root / "duckdb_features", "spark": root / "spark_features"}
+    dirs = {"duckdb": root / "duckdb_features", "spark": root / "spark_features",
+            "spark decisions": root / "spark_decision_days"}  # fmt: skip
     seconds = {}
     try:
-        for engine, out in dirs.items():
+        for name, out in dirs.items():
             get_settings.cache_clear()
             began = time.perf_counter()
-            args = ["features", "build", "--engine", engine, "--out", str(out), "--quiet"]
+            engine, *grid = name.split()
+            args = ["features", "build", "--engine", engine, "--out", str(out), "--quiet",
+                    "--snapshots", grid[0] if grid else "daily"]  # fmt: skip
             result = runner.invoke(build_app(), args, env=env)
-            seconds[engine] = time.perf_counter() - began
+            seconds[name] = time.perf_counter() - began
             assert result.exit_code == 0, result.output
             assert "full rebuild" in result.output, result.output
     finally:
@@ -118,23 +122,48 @@ def test_spark_snapshots_equal_duckdb_value_for_value(built: dict) -> None:
     for family in FAMILIES:
         file = f"{family}.parquet"
         duck, spark = pq.read_table(duck_dir / file), pq.read_table(spark_dir / file)
-        assert spark.schema.names == duck.schema.names, family
-        assert [str(t) for t in spark.schema.types] == [str(t) for t in duck.schema.types], family
         assert spark.num_rows == duck.num_rows > (WORLD.customers if family == "profile" else 10_000) - 1
-        for name in duck.schema.names:
-            want, got = duck.column(name).to_pandas(), spark.column(name).to_pandas()
-            where = f"{family}.{name}"
-            assert (got.isna() == want.isna()).all(), f"{where}: nulls differ"
-            if want.dtype.kind == "f":
-                np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-10, atol=1e-12,
-                                           equal_nan=True, err_msg=where)  # fmt: skip
-            else:
-                assert got[want.notna()].tolist() == want[want.notna()].tolist(), f"{where}: values differ"
+        _assert_equal(duck, spark, family)
     # not a vacuous comparison: the windows saw data, and customers differ
     txn = pq.read_table(spark_dir / "transactions.parquet").to_pandas()
     assert txn["txn_count_90d"].max() > 50 and txn["txn_salary_day"].nunique() > 5
     contacts = pq.read_table(spark_dir / "contacts.parquet").to_pandas()
     assert (contacts["cnt_fatigue_3d"] > 0).mean() > 0.3 and contacts["cnt_last_contact_epoch"].max() > 1e9
+
+
+def _assert_equal(duck: pa.Table, spark: pa.Table, family: str) -> None:
+    assert spark.schema.names == duck.schema.names, family
+    assert [str(t) for t in spark.schema.types] == [str(t) for t in duck.schema.types], family
+    assert spark.num_rows == duck.num_rows, family
+    for name in duck.schema.names:
+        want, got = duck.column(name).to_pandas(), spark.column(name).to_pandas()
+        where = f"{family}.{name}"
+        assert (got.isna() == want.isna()).all(), f"{where}: nulls differ"
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-10, atol=1e-12,
+                                       equal_nan=True, err_msg=where)  # fmt: skip
+        else:
+            assert got[want.notna()].tolist() == want[want.notna()].tolist(), f"{where}: values differ"
+
+
+def test_spark_decision_day_snapshots_are_duckdbs_daily_rows_on_those_days(built: dict) -> None:
+    """`--snapshots decisions` on Spark keeps exactly the daily rows of each customer's decision
+    days and of the newest day, decision days found here from the contacts feed."""
+    contacts = pd.read_parquet(
+        built["local"].validated_dir / "contacts.parquet", columns=["customer_id", "sent_at"]
+    )
+    decided = set(zip(contacts.customer_id, contacts.sent_at.dt.floor("D"), strict=True))
+    for family in ("transactions", "behaviour", "contacts"):
+        daily = pq.read_table(built["dirs"]["duckdb"] / f"{family}.parquet")
+        keys = daily.select(["customer_id", "event_timestamp"]).to_pandas()
+        newest = keys.event_timestamp.max()
+        keep = [
+            (c, t) in decided or t == newest
+            for c, t in zip(keys.customer_id, keys.event_timestamp, strict=True)
+        ]
+        assert 0 < sum(keep) < 0.6 * len(keep), family
+        sparse = pq.read_table(built["dirs"]["spark decisions"] / f"{family}.parquet")
+        _assert_equal(daily.filter(pa.array(keep)), sparse, family)
 
 
 def test_production_profile_trains_from_the_spark_offline_store(built: dict, tmp_path: Path) -> None:
