@@ -87,12 +87,27 @@ def _parts_dataset(directory: Path) -> ds.Dataset:
 _CSV = {"dtype": str, "keep_default_na": False, "na_values": [""], "encoding": "utf-8-sig"}
 
 
-@dataclass(frozen=True)
 class Piece:
-    """Consecutive rows of a table: as pandas reads them, and (Parquet) the same rows in Arrow."""
+    """Consecutive rows of a table: as pandas reads them, and (Parquet) the same rows in Arrow.
 
-    frame: pd.DataFrame
-    table: pa.Table | None
+    A Parquet piece's pandas frame is made on first use, so a piece can be sent to a worker
+    process as Arrow (cheap to pickle) and converted there."""
+
+    def __init__(self, frame: pd.DataFrame | None, table: pa.Table | None) -> None:
+        if frame is None and table is None:
+            raise ValueError("a piece needs its rows as a frame or an Arrow table")
+        self.table = table
+        self._frame = frame
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            assert self.table is not None
+            self._frame = self.table.to_pandas(date_as_object=False)
+        return self._frame
+
+    def __len__(self) -> int:
+        return self.table.num_rows if self.table is not None else len(self.frame)
 
     def rows(self, positions: np.ndarray, schema: pa.Schema) -> pa.Table:
         """The rows at `positions` with their values as read, in the feed's own schema."""
@@ -170,7 +185,7 @@ def _parquet_pieces(feed: Feed, rows: int, columns: Sequence[str] | None) -> Ite
 
 
 def _arrow_piece(table: pa.Table) -> Piece:
-    return Piece(table.to_pandas(date_as_object=False), table)
+    return Piece(None, table)
 
 
 def _csv_pieces(feed: Feed, rows: int, columns: Sequence[str] | None) -> Iterator[Piece]:

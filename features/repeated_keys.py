@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.coercion import arrow_type, coerce
 from features.duckdb_limits import connect
-from features.feed_io import Feed, iter_pieces
+from features.feed_io import Feed, Piece, iter_pieces
 from optichannel.contracts import Column
 from optichannel.settings import Settings, get_settings
 
@@ -39,11 +40,9 @@ def repeated_rows(
         offset = 0
         with pq.ParquetWriter(path, schema) as writer:
             for piece in iter_pieces(feed, piece_rows, [column.name]):
-                coerced = coerce(piece.frame[column.name], column.kind)
-                kept = np.flatnonzero(coerced.valid)
-                values = pa.array(coerced.values.iloc[kept], type=schema.field("v").type, from_pandas=True)
+                values, kept = _readable(piece, column, schema.field("v").type)
                 writer.write_table(pa.table([values, pa.array(kept + offset)], schema=schema))
-                offset += len(piece.frame)
+                offset += len(piece)
         con = connect(settings, keep_order=False)
         try:
             found = con.execute(
@@ -55,6 +54,25 @@ def repeated_rows(
         finally:
             con.close()
     return np.asarray(found, dtype=np.int64)
+
+
+def _readable(piece: Piece, column: Column, kind: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """The piece's readable values of `column` and their positions, coerced as validation does.
+
+    Text ids already clean (no surrounding whitespace, no empty strings: what `coerce` returns
+    unchanged) are taken straight from Arrow, skipping pandas; anything else goes through
+    `coerce` itself."""
+    if piece.table is not None and pa.types.is_string(piece.table.schema.field(column.name).type):
+        text = piece.table.column(column.name)
+        trimmed = pc.utf8_trim_whitespace(text)
+        clean = not pc.any(pc.not_equal(trimmed, text)).as_py() and not pc.any(pc.equal(text, "")).as_py()
+        if clean and column.kind == "str":
+            valid = pc.is_valid(text)
+            kept = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
+            return pc.filter(text, valid).combine_chunks().cast(kind), kept
+    coerced = coerce(piece.frame[column.name], column.kind)
+    kept = np.flatnonzero(coerced.valid)
+    return pa.array(coerced.values.iloc[kept], type=kind, from_pandas=True), kept
 
 
 def piece_mask(repeated: np.ndarray, offset: int, rows: int) -> np.ndarray:

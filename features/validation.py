@@ -9,19 +9,22 @@ in pieces of `validate_piece_rows` rows (Parquet parts, CSV in blocks); each pie
 accepted rows appended to `<table>.parquet` and its rejected ones to `quarantine/<table>.parquet`.
 Ids repeated across pieces are found first, by one pass over the ids alone
 (`features.repeated_keys`), so the result is exactly that of checking the table at once: the first
-occurrence accepted, every later one quarantined. Peak memory follows the piece size; only the
-accepted customer ids (which the other feeds reference) are held whole.
+occurrence accepted, every later one quarantined. Pieces are checked on every core
+(`features.piece_checks`, `validate_workers`) and written in read order. Peak memory follows the
+piece size and the workers; only the accepted customer ids (which the other feeds reference) are
+held whole.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.contract_checks import (
@@ -33,13 +36,12 @@ from features.contract_checks import (
     validate_table,
 )
 from features.feed_io import Feed, FeedError, iter_pieces, open_feed
+from features.piece_checks import TableChecks, Task, check_pieces
 from features.repeated_keys import piece_mask, repeated_rows
 from features.validated_io import (
     PartWriter,
     accepted_path,
-    accepted_table,
     quarantine_path,
-    quarantine_table,
     read_accepted_keys,
     write_report,
 )
@@ -135,26 +137,20 @@ def validate_feed(
     counts: Counter[str] = Counter()
     key_parts: list[pd.Series] = []
     first: TableReport | None = None
+    checks = TableChecks(contract, feed.path, feed.schema, when, refs, keep_keys)
+    workers = 1 if repeated is None else settings.validate_workers
     offset = 0
     try:
-        for piece in iter_pieces(feed, rows):
-            n = len(piece.frame)
-            seen = None if repeated is None else {c: piece_mask(r, offset, n) for c, r in repeated.items()}
-            result = validate_table(piece.frame, contract, source=feed.path, as_of=when, ref_keys=refs,
-                                    repeats=seen, row_offset=offset)  # fmt: skip
-            accepted.write(accepted_table(result.accepted, contract))
-            if len(result.quarantined):
-                at = result.quarantined[ROW_COLUMN].to_numpy()
-                bad = quarantine_table(
-                    piece.rows(at - offset, feed.schema), result.quarantined[REASON_COLUMN], at
-                )
-                quarantined.write(bad)
-            counts.update(result.report.rule_counts)
-            first = first or result.report
-            if keep_keys:
-                key_parts.append(result.accepted[contract.key])
-            offset += n
-            advance(n)
+        for done in check_pieces(checks, _tasks(feed, rows, repeated), workers):
+            accepted.write(done.accepted)
+            if done.quarantined is not None:
+                quarantined.write(done.quarantined)
+            counts.update(done.report.rule_counts)
+            first = first or done.report
+            if done.keys is not None:
+                key_parts.append(done.keys)
+            offset += done.rows
+            advance(done.rows)
         accepted_file, quarantine_file = accepted.close(), quarantined.close()
     except BaseException:
         accepted.abort()
@@ -174,6 +170,16 @@ def validate_feed(
     )
     keys = pd.Index(pd.concat(key_parts, ignore_index=True)) if keep_keys else None
     return report, keys
+
+
+def _tasks(feed: Feed, rows: int, repeated: dict[str, np.ndarray] | None) -> Iterator[Task]:
+    """Each piece with its position in the table and its rows' already-seen ids."""
+    offset = 0
+    for piece in iter_pieces(feed, rows):
+        n = len(piece)
+        seen = None if repeated is None else {c: piece_mask(r, offset, n) for c, r in repeated.items()}
+        yield piece, offset, seen
+        offset += n
 
 
 def _one_piece(feed: Feed, rows: int) -> bool:

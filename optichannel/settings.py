@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         ge=1,
         description="rows `validate` checks at a time: its peak memory follows this, not the feeds",
     )
+    validate_workers: int = Field(
+        1,
+        ge=1,
+        description="processes `validate` checks a feed's pieces in: 2 on 2 cores was 16% faster at "
+        "100,000 customers, but each worker holds its own pieces (more memory)",
+    )
     feature_bucket_rows: int = Field(
         500_000,
         ge=1,

@@ -29,9 +29,11 @@ from tests.unit.features.test_validation import (
 TABLES = ("customers", "transactions", "events", "contacts")
 
 
-def run(src: Path, out: Path, piece_rows: int) -> dict[str, object]:
-    """Validate in pieces of `piece_rows` rows; everything the run wrote, read back."""
-    cfg = Settings(data_dir=out.parent / f"{out.name}-data", validate_piece_rows=piece_rows)
+def run(src: Path, out: Path, piece_rows: int, workers: int = 1) -> dict[str, object]:
+    """Validate in pieces of `piece_rows` rows on `workers` processes; everything the run wrote,
+    read back."""
+    data = out.parent / f"{out.name}-data"
+    cfg = Settings(data_dir=data, validate_piece_rows=piece_rows, validate_workers=workers)
     reports = validate_feeds(src, out, as_of=AS_OF, progress=False, settings=cfg)
     written: dict[str, object] = {}
     for name in TABLES:
@@ -80,10 +82,34 @@ def test_duplicates_across_pieces_are_quarantined_with_their_reason(tmp_path: Pa
     assert quarantine["amount"].tolist()[0] == "abc"  # the raw value as read
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("piece_rows", [1, 2, 5, 11, 12])
-def test_pieces_give_what_one_piece_gives(tmp_path: Path, piece_rows: int) -> None:
+def test_pieces_give_what_one_piece_gives(tmp_path: Path, piece_rows: int, workers: int) -> None:
+    """Whatever the piece size and however many worker processes check them, in read order."""
     src = write_feeds(tmp_path / "feeds", transactions=dirty_transactions())
-    assert_same(run(src, tmp_path / "whole", 1_000_000), run(src, tmp_path / "pieces", piece_rows))
+    whole = run(src, tmp_path / "whole", 1_000_000)
+    assert_same(whole, run(src, tmp_path / "pieces", piece_rows, workers))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ids_in_parquet_are_read_as_validation_reads_them(tmp_path: Path, workers: int) -> None:
+    """Duplicate ids across pieces of a Parquet feed: clean text ids take the Arrow fast path,
+    padded or blank ones the coercion path; both must agree with checking the table at once."""
+    frame = transactions_frame(12)
+    frame.loc[4, "txn_id"] = None  # missing: quarantined as missing, never a duplicate
+    frame.loc[8, "txn_id"] = "T0003"  # clean duplicate of row 3, two pieces later
+    padded = frame.copy()
+    padded.loc[10, "txn_id"] = "  T0002 "  # the same id once stripped
+    padded.loc[11, "txn_id"] = "   "  # blank is missing, not a duplicate of another blank
+    for name, txns in (("clean", frame), ("padded", padded)):
+        src = write_feeds(tmp_path / name / "feeds", transactions=txns)
+        whole = run(src, tmp_path / name / "whole", 1_000_000)
+        pieces = run(src, tmp_path / name / "pieces", 3, workers)
+        assert_same(whole, pieces)
+        rows = dict(zip(pieces["q_transactions"]["_row"], pieces["q_transactions"]["_reason"], strict=True))
+        assert rows[8] == "duplicate txn_id" and rows[4] == "txn_id: missing"
+        if name == "padded":
+            assert rows[10] == "duplicate txn_id" and rows[11] == "txn_id: missing"
 
 
 def test_parts_and_csv_blocks_catch_duplicates_across_them(tmp_path: Path) -> None:
