@@ -17,21 +17,6 @@ from pathlib import Path
 import pandas as pd
 
 
-def _extract(feeds: Path, out: Path, at: pd.Timestamp) -> Path:
-    """The feeds as an extract taken at `at` holds them."""
-    out.mkdir(parents=True)
-    times = {"transactions": "ts", "events": "ts", "contacts": "sent_at", "customers": None}
-    for table, column in times.items():
-        frame = pd.read_parquet(feeds / f"{table}.parquet")
-        if column:
-            frame = frame[frame[column] < at]
-        if table == "contacts":
-            for late in ("responded_at", "converted_at"):
-                frame.loc[frame[late] >= at, late] = pd.NaT
-        frame.to_parquet(out / f"{table}.parquet", index=False)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
@@ -40,6 +25,7 @@ def main() -> None:
 
     from features.build import build_features
     from features.validation import validate_feeds
+    from simulator.extract import cut_feeds
     from simulator.generate import generate_world
     from simulator.world import WorldConfig
 
@@ -49,7 +35,7 @@ def main() -> None:
         generate_world(WorldConfig(customers=args.customers, days=args.days), root / "world", workers=2)
         validate_feeds(root / "world", root / "validated", progress=False)
         end = pd.read_parquet(root / "validated" / "transactions.parquet", columns=["ts"]).ts.max()
-        yesterday = _extract(root / "validated", root / "yesterday", end.normalize())
+        yesterday = cut_feeds(root / "validated", root / "yesterday", end.normalize())
         build_features(yesterday, root / "daily", progress=False)
 
         began = time.perf_counter()

@@ -4,7 +4,6 @@ the same rows, in the same order, with the same Parquet schema, full or incremen
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ from features.build import DAILY, build_features, connect, data_span
 from features.snapshot_sql import FAMILIES
 from features.validation import validate_feeds
 from optichannel.settings import Settings
+from simulator.extract import cut_feeds
 
 pytestmark = pytest.mark.slow  # builds a world's features four times (~1 min)
 
@@ -73,16 +73,7 @@ def test_an_incremental_build_in_buckets_equals_the_full_one(
 ) -> None:
     end = pd.read_parquet(feeds / "transactions.parquet", columns=["ts"]).ts.max().normalize()
     cut = end - pd.Timedelta(days=3, hours=5)
-    extract = tmp_path / "extract"
-    extract.mkdir()
-    shutil.copy(feeds / "customers.parquet", extract / "customers.parquet")
-    for table, column in {"transactions": "ts", "events": "ts", "contacts": "sent_at"}.items():
-        frame = pd.read_parquet(feeds / f"{table}.parquet")
-        frame = frame[frame[column] < cut]
-        if table == "contacts":
-            for late in ("responded_at", "converted_at"):
-                frame.loc[frame[late] >= cut, late] = pd.NaT
-        frame.to_parquet(extract / f"{table}.parquet", index=False)
+    extract = cut_feeds(feeds, tmp_path / "extract", cut)
     cfg = settings(tmp_path, 30_000)
     build_features(extract, tmp_path / "features", progress=False, settings=cfg)
     built = build_features(feeds, tmp_path / "features", progress=False, settings=cfg)

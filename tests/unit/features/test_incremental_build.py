@@ -13,10 +13,9 @@ import pytest
 from features.build import MANIFEST, build_features
 from features.snapshot_sql import FAMILIES
 from features.validation import validate_feeds
+from simulator.extract import cut_feeds
 
 pytestmark = pytest.mark.slow  # builds features of a world several times (~2 min): `make test-fast` skips it
-
-TIME = {"transactions": "ts", "events": "ts", "contacts": "sent_at"}
 
 
 @pytest.fixture(scope="module")
@@ -24,20 +23,6 @@ def feeds(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("incremental") / "validated"
     validate_feeds(small_world, root, as_of="2030-01-01", progress=False)
     return root
-
-
-def _cut(feeds: Path, out: Path, at: pd.Timestamp) -> Path:
-    """The feeds as an extract taken at `at` would hold them: nothing later, responses unknown yet."""
-    out.mkdir(parents=True)
-    shutil.copy(feeds / "customers.parquet", out / "customers.parquet")
-    for table, column in TIME.items():
-        frame = pd.read_parquet(feeds / f"{table}.parquet")
-        frame = frame[frame[column] < at]
-        if table == "contacts":
-            frame.loc[frame.responded_at >= at, "responded_at"] = pd.NaT
-            frame.loc[frame.converted_at >= at, "converted_at"] = pd.NaT
-        frame.to_parquet(out / f"{table}.parquet", index=False)
-    return out
 
 
 def _snapshots(out: Path) -> dict[str, pd.DataFrame]:
@@ -62,11 +47,11 @@ def test_a_daily_build_equals_the_full_rebuild(feeds: Path, full: dict, tmp_path
     end = _last_ts(feeds).normalize()
     out = tmp_path / "features"
     first = build_features(
-        _cut(feeds, tmp_path / "a", end - pd.Timedelta(days=9, hours=11)), out, progress=False
+        cut_feeds(feeds, tmp_path / "a", end - pd.Timedelta(days=9, hours=11)), out, progress=False
     )
     assert not first.incremental and first.reason == "no previous build"
     second = build_features(
-        _cut(feeds, tmp_path / "b", end - pd.Timedelta(days=4, hours=3)), out, progress=False
+        cut_feeds(feeds, tmp_path / "b", end - pd.Timedelta(days=4, hours=3)), out, progress=False
     )
     assert second.incremental, second.reason
     third = build_features(feeds, out, progress=False)
@@ -80,7 +65,7 @@ def test_a_daily_build_equals_the_full_rebuild(feeds: Path, full: dict, tmp_path
 def test_a_late_row_means_a_full_rebuild(feeds: Path, full: dict, tmp_path: Path) -> None:
     end = _last_ts(feeds).normalize()
     out = tmp_path / "features"
-    early = _cut(feeds, tmp_path / "a", end - pd.Timedelta(days=3))
+    early = cut_feeds(feeds, tmp_path / "a", end - pd.Timedelta(days=3))
     build_features(early, out, progress=False)
     late = tmp_path / "late"
     shutil.copytree(feeds, late)

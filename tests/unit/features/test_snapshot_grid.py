@@ -3,7 +3,6 @@ from fewer rows, and any read they cannot answer exactly is refused, never answe
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +15,7 @@ from features.snapshot_sql import DAILY_FAMILIES, FAMILIES
 from features.store_definitions import JOIN_KEY, TIMESTAMP, VIEWS, feature_names, snapshot_path
 from features.validation import validate_feeds
 from optichannel.settings import Settings
+from simulator.extract import cut_feeds
 
 pytestmark = pytest.mark.slow  # builds a world's features five times (~1 min)
 
@@ -102,16 +102,7 @@ def test_an_incremental_build_equals_the_full_one_with_late_decisions(
     the first build) must get their snapshots too, and the result equal a full build."""
     end = pd.read_parquet(feeds / "contacts.parquet", columns=["sent_at"]).sent_at.max().normalize()
     cut = end - pd.Timedelta(days=3) + pd.Timedelta(hours=11)
-    extract = tmp_path / "extract"
-    extract.mkdir()
-    shutil.copy(feeds / "customers.parquet", extract / "customers.parquet")
-    for table, column in {"transactions": "ts", "events": "ts", "contacts": "sent_at"}.items():
-        frame = pd.read_parquet(feeds / f"{table}.parquet")
-        frame = frame[frame[column] < cut]
-        if table == "contacts":
-            for late in ("responded_at", "converted_at"):
-                frame.loc[frame[late] >= cut, late] = pd.NaT
-        frame.to_parquet(extract / f"{table}.parquet", index=False)
+    extract = cut_feeds(feeds, tmp_path / "extract", cut)
     out = tmp_path / "features"
     cfg = settings(tmp_path)
     build_features(extract, out, progress=False, settings=cfg, snapshots="decisions")
