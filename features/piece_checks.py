@@ -1,4 +1,4 @@
-"""Check a feed's pieces on every core, results back in read order.
+"""Check a feed's pieces in worker processes (`validate_workers`), results back in read order.
 
 Validation is column-wise pandas work on one core per piece; a million customers' feeds are
 hundreds of pieces. So pieces are checked in worker processes while the parent reads the next piece and writes

@@ -62,11 +62,15 @@ def _readable(piece: Piece, column: Column, kind: pa.DataType) -> tuple[pa.Array
     Text ids already clean (no surrounding whitespace, no empty strings: what `coerce` returns
     unchanged) are taken straight from Arrow, skipping pandas; anything else goes through
     `coerce` itself."""
-    if piece.table is not None and pa.types.is_string(piece.table.schema.field(column.name).type):
-        text = piece.table.column(column.name)
+    table = piece.table
+    if (
+        column.kind == "str"
+        and table is not None
+        and pa.types.is_string(table.schema.field(column.name).type)
+    ):
+        text = table.column(column.name)
         trimmed = pc.utf8_trim_whitespace(text)
-        clean = not pc.any(pc.not_equal(trimmed, text)).as_py() and not pc.any(pc.equal(text, "")).as_py()
-        if clean and column.kind == "str":
+        if not pc.any(pc.not_equal(trimmed, text)).as_py() and not pc.any(pc.equal(text, "")).as_py():
             valid = pc.is_valid(text)
             kept = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
             return pc.filter(text, valid).combine_chunks().cast(kind), kept

@@ -9,10 +9,10 @@ in pieces of `validate_piece_rows` rows (Parquet parts, CSV in blocks); each pie
 accepted rows appended to `<table>.parquet` and its rejected ones to `quarantine/<table>.parquet`.
 Ids repeated across pieces are found first, by one pass over the ids alone
 (`features.repeated_keys`), so the result is exactly that of checking the table at once: the first
-occurrence accepted, every later one quarantined. Pieces are checked on every core
-(`features.piece_checks`, `validate_workers`) and written in read order. Peak memory follows the
-piece size and the workers; only the accepted customer ids (which the other feeds reference) are
-held whole.
+occurrence accepted, every later one quarantined. Pieces can be checked in worker processes
+(`features.piece_checks`, `validate_workers`, default 1) and are written in read order. Peak
+memory follows the piece size and the workers; only the accepted customer ids (which the other
+feeds reference) are held whole.
 """
 
 from __future__ import annotations
