@@ -9,6 +9,7 @@ manifest: no pickles, readable by any LightGBM of the same major version.
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,35 +92,42 @@ class NextBestChannelModel:
             return self.p_response(rows), self.p_conversion(rows, action)
         if self.learner == "s" or len(action) < SMALL_BATCH:  # small: fewer LightGBM calls beat fewer copies
             x = feature_matrix(rows, self.conversion_features, {ACTION: action})
-            p_resp = self.response.predict(x[:, :k], num_threads=threads)
+            p_resp = self.response_of(x, threads)
             return p_resp, self._conversion(x, action, threads, p_resp)
         p_resp, p_conv = np.empty(len(action)), np.empty(len(action))
         for code in np.unique(action):
             idx = np.flatnonzero(action == code)
             x = feature_matrix(rows, self.conversion_features, {ACTION: np.full(len(idx), code)}, subset=idx)
-            p_resp[idx] = self.response.predict(x[:, :k], num_threads=threads)
+            p_resp[idx] = self.response_of(x, threads)
             p_conv[idx] = self._conversion(x, np.full(len(idx), code), threads, p_resp[idx])
         return p_resp, p_conv
+
+    def response_of(self, x: np.ndarray, threads: int) -> np.ndarray:
+        """P(response) of rows of a conversion matrix `x`, whose first columns are the response
+        model's. LightGBM drops the columns past a model's features (its predictor skips feature
+        indices >= num_feature), so the row-major matrix is read as is instead of copied into a
+        narrower one."""
+        if x.shape[1] < len(self.response_features):
+            raise ValueError(f"{x.shape[1]} columns for a response model of {len(self.response_features)}")
+        return self.response.predict(x, num_threads=threads, predict_disable_shape_check=True)
 
     def _conversion(
         self, x: np.ndarray, action: np.ndarray, threads: int, p_resp: np.ndarray | None = None
     ) -> np.ndarray:
         if self.learner == "s":
-            return self.conversion["all"].predict(x, num_threads=threads)
+            return _predict(self.conversion["all"], x, threads)
         if self.learner == "m":
             ignored, responded = self._mediated(x, action, threads)
             contact = action != ACTIONS.index(NONE)
             if not contact.any():
                 return ignored
             if p_resp is None:
-                p_resp = self.response.predict(x[:, : len(self.response_features)], num_threads=threads)
+                p_resp = self.response_of(x, threads)
             return np.where(contact, ignored + p_resp * (responded - ignored), ignored)
         out = np.empty(len(x))
         for code in np.unique(action):
             mask = action == code
-            out[mask] = self.conversion[ACTIONS[code]].predict(
-                x if mask.all() else x[mask], num_threads=threads
-            )
+            out[mask] = _predict(self.conversion[ACTIONS[code]], x if mask.all() else x[mask], threads)
         return out
 
     def mediated_parts(self, rows: Rows, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,12 +141,12 @@ class NextBestChannelModel:
         return self._mediated(x, action, _threads(rows))
 
     def _mediated(self, x: np.ndarray, action: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
-        ignored = self.conversion[IGNORED].predict(x, num_threads=threads)
+        ignored = _predict(self.conversion[IGNORED], x, threads)
         responded = np.zeros(len(x))  # no response without a contact
         for code in np.unique(action[action != ACTIONS.index(NONE)]):
             mask = action == code
             rows = x if mask.all() else x[mask]  # one action's rows (score's batches): no copy
-            responded[mask] = self.conversion[responded_booster(code)].predict(rows, num_threads=threads)
+            responded[mask] = _predict(self.conversion[responded_booster(code)], rows, threads)
         return ignored, responded
 
     def p_none(self, rows: Rows) -> np.ndarray:
@@ -233,6 +241,21 @@ def feature_matrix(
         elif col in rows:
             out[:, j] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return out
+
+
+def _predict(booster: lgb.Booster, x: np.ndarray, threads: int) -> np.ndarray:
+    """LightGBM's prediction, or the booster's one value when none of its trees splits (a
+    channel with too few responses to learn from stops at a single leaf), which LightGBM would
+    still compute by reading every row of `x`."""
+    if booster not in _SINGLE:
+        split = booster.feature_importance("split").any()
+        _SINGLE[booster] = None if split else float(booster.predict(np.zeros((1, booster.num_feature())))[0])
+    single = _SINGLE[booster]
+    return booster.predict(x, num_threads=threads) if single is None else np.full(len(x), single)
+
+
+#: booster -> its one prediction when no tree of it splits, else None (weak: boosters come and go)
+_SINGLE: weakref.WeakKeyDictionary[lgb.Booster, float | None] = weakref.WeakKeyDictionary()
 
 
 def _threads(rows: Rows) -> int:
