@@ -57,6 +57,7 @@ bench: setup  ## print the benchmark figures quoted in the README (~70 min; serv
 	$(VENV)/bin/python benchmarks/incremental_build.py
 	$(VENV)/bin/python benchmarks/training.py
 	$(VENV)/bin/python benchmarks/serving.py --scorer-customers 20000
+	$(VENV)/bin/python benchmarks/response_gap.py
 	$(VENV)/bin/python benchmarks/allocation.py
 	$(VENV)/bin/python benchmarks/experiment_analyze.py
 	$(VENV)/bin/python benchmarks/learn.py
