@@ -76,14 +76,15 @@ class CandidateRows:
     def _template(self, columns: tuple[str, ...]) -> np.ndarray:
         """[customers, columns]: each customer's own features in their model positions, NaN in
         the others (request features and overrides are written per row afterwards). Remembered
-        per column list: a grid is scored one channel at a time with the same columns."""
-        if self._templates.get(columns) is None:
+        per column list (one row per customer, small): a grid is scored one channel at a time
+        with the same columns."""
+        if columns not in self._templates:
             values = self.customers.values
             out = np.full((len(values), len(columns)), np.nan)
             for j, c in enumerate(columns):
                 if c in self._columns and c not in self.request:
                     out[:, j] = values[:, self._columns[c]]
-            self._templates = {columns: out}
+            self._templates[columns] = out
         return self._templates[columns]
 
     def frame(self, positions: np.ndarray | None = None) -> pd.DataFrame:
