@@ -34,7 +34,7 @@ def main() -> None:
     from features.request_params import RequestParams
     from features.store import open_store
     from features.store_definitions import JOIN_KEY
-    from optichannel.decision import best_option
+    from optichannel.decision import Choice, best_option
     from optichannel.model_policy import score_grid
     from optichannel.pyfunc_model import load_bundle
     from optichannel.settings import get_settings
@@ -59,22 +59,13 @@ def main() -> None:
     )
     truth, allowed = ctx.truth["p_response"], ctx.allowed
     mine = score_grid(model, ctx.grid).p_response
-    rows = np.arange(len(truth))
     has = allowed.any(axis=(1, 2))
 
     def true_p(channel: np.ndarray, slot: np.ndarray) -> float:
-        return float(
-            np.where(channel >= 0, truth[rows, np.clip(channel, 0, truth.shape[1] - 1), slot], 0).mean()
-        )
+        return float(Choice(channel, slot, np.zeros(len(channel))).take(truth, 0.0).mean())
 
     oracle, model_pick = best_option(truth, allowed, None), best_option(mine, allowed, None)
-    # a uniform pick among the contacts the truth allows too (`evaluation`'s random policy)
-    both = ctx.truth["allowed"]
-    random = float(
-        np.where(
-            both.any(axis=(1, 2)), (truth * both).sum(axis=(1, 2)) / np.maximum(both.sum(axis=(1, 2)), 1), 0
-        ).mean()
-    )
+    random = evaluation.random_expectation(ctx.truth, ctx.econ)["p_response"]  # evaluation's 0 of capture
     best = true_p(oracle.channel, oracle.slot)
 
     def capture(value: float) -> float:

@@ -187,8 +187,7 @@ def scorer_vs_raw(model, features_dir: Path, ids: list[str], start: pd.Timestamp
         rows += len(action)
         t = time.perf_counter()
         for code, x in xs.items():  # the response read from the conversion matrix, as the scorer reads it
-            p_resp = model.response.predict(x, num_threads=0, predict_disable_shape_check=True)
-            model._conversion(x, np.full(len(x), code), 0, p_resp)
+            model._conversion(x, np.full(len(x), code), 0, model.response_of(x, 0))
         model._conversion(xn, none, 0)
         out["raw"] += time.perf_counter() - t
     return out | {"rows": rows}

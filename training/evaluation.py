@@ -59,7 +59,7 @@ def _true_value(truth: dict[str, np.ndarray], choice: Choice, econ: Economics) -
     }
 
 
-def _random_expectation(truth: dict[str, np.ndarray], econ: Economics) -> dict[str, float]:
+def random_expectation(truth: dict[str, np.ndarray], econ: Economics) -> dict[str, float]:
     """Exact expected outcome of picking uniformly among each customer's allowed contacts."""
     allowed = truth["allowed"]
     count = allowed.sum(axis=(1, 2))
@@ -138,7 +138,7 @@ def evaluate(ctx: Context, model: NextBestChannelModel) -> tuple[pd.DataFrame, d
         "model": {obj: decide(scored, allowed, obj, econ) for obj in ("response", "value")},
         **{name: {"response": c, "value": c} for name, c in ctx.fixed.items()},
     }
-    rand = _random_expectation(truth, econ)
+    rand = random_expectation(truth, econ)
     table = {"random": rand | {"response_choice_p_response": rand["p_response"]}}
     for name, by_obj in choices.items():
         resp = _true_value(truth, by_obj["response"], econ)
