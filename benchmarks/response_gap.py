@@ -31,11 +31,13 @@ def best_slot(p: np.ndarray, allowed: np.ndarray, channel: np.ndarray) -> np.nda
 
 
 def main() -> None:
+    from decision.choice import Choice
+    from decision.engine import Engine
+    from decision.rules import Rules
+    from decision.scoring import Scored
     from features.request_params import RequestParams
     from features.store import open_store
     from features.store_definitions import JOIN_KEY
-    from optichannel.decision import Choice, best_option
-    from optichannel.model_policy import score_grid
     from optichannel.pyfunc_model import load_bundle
     from optichannel.settings import get_settings
     from training import evaluation, tracking
@@ -54,17 +56,21 @@ def main() -> None:
     tf = replace(tf, request_params=RequestParams.from_meta(model.meta))
     test_from = tf.frame.loc[tf.frame["split"] == "test", "sent_at"].min()
     points = evaluation.decision_points(tf.frame[JOIN_KEY], test_from, tf.feed_end, cfg.evaluation, cfg.seed)
-    ctx = evaluation.prepare(
-        store, settings.world_dir, points, cfg.evaluation, cfg.economics, tf.request_params
-    )
+    rules = Rules.of(settings, cfg.economics)
+    ctx = evaluation.prepare(store, settings.world_dir, points, cfg.evaluation, rules, tf.request_params)
     truth, allowed = ctx.truth["p_response"], ctx.allowed
-    mine = score_grid(model, ctx.grid).p_response
+    engine = Engine(model, ctx.rules)
+    scored = engine.score(ctx.grid)
+    mine = scored.p_response
     has = allowed.any(axis=(1, 2))
 
     def true_p(channel: np.ndarray, slot: np.ndarray) -> float:
         return float(Choice(channel, slot, np.zeros(len(channel))).take(truth, 0.0).mean())
 
-    oracle, model_pick = best_option(truth, allowed, None), best_option(mine, allowed, None)
+    true_scores = Scored(truth, ctx.truth["p_conversion"], ctx.truth["p_none"])
+    within = ctx.truth["allowed"]
+    oracle = engine.choose(ctx.grid, true_scores, "response", within=within)
+    model_pick = engine.choose(ctx.grid, scored, "response", within=within)
     random = evaluation.random_expectation(ctx.truth, ctx.econ)["p_response"]  # evaluation's 0 of capture
     best = true_p(oracle.channel, oracle.slot)
 

@@ -39,23 +39,24 @@ def pct(values: list[float], q: float) -> float:
 
 def floor(model, store, reader, ids: list[str], start: pd.Timestamp, n: int) -> dict[str, list[float]]:
     """Per request: stock Feast read of one customer, and LightGBM over its candidate rows."""
-    from features.candidates import candidate_grid
+    from decision.grid import candidate_grid
     from features.store_definitions import FEATURE_SERVICE
     from optichannel.channels import ACTIONS, NONE
 
     service = store.get_feature_service(FEATURE_SERVICE)
     out: dict[str, list[float]] = {"feast_read": [], "fast_read": [], "lightgbm": [], "decide": []}
+    from decision.engine import Engine
     from serving.decider import Decider
     from serving.schemas import PredictRequest
 
-    decider = Decider(model, reader.read_block, "bench", "0")
+    decider = Decider(Engine(model), reader.read_block, "bench", "0")
     for cid in ids[:n]:
         t0 = time.perf_counter()
         store.get_online_features(features=service, entity_rows=[{"customer_id": cid}]).to_dict()
         t1 = time.perf_counter()
         block = reader.read_block([cid])
         t2 = time.perf_counter()
-        grid = candidate_grid(block, start, 72, max_contacts_7d=4)
+        grid = candidate_grid(block, start, 72)  # the default rules: cap 4, default quiet hours
         rows = grid.candidates
         action = rows.column("req_channel")
         xc = rows.matrix(model.conversion_features, {"action": action})
@@ -149,7 +150,8 @@ def scorer_vs_raw(model, features_dir: Path, ids: list[str], start: pd.Timestamp
     """Seconds of the scorer end to end, and of raw LightGBM on the same candidate rows with
     what it takes to build them: the candidate grid with its request features, the model's
     matrices, and a plain copy of those matrices (the least any build could cost); `rows`."""
-    from features.candidates import candidate_grid
+    from decision.engine import Engine
+    from decision.grid import candidate_grid
     from features.offline_read import features_at
     from features.request_params import RequestParams
     from optichannel.channels import ACTIONS, NONE
@@ -158,7 +160,7 @@ def scorer_vs_raw(model, features_dir: Path, ids: list[str], start: pd.Timestamp
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         score_campaign(
-            features_dir, model, pd.Series(ids), Path(tmp) / "out.parquet", start, 72, progress=False
+            features_dir, Engine(model), pd.Series(ids), Path(tmp) / "out.parquet", start, 72, progress=False
         )
         out = {"scorer": time.perf_counter() - t0, "raw": 0.0, "grid": 0.0, "matrices": 0.0, "copy": 0.0}
     feats = features_at(features_dir, pd.Series(ids), start)
@@ -167,7 +169,7 @@ def scorer_vs_raw(model, features_dir: Path, ids: list[str], start: pd.Timestamp
     for lo in range(0, len(ids), CHUNK):
         t = time.perf_counter()
         piece = feats.iloc[lo : lo + CHUNK].reset_index(drop=True)
-        grid = candidate_grid(piece, start, 72, max_contacts_7d=4, params=params)
+        grid = candidate_grid(piece, start, 72, params=params)
         action = grid.candidates.column("req_channel").astype(np.int64)
         out["grid"] += time.perf_counter() - t
         t = time.perf_counter()

@@ -19,29 +19,27 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from decision.baselines import business_rules, never_contact, random_allowed
+from decision.choice import Choice
+from decision.engine import Engine
 from experiments.analysis import Analysis, analyze, qini_for
 from experiments.campaign_population import default_time, sample_customers
 from experiments.design import Design
 from experiments.planned_campaign import PlanInputs, apply_plan
 from experiments.planned_campaign import inputs as plan_inputs
 from experiments.report import render_report
-from features.candidates import candidate_grid, window_us
-from features.request_params import RequestParams
+from features.candidates import window_us
 from features.store import historical_features, open_store
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from optichannel.assignment import assign_arms, check_shares
-from optichannel.baseline_policies import never_contact, random_allowed
 from optichannel.campaign_plan import CampaignPlan
 from optichannel.capacity import Layout, plan_layout
-from optichannel.channels import ACTIONS
-from optichannel.decision import Choice, best_option, slot_grid
-from optichannel.economics import Economics
+from optichannel.channels import action_names
+from optichannel.hour_slots import slot_grid
 from optichannel.model_bundle import NextBestChannelModel
-from optichannel.model_policy import decide, score_grid
 from optichannel.progress import progress_bar
 from optichannel.settings import Settings
 from optichannel.uplift_metrics import QiniSummary
-from simulator.logging_policy import business_rules
 from simulator.oracle import Oracle
 
 if TYPE_CHECKING:
@@ -131,25 +129,21 @@ def _decide_chunk(
     at: pd.Timestamp,
     hours: int,
     oracle: Oracle,
-    model: NextBestChannelModel,
-    econ: Economics,
+    engine: Engine,
     rng: np.random.Generator,
     layout: Layout | None = None,
-    allowed_hours: dict[str, tuple[int, int]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray], PlanInputs | None]:
     """Every arm's choice for these customers, the drawn outcome of their own arm, and per
     policy the true conversion probability of its choice for every customer (with a plan's
     `layout`: also what `experiments.planned_campaign` needs to allocate under its limits)."""
-    grid = candidate_grid(feats, at, hours, allowed_hours=allowed_hours, max_contacts_7d=econ.max_contacts_7d,
-                          params=RequestParams.from_meta(model.meta))  # fmt: skip
+    econ = engine.econ
+    grid = engine.grid(feats, at, hours)  # the engine's rules (a plan's office hours included)
     truth = oracle.grid(ids, at, hours)
     allowed = truth["allowed"] & grid.allowed
-    if layout is not None:
-        allowed &= layout.open_slot[None, :, :]  # the plan's office hours
-    scored = score_grid(model, grid)
+    scored = engine.score(grid)
     affluent = oracle.lat.affluent[oracle.positions(ids)]
     choices = {
-        "model": decide(scored, allowed, "value", econ),
+        "model": engine.choose(grid, scored, within=truth["allowed"]),
         "bau": business_rules(affluent, grid.consent, grid.local_hour, allowed),
         "random": random_allowed(allowed, rng),
         "holdout": never_contact(len(ids)),
@@ -160,8 +154,7 @@ def _decide_chunk(
     if layout is not None:
         planned = plan_inputs(layout, *scored.values(econ), allowed, truth, grid.local_hour, choices)
     # the model's predicted uplift of the contact it would send (its choice whenever it contacts)
-    contact_value, _ = scored.values(econ)
-    best = best_option(contact_value, allowed, None)
+    best = engine.choose(grid, scored, "contact", within=truth["allowed"])
     score = np.where(best.contacted, best.take(scored.p_conversion, 0.0) - scored.p_none, 0.0)
 
     rows = np.arange(len(ids))
@@ -175,7 +168,7 @@ def _decide_chunk(
         {
             "customer_id": ids,
             "arm": arm,
-            "channel": np.array(ACTIONS, dtype=object)[channel],
+            "channel": action_names(channel),
             "send_at": pd.Series(pd.to_datetime(grid.slots_us[rows, slot], unit="us", utc=True)).where(
                 contact
             ),
@@ -221,12 +214,11 @@ def run_campaign(
     at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
     ids = sample_customers(world_dir, at, customers, seed)
     arm = assign_arms(ids, experiment, shares, salt=salt)
-    econ = Economics.from_meta(model.meta)
-    layout, hours_ok = None, None
+    engine = Engine.of(model, settings)  # the deployment's rules: what the model is served under
+    layout = None
     if plan is not None:
-        econ = plan.apply_economics(econ)
-        layout = plan_layout(plan, econ, slot_grid(window_us(at, 1), window_hours)[0])
-        hours_ok = plan.allowed_hours()
+        engine = engine.with_rules(engine.rules.for_plan(plan))
+        layout = plan_layout(plan, engine.econ, slot_grid(window_us(at, 1), window_hours)[0])
     rng = np.random.default_rng(seed)
     frames, true_p, planned = [], {p: [] for p in POLICIES}, []
     with progress_bar(progress and settings.show_progress) as bar:
@@ -244,11 +236,9 @@ def run_campaign(
                 at,
                 window_hours,
                 oracle,
-                model,
-                econ,
+                engine,
                 rng,
                 layout,
-                hours_ok,
             )
             frames.append(frame)
             planned.append(inputs)

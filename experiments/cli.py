@@ -260,6 +260,7 @@ def ope(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Off-policy value of the model policy on logged decisions, next to the logging policy's."""
+    from decision.engine import Engine
     from experiments.console import ope_table, print_table
     from experiments.export_tables import read_table
     from experiments.offpolicy import ESTIMATORS, evaluate_model_policy, logged_decisions
@@ -278,7 +279,7 @@ def ope(
         logged_decisions(logged, days=days)  # refuse unusable logs before loading the model
         model, version = _champion(settings, alias)
         result = evaluate_model_policy(
-            open_store(settings), model, logged, estimators=chosen, days=days,
+            open_store(settings), Engine.of(model, settings), logged, estimators=chosen, days=days,
             hours=(int(start), int(end)), n_boot=n_boot, seed=settings.seed,
             progress=settings.show_progress and not quiet,
         )  # fmt: skip

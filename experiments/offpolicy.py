@@ -25,15 +25,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.candidates import candidate_grid
-from features.request_params import RequestParams
+from decision.engine import Engine
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
-from optichannel.channels import ACTIONS, CHANNELS, NO_CONTACT, NONE
-from optichannel.economics import Economics
+from optichannel.channels import CHANNELS, NO_CONTACT, NONE, action_codes, action_names
+from optichannel.hour_slots import US_PER_HOUR
 from optichannel.localtime import local_day_start
-from optichannel.model_bundle import NextBestChannelModel
-from optichannel.model_policy import decide, score_grid
 from optichannel.off_policy import channel_doubly_robust, doubly_robust, ips, snips
 from optichannel.progress import progress_bar
 
@@ -47,7 +44,6 @@ NEEDS_CHANNEL_PROPENSITY = ("dr_channel",)
 DEFAULT_HOURS = (8, 22)
 #: decisions scored per step (bounds the memory of the candidate grid)
 CHUNK = 1000
-US_PER_HOUR = 3_600_000_000
 #: below this effective sample size the percentile bootstrap of IPS-type estimates is unreliable
 FEW_EFFECTIVE = 500
 
@@ -120,20 +116,16 @@ def logged_decisions(
 def _target_chunk(
     part: pd.DataFrame,
     feats: pd.DataFrame,
-    model: NextBestChannelModel,
-    econ: Economics,
+    engine: Engine,
     hours: tuple[int, int],
 ) -> pd.DataFrame:
     """The model's choice on each decision's campaign day, and whether the log did the same."""
     tz = feats["prf_tz"] if "prf_tz" in feats else pd.Series([None] * len(feats), index=feats.index)
     start = local_day_start(part["sent_at"], tz.reset_index(drop=True), hours[0])
-    grid = candidate_grid(feats, start, hours[1] - hours[0], max_contacts_7d=econ.max_contacts_7d,
-                          params=RequestParams.from_meta(model.meta))  # fmt: skip
-    scored = score_grid(model, grid)
-    choice = decide(scored, grid.allowed, "value", econ)
+    decided = engine.decide(feats, start, hours[1] - hours[0])
+    grid, scored, choice = decided.grid, decided.scored, decided.choice
     rows = np.arange(len(part))
-    lookup = {c: i for i, c in enumerate(ACTIONS)}
-    logged_ch = part["channel"].map(lookup).to_numpy(dtype=np.int64)
+    logged_ch = action_codes(part["channel"].to_numpy())
     sent_us = part["sent_at"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
     logged_slot = (sent_us - grid.slots_us[:, 0]) // US_PER_HOUR
     in_window = (logged_slot >= 0) & (logged_slot < grid.slots_us.shape[1])
@@ -150,7 +142,7 @@ def _target_chunk(
     agree = (choice.channel == logged_ch) & ((logged_ch == NO_CONTACT) | (in_window & (choice.slot == slot)))
     return pd.DataFrame(
         {
-            "target_channel": np.array(ACTIONS, dtype=object)[choice.channel],
+            "target_channel": action_names(choice.channel),
             "target_prob": agree.astype(np.float64),
             "same_channel": choice.channel == logged_ch,
             "q_target": q_target,
@@ -163,16 +155,14 @@ def _target_chunk(
 
 def target_policy(
     store: FeatureStore,
-    model: NextBestChannelModel,
+    engine: Engine,
     decisions: pd.DataFrame,
     hours: tuple[int, int] = DEFAULT_HOURS,
-    econ: Economics | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """`decisions` plus the model policy's target_prob and the reward model's q_logged, q_target."""
     if not 0 <= hours[0] < hours[1] <= 24:
         raise ValueError(f"hours must be local hours [start, end) within 0-24, got {hours[0]}-{hours[1]}")
-    econ = econ or Economics.from_meta(model.meta)
     entity = pd.DataFrame({JOIN_KEY: decisions["customer_id"].astype(str), TIMESTAMP: decisions["sent_at"]})
     parts = []
     with progress_bar(progress) as bar:
@@ -183,14 +173,14 @@ def target_policy(
         for start in range(0, len(decisions), CHUNK):
             rows = slice(start, start + CHUNK)
             part = decisions.iloc[rows]
-            parts.append(_target_chunk(part, feats.iloc[rows].reset_index(drop=True), model, econ, hours))
+            parts.append(_target_chunk(part, feats.iloc[rows].reset_index(drop=True), engine, hours))
             bar.advance(task, len(part))
     return pd.concat([decisions, pd.concat(parts)], axis=1)
 
 
 def evaluate_model_policy(
     store: FeatureStore,
-    model: NextBestChannelModel,
+    engine: Engine,
     contacts: pd.DataFrame,
     *,
     estimators: Sequence[str] = ESTIMATORS,
@@ -206,7 +196,7 @@ def evaluate_model_policy(
     if bad or not estimators:
         raise ValueError(f"estimator must be among {', '.join(ESTIMATORS)}; got {', '.join(bad) or 'none'}")
     decisions, notes = logged_decisions(contacts, conversion_days, days)
-    frame = target_policy(store, model, decisions, hours, progress=progress)
+    frame = target_policy(store, engine, decisions, hours, progress=progress)
     r, p, pi = frame["reward"], frame["propensity"], frame["target_prob"]
     args = {"n_boot": n_boot, "seed": seed}
     make = {

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from decision.choice import Choice
 from optichannel.allocation import NOTHING, Problem, greedy_cut
 from optichannel.campaign_plan import CampaignPlan
 from optichannel.capacity import Layout
 from optichannel.channels import ACTIONS, NO_CONTACT
-from optichannel.decision import Choice
 from optichannel.lagrangian import lagrangian
 
 

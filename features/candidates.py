@@ -1,6 +1,6 @@
-"""The candidate grid of a decision: every channel x hourly slot of each customer's window,
-with its request features. Used by the evaluation, the service and the batch scorer, so a
-model is always scored on exactly the rows it would see in production.
+"""The model input rows of a decision's candidates: each customer's features once, the request
+features of every allowed (channel, slot), and the local calendar of each window. The grid
+itself and the rules that allow a candidate live in the decision engine (`decision.grid`).
 
 Layout: customers x channels x slots, flattened in C order (customer slowest, slot fastest),
 so model outputs reshape straight into the [rows, channels, slots] arrays the decision takes.
@@ -8,7 +8,6 @@ so model outputs reshape straight into the [rows, channels, slots] arrays the de
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,9 +25,7 @@ from features.request_features import (
     rhythm_tables,
 )
 from features.request_params import RequestParams
-from optichannel import feature_columns as fc
-from optichannel.channels import CHANNELS
-from optichannel.decision import US_PER_HOUR, quiet_hours_ok, slot_grid
+from optichannel.hour_slots import US_PER_HOUR
 
 
 class CandidateRows:
@@ -95,67 +92,6 @@ class CandidateRows:
         return pd.concat([cust, req], axis=1)
 
 
-@dataclass(frozen=True)
-class CandidateGrid:
-    """Request-feature rows of the allowed (customer, channel, slot) candidates, and the masks.
-
-    Only allowed candidates (consent given, outside the channel's quiet hours) get a row, so
-    nothing is scored that could never be chosen; `index` maps rows into the flat grid."""
-
-    candidates: CandidateRows  # customer features + request features of allowed candidates
-    start: CandidateRows  # one row per customer at the window start, channel features blanked
-    index: np.ndarray  # flat position of each row in [n, channels, hours]
-    slots_us: np.ndarray  # [n, hours] UTC slot starts in microseconds
-    local_hour: np.ndarray  # [n, hours]
-    consent: np.ndarray  # [n, channels] bool (missing consent = no consent)
-    quiet_ok: np.ndarray  # [n, channels, hours] outside quiet hours
-    under_cap: np.ndarray  # [n] below the frequency cap
-    channels: tuple[str, ...]
-    params: RequestParams = field(default_factory=RequestParams)  # the request features' constants
-    calendar: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # [n, hours] local calendar
-
-    def with_params(self, params: RequestParams) -> CandidateGrid:
-        """The same grid with request features computed under other constants (a model trained
-        with other estimates than the grid's); itself when they are the same."""
-        if params == self.params:
-            return self
-        code = np.array([CHANNELS.index(c) for c in self.channels], dtype=np.int64)
-        candidates, start = _request_rows(self.candidates.customers, self.index, self.slots_us, self.calendar,
-                                          params, code)  # fmt: skip
-        return replace(self, candidates=candidates, start=start, params=params)
-
-    def for_model(self, meta: dict[str, Any]) -> CandidateGrid:
-        """The grid as the model with this manifest `meta` must see it (its estimated constants)."""
-        return self.with_params(RequestParams.from_meta(meta))
-
-    @property
-    def rows(self) -> pd.DataFrame:
-        """All candidate rows as one wide frame (slow for big grids; scoring uses `candidates`)."""
-        return self.candidates.frame()
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.slots_us.shape[0], len(self.channels), self.slots_us.shape[1]
-
-    @property
-    def allowed(self) -> np.ndarray:
-        return self.consent[:, :, None] & self.quiet_ok & self.under_cap[:, None, None]
-
-    def position(self, row: int, channel: int, slot: int) -> int:
-        """Index into `candidates` of one allowed (customer row, channel, slot)."""
-        flat = (row * len(self.channels) + channel) * self.slots_us.shape[1] + slot
-        pos = int(np.searchsorted(self.index, flat))
-        if pos >= len(self.index) or self.index[pos] != flat:
-            raise KeyError(f"candidate ({row}, {channel}, {slot}) is not allowed")
-        return pos
-
-    def spread(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
-        """Per-row values back into the [n, channels, hours] grid (`fill` where not allowed)."""
-        out = np.full(int(np.prod(self.shape)), fill, dtype=float)
-        out[self.index] = values
-        return out.reshape(self.shape)
-
-
 def window_us(window_start: pd.Series | pd.Timestamp | np.ndarray | Any, n: int) -> np.ndarray:
     """[n] window starts as UTC microseconds, from one time for all or one per row (times, or
     integers already in UTC microseconds)."""
@@ -173,7 +109,7 @@ def window_us(window_start: pd.Series | pd.Timestamp | np.ndarray | Any, n: int)
     )
 
 
-def _grid_calendar(slots: np.ndarray, tz: np.ndarray) -> dict[str, np.ndarray]:
+def grid_calendar(slots: np.ndarray, tz: np.ndarray) -> dict[str, np.ndarray]:
     """Local calendar of every [customer, slot]. Rows sharing a window start and a zone share
     its calendar: each distinct (zone, start) is computed once, all new ones in one vectorised
     call, and remembered (the service's requests mostly start at the same next full hour)."""
@@ -202,79 +138,7 @@ _CALENDARS: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
 CALENDAR_CACHE = 50_000  # windows remembered (a few MB); cleared when full
 
 
-def consent_matrix(
-    customer: pd.DataFrame | CustomerColumns, channels: tuple[str, ...] = CHANNELS
-) -> np.ndarray:
-    """[rows, channels]: True only where the customer's consent is known and given."""
-    cols = customer if isinstance(customer, CustomerColumns) else CustomerColumns(customer)
-    if not channels:
-        return np.zeros((len(cols), 0), dtype=bool)
-    return np.column_stack([np.nan_to_num(cols.get(fc.consent(ch)), nan=0.0) > 0 for ch in channels])
-
-
-def frequency_ok(customer: pd.DataFrame | CustomerColumns, max_contacts_7d: int | None) -> np.ndarray:
-    """[rows] True while the customer's contacts of the last 7 days stay below the cap. A cap
-    without its column is an error: a renamed column must never mean "no cap"."""
-    cols = customer if isinstance(customer, CustomerColumns) else CustomerColumns(customer)
-    if max_contacts_7d is None:
-        return np.ones(len(cols), dtype=bool)
-    if fc.CONTACTS_7D not in cols:
-        raise ValueError(
-            f"the frequency cap needs the feature column {fc.CONTACTS_7D!r}, which the features lack"
-        )
-    return np.nan_to_num(cols.get(fc.CONTACTS_7D), nan=0.0) < max_contacts_7d
-
-
-def candidate_grid(
-    customer: pd.DataFrame | CustomerBlock,
-    window_start: pd.Series | pd.Timestamp,
-    hours: int,
-    channels: tuple[str, ...] = CHANNELS,
-    allowed_hours: dict[str, tuple[int, int]] | None = None,
-    max_contacts_7d: int | None = None,
-    params: RequestParams | None = None,
-) -> CandidateGrid:
-    """Expand each customer row into its allowed channels x `hours` hourly slots from its window
-    start (rounded up to the hour). `customer` holds snapshot features (nulls for cold start),
-    as a frame or as the block the online read returns.
-
-    `max_contacts_7d` is the frequency cap: a customer contacted that often in the last 7 days
-    gets no candidate at all (only `none` remains). `params`: the constants of the request
-    features, those of the model that will score the grid (`RequestParams.from_meta`)."""
-    n = len(customer)
-    if hours < 1:
-        raise ValueError(f"hours must be at least 1, got {hours}")
-    if not channels:
-        raise ValueError("channels: at least one candidate channel is needed")
-    block = customer if isinstance(customer, CustomerBlock) else CustomerBlock.from_frame(customer)
-    slots = slot_grid(window_us(window_start, n), hours)
-    tz = block.text.get(fc.TIMEZONE, np.full(n, None))
-    cal = _grid_calendar(slots, tz)
-    local_hour = cal["hour"]
-    quiet_ok = quiet_hours_ok(local_hour, allowed_hours, tuple(channels))
-    cols = CustomerColumns(block)
-    consent = consent_matrix(cols, channels)
-    under_cap = frequency_ok(cols, max_contacts_7d)
-    index = np.flatnonzero(consent[:, :, None] & quiet_ok & under_cap[:, None, None])
-    code = np.array([CHANNELS.index(c) for c in channels], dtype=np.int64)
-    params = params or RequestParams()
-    candidates, start = _request_rows(block, index, slots, cal, params, code)
-    return CandidateGrid(
-        candidates=candidates,
-        start=start,
-        index=index,
-        slots_us=slots,
-        local_hour=local_hour,
-        consent=consent,
-        quiet_ok=quiet_ok,
-        under_cap=under_cap,
-        channels=tuple(channels),
-        params=params,
-        calendar=cal,
-    )
-
-
-def _request_rows(
+def request_rows(
     block: CustomerBlock,
     index: np.ndarray,
     slots: np.ndarray,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+import numpy as np
+
 Channel = Literal["email", "sms", "push", "call", "messenger"]
 Action = Literal["email", "sms", "push", "call", "messenger", "none"]
 
@@ -40,3 +42,21 @@ DEFAULT_ALLOWED_HOURS: Final[dict[str, tuple[int, int]]] = {
     "call": (9, 20),
     "messenger": (9, 22),
 }
+
+
+def action_codes(names: object) -> np.ndarray:
+    """Action codes (CHANNELS index, NO_CONTACT for `none`) of action names; an unknown name is
+    an error naming it, never a silent code."""
+    values = np.asarray(names, dtype=object)
+    lookup = {name: code for code, name in enumerate(ACTIONS)}
+    try:
+        return np.fromiter((lookup[v] for v in values.ravel()), dtype=np.int64, count=values.size).reshape(
+            values.shape
+        )
+    except KeyError as exc:
+        raise ValueError(f"unknown action {exc.args[0]!r}; actions are {', '.join(ACTIONS)}") from None
+
+
+def action_names(codes: object) -> np.ndarray:
+    """Action names of action codes (the inverse of `action_codes`)."""
+    return np.array(ACTIONS, dtype=object)[np.asarray(codes, dtype=np.int64)]

@@ -248,6 +248,7 @@ class Loop:
         """The final champion's value estimated off-policy on the deployment's decisions (every
         arm's; each logged with its propensity) with the same estimator that gates promotion, and
         the truth of the same choices beside it."""
+        from decision.rules import Rules
         from features.store import open_store
         from optichannel import registry
         from optichannel.pyfunc_model import load_bundle
@@ -261,7 +262,8 @@ class Loop:
         store = open_store(self.settings)
         split = Split(valid_days=7, test_days=self.cfg.days + SETTLE_DAYS, min_train_days=7)
         tf = training_frame(store, self.settings.validated_dir, Labels(), split)
-        ctx = policy_value.prepare(store, tf, Evaluation(), self.econ, Oracle.load(self.feeds))
+        rules = Rules.of(self.settings, self.econ)
+        ctx = policy_value.prepare(store, tf, Evaluation(), rules, Oracle.load(self.feeds))
         registry.setup(self.settings)
         champion = load_bundle(registry.model_uri(registry.CHAMPION))
         table, _ = policy_value.estimate(ctx, policy_value.choices(ctx, {"champion": champion}), champion)

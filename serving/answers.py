@@ -7,20 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from decision.engine import Decided
 from features.customer_block import CustomerBlock
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS, NO_CONTACT, NONE
 from optichannel.model_bundle import NextBestChannelModel
 from serving.explain import describe, finite, no_contact_reason
 from serving.schemas import Driver, Exclusion, Option, PredictRequest, PredictResponse
-
-if TYPE_CHECKING:
-    from serving.decider import Decided
 
 TOP_DRIVERS = 5
 
@@ -54,23 +51,25 @@ class Group:
         return [(c, int(slots[c])) for c in range(len(CHANNELS)) if has[c]]
 
     def exclusions(self, j: int) -> list[Exclusion]:
-        """Why each channel without an allowed slot is out, the first reason that applies."""
-        req, grid, gate, out = self.requests[j], self.decided.grid, self.decided.gate, []
+        """Why each channel without an allowed slot is out, the first rule that excludes it."""
+        grid, out = self.decided.grid, []
         has = self.decided.allowed[j].any(axis=1)
-        could = grid.allowed[j]  # before the campaign's limits
+        open_hours = grid.quiet_ok[j] if grid.office is None else grid.quiet_ok[j] & grid.office[j]
         for c, name in enumerate(CHANNELS):
             if has[c]:
                 continue
-            if could[c].any() and gate is not None:
-                reason = "capacity" if (could[c] & gate.open[j, c]).any() else "office hours"
-            elif req.channels is not None and name not in req.channels:
+            if not grid.requested[j, c]:
                 reason = "not requested"
             elif not grid.consent[j, c]:
                 reason = "no consent"
             elif not grid.under_cap[j]:
                 reason = "frequency cap"
-            else:
+            elif not grid.quiet_ok[j, c].any():
                 reason = "quiet hours"
+            elif not open_hours[c].any():
+                reason = "office hours"
+            else:
+                reason = "capacity"
             out.append(Exclusion.model_construct(channel=name, reason=reason))
         return out
 

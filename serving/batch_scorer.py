@@ -12,21 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from decision.engine import Engine
+from decision.table import decisions_table
 from features.offline_read import features_at, stale_rows
 from features.request_params import RequestParams
 from features.store_definitions import JOIN_KEY
 from optichannel.campaign_plan import CampaignPlan
-from optichannel.channels import ACTIONS, NONE
-from optichannel.economics import Economics
+from optichannel.channels import NONE
 from optichannel.feature_columns import missing_columns
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.progress import progress_bar
-from serving.decider import decide_frame
 from serving.plan_allocation import PlannedCampaign, plan_campaign
 
 CHUNK = 500
@@ -62,39 +61,14 @@ def read_customers(path: Path) -> pd.Series:
     return ids.drop_duplicates().reset_index(drop=True)
 
 
-def score_chunk(
-    model: NextBestChannelModel,
-    feats: pd.DataFrame,
-    start: pd.Timestamp,
-    hours: int,
-    econ: Economics,
-    allowed_hours: dict[str, tuple[int, int]] | None = None,
-) -> pd.DataFrame:
+def score_chunk(engine: Engine, feats: pd.DataFrame, start: pd.Timestamp, hours: int) -> pd.DataFrame:
     """Decisions for one chunk of customers whose features are `feats` (cold start included),
-    through the service's own decision path (`serving.decider.decide_frame`)."""
-    block, known, d = decide_frame(model, feats, start, hours, econ, allowed_hours)
-    n = len(block)
-    choice, scored, grid = d.picked.choice, d.scored, d.grid
-    rows = np.arange(n)
-    contact = choice.contacted
-    slot = choice.slot
-    p_conv = choice.take(scored.p_conversion, scored.p_none)
-    return pd.DataFrame(
-        {
-            JOIN_KEY: block.ids.astype(str),
-            "channel": np.array(ACTIONS, dtype=object)[choice.channel],
-            "send_at": pd.to_datetime(grid.slots_us[rows, slot], unit="us", utc=True).where(contact),
-            "local_hour": np.where(contact, grid.local_hour[rows, slot], -1),
-            "p_response": choice.take(scored.p_response, np.nan),
-            "p_conversion": p_conv,
-            "p_no_contact": scored.p_none,
-            "uplift": p_conv - scored.p_none,
-            "expected_value": choice.value,
-            "cost": econ.contact_cost(choice.channel),
-            "fallback": ~known,
-            "stale": known & stale_rows(feats),
-        }
-    )
+    through the one decision engine, as the decisions table plus `fallback` and `stale`."""
+    block, known, d = engine.decide_frame(feats, start, hours)
+    frame = decisions_table(block.ids, d.grid, d.scored, d.choice, engine.econ)
+    frame["fallback"] = ~known
+    frame["stale"] = known & stale_rows(feats)
+    return frame
 
 
 def check_columns(feats: pd.DataFrame, model: NextBestChannelModel) -> None:
@@ -110,7 +84,7 @@ def check_columns(feats: pd.DataFrame, model: NextBestChannelModel) -> None:
 
 def score_campaign(
     features_dir: Path,
-    model: NextBestChannelModel,
+    engine: Engine,
     customers: pd.Series,
     out: Path,
     start: pd.Timestamp,
@@ -118,17 +92,15 @@ def score_campaign(
     progress: bool = True,
     chunk: int = CHUNK,
     plan: CampaignPlan | None = None,
-    allowed_hours: dict[str, tuple[int, int]] | None = None,
 ) -> ScoreSummary:
     """Score every customer and write one Parquet file (row groups per chunk). With a `plan`,
     the customers are allocated jointly under its limits (`serving.plan_allocation`)."""
-    econ = Economics.from_meta(model.meta)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     feats = features_at(features_dir, customers, start)  # Feast's point-in-time rule, one time for all
-    check_columns(feats, model)
+    check_columns(feats, engine.model)
     if plan is not None:
-        return _score_planned(model, feats, out, start, hours, econ, plan, allowed_hours, progress, chunk)
+        return _score_planned(engine, feats, out, start, hours, plan, progress, chunk)
     writer: pq.ParquetWriter | None = None
     counts: dict[str, int] = {}
     fallback = stale = 0
@@ -137,7 +109,7 @@ def score_campaign(
             task = bar.add_task("scoring the campaign", total=len(feats))
             for lo in range(0, len(feats), chunk):
                 piece = feats.iloc[lo : lo + chunk].reset_index(drop=True)
-                part = score_chunk(model, piece, start, hours, econ, allowed_hours)
+                part = score_chunk(engine, piece, start, hours)
                 table = pa.Table.from_pandas(part, preserve_index=False)
                 writer = writer or pq.ParquetWriter(out, table.schema)
                 writer.write_table(table)
@@ -154,14 +126,12 @@ def score_campaign(
 
 
 def _score_planned(
-    model: NextBestChannelModel,
+    engine: Engine,
     feats: pd.DataFrame,
     out: Path,
     start: pd.Timestamp,
     hours: int,
-    econ: Economics,
     plan: CampaignPlan,
-    allowed_hours: dict[str, tuple[int, int]] | None,
     progress: bool,
     chunk: int,
 ) -> ScoreSummary:
@@ -169,8 +139,7 @@ def _score_planned(
     with progress_bar(progress) as bar:
         task = bar.add_task(f"scoring the campaign's options ({plan.name})", total=len(feats))
         frames = (feats.iloc[lo : lo + chunk].reset_index(drop=True) for lo in range(0, len(feats), chunk))
-        planned = plan_campaign(model, frames, start, hours, econ, plan, allowed_hours or {},
-                                on_chunk=lambda n: bar.advance(task, n))  # fmt: skip
+        planned = plan_campaign(engine, frames, start, hours, plan, on_chunk=lambda n: bar.advance(task, n))
     frame = planned.decisions
     frame.to_parquet(out, index=False)
     counts = {str(k): int(v) for k, v in frame["channel"].value_counts().items()}

@@ -40,7 +40,6 @@ class CampaignLimits:
     plans: Mapping[str, CampaignPlan]
     counter: CapacityCounter
     base: Economics
-    base_hours: dict[str, tuple[int, int]]
     _layouts: dict[tuple[str, int, int], Layout] = field(default_factory=dict, repr=False)
 
     def plan(self, name: str) -> CampaignPlan:
@@ -51,9 +50,6 @@ class CampaignLimits:
 
     def economics(self, name: str) -> Economics:
         return self.plan(name).apply_economics(self.base)
-
-    def allowed_hours(self, name: str) -> dict[str, tuple[int, int]]:
-        return self.plan(name).allowed_hours(self.base_hours)
 
     def layout(self, name: str, slots_us: np.ndarray) -> Layout:
         key = (name, int(slots_us[0]), len(slots_us))

@@ -90,6 +90,7 @@ def score(
 
     import pandas as pd
 
+    from decision.engine import Engine
     from optichannel.campaign_plan import load_plan
     from optichannel.settings import get_settings
     from serving.batch_scorer import read_customers, score_campaign
@@ -103,9 +104,8 @@ def score(
         ids = read_customers(customers)
         model, version = load_model(settings)
         start = pd.Timestamp(at, tz="UTC") if at else pd.Timestamp(next_full_hour())
-        summary = score_campaign(settings.features_dir, model, ids, out, start, hours,
-                                 settings.show_progress and not quiet, plan=campaign,
-                                 allowed_hours=settings.quiet_hours)  # fmt: skip
+        summary = score_campaign(settings.features_dir, Engine.of(model, settings), ids, out, start, hours,
+                                 settings.show_progress and not quiet, plan=campaign)  # fmt: skip
     except (StartupError, FileNotFoundError, ValueError) as exc:
         raise _fail(exc) from None
     elapsed = time.perf_counter() - began

@@ -1,10 +1,8 @@
-"""The decision engine behind `/predict` and `/predict_batch`, on arrays from end to end:
-feature block -> request overrides -> candidate grid -> model scores -> the kernel's decide
-and exploration -> one answer per request.
-
-Vectorised per group of requests that share a window length and purpose, so a batch costs
-one feature read and one LightGBM pass per group, not per customer. The batch scorer reaches
-the same `features.candidates` + `optichannel.model_policy` path through `decide_block`.
+"""The service's decisions: requests in, answers out. Reads the customers' features, applies
+the point-in-time rule (stale views read as missing), counts what was handed out since the
+snapshots, turns each request into what it narrows (`asks_of`), and decides through the one
+engine (`decision.engine.Engine`) per group of requests that share a window length and campaign,
+so a batch costs one feature read and one LightGBM pass per group, not per customer.
 """
 
 from __future__ import annotations
@@ -15,17 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd
 
-from features.candidates import CandidateGrid, candidate_grid, window_us
+from decision.engine import Decided, Engine, with_prior
+from decision.rules import Asks
 from features.customer_block import CustomerBlock
-from features.request_params import RequestParams
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS, NO_CONTACT
-from optichannel.decision import best_option
-from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
-from optichannel.model_policy import Picked, Scored, decide, explore, score_grid
 from serving.answers import Group, answer
 from serving.campaign_limits import CampaignLimits, Gate, UnknownCampaign
 from serving.handed_out import HandedOut
@@ -42,99 +36,31 @@ def next_full_hour(now: datetime | None = None) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class Decided:
-    """One group's grid, scores and picks: what answers and the batch scorer read."""
-
-    grid: CandidateGrid
-    scored: Scored
-    contact: np.ndarray  # [n, channels, slots] net value of each contact
-    none: np.ndarray  # [n] value of no contact
-    picked: Picked
-    allowed: np.ndarray  # [n, channels, slots] what the decision could take (a campaign's limits too)
-    priced: np.ndarray  # [n, channels, slots] contact value net of the campaign's dual prices
-    gate: Gate | None = None  # the campaign's limits, when the requests named one
-
-
-def decide_block(
-    model: NextBestChannelModel,
-    block: CustomerBlock,
-    window_start: np.ndarray,
-    hours: int,
-    econ: Economics,
-    *,
-    cap: int | None,
-    may_skip: np.ndarray,
-    allowed_hours: dict[str, tuple[int, int]] | None = None,
-    epsilon: float = 0.0,
-    rng: np.random.Generator | None = None,
-    gate: Callable[[np.ndarray], Gate] | None = None,
-) -> Decided:
-    """The one decision path: candidate grid of `block` (requests applied) -> scores -> the
-    kernel's value argmax (`none` only where `may_skip`) -> epsilon-greedy exploration. `gate`
-    (slots -> a campaign's limits): only hours with room, each contact paying its dual price."""
-    grid = candidate_grid(block, window_start, hours, CHANNELS, allowed_hours, max_contacts_7d=cap,
-                          params=RequestParams.from_meta(model.meta))  # fmt: skip
-    scored = score_grid(model, grid)
-    contact, none = scored.values(econ)
-    limits = gate(grid.slots_us) if gate is not None else None
-    allowed = grid.allowed if limits is None else grid.allowed & limits.room
-    price = None if limits is None else limits.price
-    greedy = decide(scored, allowed, "value", econ, may_skip, price)
-    priced = contact if price is None else contact - price
-    picked = explore(greedy, allowed, may_skip, epsilon, rng or np.random.default_rng(0))
-    return Decided(grid, scored, contact, none, picked, allowed, priced, limits)
+def asks_of(requests: Sequence[PredictRequest]) -> Asks:
+    """What the requests narrow: the channels they list, the CRM's own consents, service messages
+    (no marketing consent needed, no cap) and whether `none` may be answered. None of it is a
+    model input: an option's probabilities do not depend on what else was asked for."""
+    n = len(requests)
+    requested = np.ones((n, len(CHANNELS)), dtype=bool)
+    consent = np.full((n, len(CHANNELS)), np.nan)
+    for i, req in enumerate(requests):
+        if req.channels is not None:
+            requested[i] = [ch in req.channels for ch in CHANNELS]
+        if req.consent:
+            for ch, given in req.consent.items():
+                consent[i, CHANNELS.index(ch)] = float(given)
+    service = np.array([r.purpose == "service" for r in requests], dtype=bool)
+    may_skip = np.array([r.allow_no_contact for r in requests], dtype=bool)
+    return Asks(requested, consent, service, may_skip)
 
 
-def decide_frame(
-    model: NextBestChannelModel,
-    feats: pd.DataFrame,
-    start: pd.Timestamp,
-    hours: int,
-    econ: Economics,
-    allowed_hours: dict[str, tuple[int, int]] | None = None,
-) -> tuple[CustomerBlock, np.ndarray, Decided]:
-    """An offline chunk (campaign snapshots at one window start, cold start included) through
-    `decide_block`, `none` allowed: (the block, which customers the store knew, the decisions)."""
-    block = CustomerBlock.from_frame(feats)
-    known = block.known()
-    block = with_prior(block, model.meta.get("population") or {}, ~known)
-    n = len(block)
-    decided = decide_block(model, block, window_us(start, n), hours, econ, cap=econ.max_contacts_7d,
-                           may_skip=np.ones(n, dtype=bool), allowed_hours=allowed_hours)  # fmt: skip
-    return block, known, decided
-
-
-def with_prior(block: CustomerBlock, prior: dict[str, float], unknown: np.ndarray) -> CustomerBlock:
-    """A copy where unknown customers carry the population prior (the training medians the model
-    was shipped with); the copy may then be overridden in place."""
-    out = block.copy()
-    if unknown.any() and prior:
-        for col, value in prior.items():
-            j = out.index.get(col)
-            if j is not None:
-                out.values[unknown, j] = value
-    return out
-
-
-def apply_requests(block: CustomerBlock, requests: Sequence[PredictRequest], unknown: np.ndarray) -> None:
-    """The request's overrides, in place: a time zone for unknown customers, the CRM's consents,
-    service messages need no marketing consent, and channels not requested are out."""
-    idx = block.index
-    consent = [idx[fc.consent(c)] for c in CHANNELS]
+def request_zones(block: CustomerBlock, requests: Sequence[PredictRequest], unknown: np.ndarray) -> None:
+    """The request's time zone where the store has none (unknown customers), in place: the
+    zone places the window's hours, it is not a model input."""
     zone = block.text.setdefault(fc.TIMEZONE, np.full(len(block), None, dtype=object))
     for i, req in enumerate(requests):
         if req.timezone and (unknown[i] or zone[i] is None):
             zone[i] = req.timezone
-        if req.consent:
-            for ch, given in req.consent.items():
-                block.values[i, idx[fc.consent(ch)]] = float(given)
-        if req.purpose == "service":
-            block.values[i, consent] = 1.0
-        if req.channels is not None:
-            for c, ch in enumerate(CHANNELS):
-                if ch not in req.channels:
-                    block.values[i, consent[c]] = 0.0
 
 
 def count_handed_out(
@@ -179,24 +105,26 @@ def _turns(ids: Sequence[str]) -> list[int]:
 
 @dataclass
 class Decider:
-    """Holds the model and the feature reader; `decide` answers a list of requests."""
+    """Holds the decision engine and the feature reader; `decide` answers a list of requests."""
 
-    model: NextBestChannelModel
+    engine: Engine
     read: FeatureReader
     model_name: str
     model_version: str
     epsilon: float = 0.0
     seed: int | None = None
-    allowed_hours: dict[str, tuple[int, int]] | None = None
     limits: CampaignLimits | None = None  # the campaign plans the service was started with
     handed_out: HandedOut | None = None  # marketing contacts handed out since the snapshots
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.epsilon < 1.0:
             raise ValueError(f"epsilon must be in [0, 1), got {self.epsilon}")
-        self.econ = Economics.from_meta(self.model.meta)
-        self.prior = {k: float(v) for k, v in (self.model.meta.get("population") or {}).items()}
         self.rng = np.random.default_rng(self.seed)
+        self._engines: dict[str, Engine] = {}
+
+    @property
+    def model(self) -> NextBestChannelModel:
+        return self.engine.model
 
     def decide(
         self, requests: Sequence[PredictRequest], now: datetime | None = None
@@ -226,27 +154,24 @@ class Decider:
         # the point-in-time rule of `optichannel score`: a view past its TTL at the window start
         # reads as missing (the customer stays known: profile and consents hold), flagged stale
         block, stale, age = block.expire(starts // _US)
-        block = with_prior(block, self.prior, ~known)
-        apply_requests(block, requests, ~known)
+        block = with_prior(block, self.engine.prior, ~known)
+        request_zones(block, requests, ~known)
         if self.handed_out is not None:
             block = count_handed_out(block, requests, starts // _US, self.handed_out)
+        asks = asks_of(requests)
         out: list[PredictResponse | None] = [None] * len(requests)
-        groups: dict[tuple[int, str, str | None], list[int]] = {}
+        groups: dict[tuple[int, str | None], list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault((r.window_hours, r.purpose, r.campaign), []).append(i)
-        for (hours, purpose, campaign), idx in groups.items():
+            groups.setdefault((r.window_hours, r.campaign), []).append(i)
+        for (hours, campaign), idx in groups.items():
             rows = np.asarray(idx)
             mine = [requests[i] for i in rows]
             part = block.take(rows)
-            econ, allowed_hours, gate = self._campaign(campaign)
-            may_skip = np.array([r.allow_no_contact for r in mine])
-            decided = decide_block(
-                self.model, part, starts[rows], hours, econ,
-                cap=econ.max_contacts_7d if purpose == "marketing" else None, may_skip=may_skip,
-                allowed_hours=allowed_hours, epsilon=self.epsilon, rng=self.rng, gate=gate,
-            )  # fmt: skip
+            engine, gate = self._campaign(campaign)
+            decided = engine.decide(part, starts[rows], hours, asks=asks.take(rows), epsilon=self.epsilon,
+                                    rng=self.rng, gate=gate)  # fmt: skip
             if campaign is not None:
-                self._book(campaign, decided, may_skip)
+                self._book(campaign, decided, asks.may_skip[rows])
             group = Group(self.model, decided, mine, part, stale[rows], age[rows])
             for j, i in enumerate(rows.tolist()):
                 out[i] = answer(group, j, known=bool(known[i]), model=(self.model_name, self.model_version),
@@ -263,18 +188,18 @@ class Decider:
         for name in {r.campaign for r in requests if r.campaign is not None}:
             self._campaign(name)
 
-    def _campaign(
-        self, name: str | None
-    ) -> tuple[Economics, dict[str, tuple[int, int]] | None, Callable[[np.ndarray], Gate] | None]:
-        """(economics, quiet hours, limits) of a request's campaign; the model's own without one."""
+    def _campaign(self, name: str | None) -> tuple[Engine, Callable[[np.ndarray], Gate] | None]:
+        """(the engine under the campaign's rules, its live limits); the deployment's own without one."""
         if name is None:
-            return self.econ, self.allowed_hours, None
+            return self.engine, None
         if self.limits is None:
             raise UnknownCampaign(
                 f"campaign: unknown campaign {name!r} (this service was started without plans)"
             )
         limits = self.limits
-        return limits.economics(name), limits.allowed_hours(name), lambda slots: limits.gate(name, slots)
+        if name not in self._engines:
+            self._engines[name] = self.engine.with_rules(self.engine.rules.for_plan(limits.plan(name)))
+        return self._engines[name], lambda slots: limits.gate(name, slots)
 
     def _book(self, name: str, decided: Decided, may_skip: np.ndarray) -> None:
         """Book every contact on the live counters, in request order; a place that ran out since
@@ -282,20 +207,10 @@ class Decider:
         limits = self.limits
         if limits is None:
             return
-        choice, picked = decided.picked.choice, decided.picked
+        choice = decided.picked.choice
         for j in range(len(choice.channel)):
             while choice.channel[j] != NO_CONTACT:
                 c, s = int(choice.channel[j]), int(choice.slot[j])
                 if limits.book(name, decided.grid.slots_us[j], c, s):
                     break
-                decided.allowed[j, c, s] = False
-                one = slice(j, j + 1)
-                again = best_option(
-                    decided.priced[one], decided.allowed[one], decided.none[one], may_skip[one]
-                )
-                choice.channel[j], choice.slot[j], choice.value[j] = (
-                    again.channel[0],
-                    again.slot[0],
-                    again.value[0],
-                )
-                picked.propensity[j], picked.channel_propensity[j], picked.explored[j] = 1.0, 1.0, False
+                decided.retake(j, c, s, bool(may_skip[j]))

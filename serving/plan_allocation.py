@@ -1,5 +1,5 @@
 """A whole campaign under a plan: every customer's options scored through the one decision path
-(`serving.decider.decide_block`), reduced to the plan's columns chunk by chunk, then allocated
+(`decision.engine.Engine`), reduced to the plan's columns chunk by chunk, then allocated
 jointly (`optichannel.allocation.lagrangian`) so no capacity nor the budget is exceeded.
 
 Memory is the reduced options of every customer (a few dozen columns each), not the full
@@ -14,17 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from decision.engine import Engine
 from features.candidates import window_us
 from features.offline_read import stale_rows
 from optichannel.allocation import Allocation, Problem, greedy_cut, unconstrained
 from optichannel.campaign_plan import CampaignPlan
 from optichannel.capacity import Layout, plan_layout
 from optichannel.channels import ACTIONS, CHANNELS, NO_CONTACT
-from optichannel.decision import slot_grid
-from optichannel.economics import Economics
+from optichannel.hour_slots import slot_grid
 from optichannel.lagrangian import lagrangian
-from optichannel.model_bundle import NextBestChannelModel
-from serving.decider import decide_frame
 
 
 @dataclass
@@ -64,22 +62,20 @@ class PlannedCampaign:
 
 
 def collect(
-    model: NextBestChannelModel,
+    engine: Engine,
     frames: Iterator[pd.DataFrame],
     start: pd.Timestamp,
     hours: int,
-    econ: Economics,
     layout: Layout,
-    allowed_hours: dict[str, tuple[int, int]],
     on_chunk: Callable[[int], None] | None = None,
 ) -> Options:
-    """Score chunk after chunk through the decision path and keep only each column's best slot."""
+    """Score chunk after chunk through the decision engine (under the plan's rules: its economics,
+    quiet and office hours) and keep only each column's best slot."""
     opts = Options.empty()
     for feats in frames:
-        block, known, d = decide_frame(model, feats, start, hours, econ, allowed_hours)
+        block, known, d = engine.decide_frame(feats, start, hours)
         n = len(block)
-        allowed = d.grid.allowed & layout.open_slot[None, :, :]
-        gain, slot = layout.reduce(d.contact, allowed, d.none)
+        gain, slot = layout.reduce(d.contact, d.allowed, d.none)
         rows = np.arange(n)[:, None]
         ch = layout.column_channel[None, :]
         opts.ids.append(block.ids.astype(str))
@@ -154,20 +150,19 @@ def online_prices(planned: PlannedCampaign) -> dict[str, float]:
 
 
 def plan_campaign(
-    model: NextBestChannelModel,
+    engine: Engine,
     frames: Iterator[pd.DataFrame],
     start: pd.Timestamp,
     hours: int,
-    base_econ: Economics,
     plan: CampaignPlan,
-    allowed_hours: dict[str, tuple[int, int]],
     on_chunk: Callable[[int], None] | None = None,
 ) -> PlannedCampaign:
-    """Collect every customer's options under the plan, allocate, and lay out the decisions."""
-    econ = plan.apply_economics(base_econ)
+    """Collect every customer's options under the plan's rules (`Rules.for_plan` of the
+    engine's), allocate, and lay out the decisions."""
+    engine = engine.with_rules(engine.rules.for_plan(plan))
     slots = slot_grid(window_us(start, 1), hours)[0]
-    layout = plan_layout(plan, econ, slots)
-    opts = collect(model, frames, start, hours, econ, layout, plan.allowed_hours(allowed_hours), on_chunk)
+    layout = plan_layout(plan, engine.econ, slots)
+    opts = collect(engine, frames, start, hours, layout, on_chunk)
     problem, alloc, free, greedy = allocate_plan(opts, layout)
     return PlannedCampaign(
         layout, problem, alloc, free, greedy, decisions_frame(opts, layout, problem, alloc)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from decision.engine import Engine
 from optichannel.model_bundle import NextBestChannelModel
 from optichannel.settings import Settings
 from serving.campaign_limits import CampaignLimits
@@ -96,9 +97,7 @@ def open_limits(settings: Settings, model: NextBestChannelModel) -> CampaignLimi
         counter = open_counter(settings.profile, settings.redis_url, settings.capacity_counter)
     except Exception as exc:  # e.g. Redis unreachable: say which, at start-up
         raise StartupError(f"cannot open the campaign counters ({settings.profile} profile): {exc}") from None
-    return CampaignLimits(
-        {p.name: p for p in plans}, counter, Economics.from_meta(model.meta), settings.quiet_hours
-    )
+    return CampaignLimits({p.name: p for p in plans}, counter, Economics.from_meta(model.meta))
 
 
 def open_runtime(settings: Settings) -> Runtime:
@@ -108,8 +107,8 @@ def open_runtime(settings: Settings) -> Runtime:
     from serving.handed_out import open_handed_out
 
     model, version = load_model(settings)
-    decider = Decider(model, open_reader(settings, model), MODEL_NAME, version, epsilon=settings.exploration,
-                      allowed_hours=settings.quiet_hours, limits=open_limits(settings, model))  # fmt: skip
+    decider = Decider(Engine.of(model, settings), open_reader(settings, model), MODEL_NAME, version,
+                      epsilon=settings.exploration, limits=open_limits(settings, model))  # fmt: skip
     if settings.count_handed_out:
         decider.handed_out = open_handed_out(settings.profile, settings.redis_url, settings.handed_out)
     return Runtime(decider, open_log(settings), version, settings)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optichannel.baseline_policies import at_local_hour
 from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
-from optichannel.decision import Choice
 from simulator.truth import LatentArrays
 from simulator.world import LoggingPolicy
 
@@ -103,18 +101,3 @@ def decode(action: np.ndarray, policy: LoggingPolicy) -> tuple[np.ndarray, np.nd
     ch = np.where(action == 0, -1, (action - 1) // len(hours))
     hour = np.where(action == 0, hours[0], hours[(np.maximum(action, 1) - 1) % len(hours)])
     return ch, hour
-
-
-def business_rules(
-    affluent: np.ndarray, consent: np.ndarray, local_hour: np.ndarray, allowed: np.ndarray
-) -> Choice:
-    """Business as usual on a candidate grid: the promo rules (first consented of call for the
-    affluent at 11, push at 18, SMS at 12, messenger at 13, e-mail at 10), at the first such
-    local hour in the window that is allowed."""
-    n = len(affluent)
-    channel = np.full(n, -1)
-    hour = np.zeros(n, dtype=np.int64)
-    for ch, h, affluent_only in RULES["promo"]:
-        ok = (channel < 0) & consent[:, ch] & (affluent if affluent_only else True)
-        channel[ok], hour[ok] = ch, h
-    return at_local_hour(channel, hour, local_hour, allowed)

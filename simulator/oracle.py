@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optichannel.channels import CHANNELS, DEFAULT_COST, NONE
-from optichannel.decision import best_option, quiet_hours_ok, slot_grid
+from optichannel.channels import CHANNELS, NONE
+from optichannel.hour_slots import slot_grid
 from simulator.calendar import local_parts
 from simulator.generate import TRUTH_DIR
 from simulator.timeline import Timeline
@@ -124,9 +124,9 @@ class Oracle:
         """True probabilities of every channel x hourly slot of each customer's window.
 
         The decision is taken at `window_start`: fatigue counts only contacts delivered before it.
-        Returns arrays [customers, channels, slots] `p_response`, `p_conversion`, `allowed`
-        (consent and quiet hours), plus `slots` [customers, slots] in UTC microseconds
-        and `p_none` [customers].
+        Returns arrays [customers, channels, slots] `p_response`, `p_conversion`, `allowed` (the
+        true consents; quiet hours and caps are the decision engine's rules), plus `slots`
+        [customers, slots] in UTC microseconds and `p_none` [customers].
         """
         cust = self.positions(customer_ids)
         start = (
@@ -149,7 +149,8 @@ class Oracle:
             )
         first = ctx.fatigue.reshape(q, h)[:, 0]
         p_none = conversion_proba(self.lat, cust, np.full(q, -1), np.zeros(q), first, self.cfg)
-        allowed = self.lat.consent[cust][:, :, None] & quiet_hours_ok(ctx.local_hour.reshape(q, h))
+        # the true consents only: quiet hours, caps and plans are the decision engine's rules
+        allowed = np.broadcast_to(self.lat.consent[cust][:, :, None], (q, c, h)).copy()
         return {
             "p_response": p_resp,
             "p_conversion": p_conv,
@@ -157,43 +158,3 @@ class Oracle:
             "allowed": allowed,
             "slots": slots,
         }
-
-    def best(
-        self,
-        customer_ids: object,
-        window_start: object,
-        hours: int = 72,
-        objective: str = "value",
-        value_per_conversion: float = 50.0,
-        costs: dict[str, float] | None = None,
-    ) -> pd.DataFrame:
-        """The oracle policy: each customer's best allowed option in the window.
-
-        objective "value": maximise value x P(conversion) - cost, `none` allowed;
-        objective "response": maximise P(response) over allowed contacts.
-        """
-        g = self.grid(customer_ids, window_start, hours)
-        cost = np.array([(costs or DEFAULT_COST)[c] for c in CHANNELS])[None, :, None]
-        if objective == "value":
-            choice = best_option(
-                value_per_conversion * g["p_conversion"] - cost,
-                g["allowed"],
-                value_per_conversion * g["p_none"],
-            )
-        elif objective == "response":
-            choice = best_option(g["p_response"], g["allowed"], None)
-        else:
-            raise ValueError(f"objective must be 'value' or 'response', got {objective!r}")
-        rows = np.arange(len(choice.channel))
-        contact = choice.contacted
-        safe = np.where(contact, choice.channel, 0)
-        return pd.DataFrame(
-            {
-                "customer_id": np.atleast_1d(np.asarray(customer_ids, dtype=object)),
-                "channel": np.where(contact, np.array(CHANNELS, dtype=object)[safe], NONE),
-                "send_at": pd.to_datetime(g["slots"][rows, choice.slot], unit="us", utc=True),
-                "p_response": np.where(contact, g["p_response"][rows, safe, choice.slot], 0.0),
-                "p_conversion": np.where(contact, g["p_conversion"][rows, safe, choice.slot], g["p_none"]),
-                "value": choice.value,
-            }
-        )

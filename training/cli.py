@@ -137,6 +137,7 @@ def evaluate(
     from dataclasses import replace
     from types import SimpleNamespace
 
+    from decision.rules import Rules
     from features.request_params import RequestParams
     from features.store import open_store
     from features.store_definitions import JOIN_KEY
@@ -160,7 +161,8 @@ def evaluate(
         tf = training_frame(store, settings.validated_dir, cfg.labels, cfg.split)
         tf = replace(tf, request_params=RequestParams.from_meta(model.meta))  # the model's own constants
         oracle = policy_value.load_oracle(world)
-        logged = policy_value.prepare(store, tf, cfg.evaluation, cfg.economics, oracle)
+        rules = Rules.of(settings, cfg.economics)
+        logged = policy_value.prepare(store, tf, cfg.evaluation, rules, oracle)
         verdict = judge(logged, {alias: model}, None, tf)
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -189,7 +191,7 @@ def evaluate(
         points = evaluation.decision_points(
             contacts[JOIN_KEY], test_from, tf.feed_end, cfg.evaluation, cfg.seed
         )
-        ctx = evaluation.prepare(store, Path(world), points, cfg.evaluation, cfg.economics, tf.request_params)
+        ctx = evaluation.prepare(store, Path(world), points, cfg.evaluation, rules, tf.request_params)
         table, calibration = evaluation.evaluate(ctx, model)
         print_table(table)
         payload |= {

@@ -22,7 +22,7 @@ import pandas as pd
 
 from optichannel.model_bundle import feature_matrix
 from training.config import TrainConfig
-from training.models import BASE_PARAMS, DEFAULT_PARAMS, weights
+from training.lgb_params import BASE_PARAMS, DEFAULT_PARAMS, weights
 
 if TYPE_CHECKING:
     import distributed

@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.candidates import CandidateGrid, candidate_grid
+from decision import baselines as policies
+from decision.choice import Choice
+from decision.engine import Engine
+from decision.grid import CandidateGrid, candidate_grid
+from decision.rules import Rules
+from decision.scoring import Scored
 from features.request_params import RequestParams
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
-from optichannel import baseline_policies as policies
-from optichannel.decision import Choice
 from optichannel.economics import Economics
 from optichannel.model_bundle import NextBestChannelModel
-from optichannel.model_policy import Scored, decide, score_grid
-from simulator.logging_policy import business_rules
 from simulator.oracle import Oracle
 from training.config import Evaluation
 
@@ -98,7 +99,11 @@ class Context:
     allowed: np.ndarray
     fixed: dict[str, Choice]
     cfg: Evaluation
-    econ: Economics
+    rules: Rules
+
+    @property
+    def econ(self) -> Economics:
+        return self.rules.econ
 
 
 def prepare(
@@ -106,41 +111,51 @@ def prepare(
     world_dir: Path,
     points: pd.DataFrame,
     cfg: Evaluation,
-    econ: Economics,
+    rules: Rules,
     params: RequestParams | None = None,
 ) -> Context:
-    """Point-in-time features, candidate grid (request features under `params`, those of the
-    models to judge), the oracle's truth and the fixed policies' choices."""
+    """Point-in-time features, the candidate grid under the deployment's `rules` (request
+    features under `params`, those of the models to judge), the oracle's truth and the fixed
+    policies' choices."""
     oracle = Oracle.load(world_dir)
     feats = historical_features(store, points)
-    grid = candidate_grid(feats, points[TIMESTAMP], cfg.window_hours, max_contacts_7d=econ.max_contacts_7d,
-                          params=params)  # fmt: skip
+    grid = candidate_grid(feats, points[TIMESTAMP], cfg.window_hours, rules, params=params)
     truth = oracle.grid(points[JOIN_KEY].to_numpy(), points[TIMESTAMP], cfg.window_hours)
     allowed = grid.allowed
     truth["allowed"] = truth["allowed"] & allowed
     affluent = oracle.lat.affluent[oracle.positions(points[JOIN_KEY].to_numpy())]
     fixed = {
-        "business_rules": business_rules(affluent, grid.consent, grid.local_hour, allowed),
+        "business_rules": policies.business_rules(affluent, grid.consent, grid.local_hour, allowed),
         "heuristic": policies.heuristic(feats, grid.local_hour, allowed),
         "always_email": policies.always_email(grid.local_hour, allowed),
         "never_contact": policies.never_contact(len(points)),
     }
-    return Context(points, feats, grid, truth, allowed, fixed, cfg, econ)
+    return Context(points, feats, grid, truth, allowed, fixed, cfg, rules)
+
+
+def choices(ctx: Context, model: NextBestChannelModel) -> tuple[dict[str, dict[str, Choice]], Scored]:
+    """Every policy's choice per objective on the decision points, and the model's scores: the
+    model through the decision engine under the deployment's rules, the oracle as the same
+    engine choosing by the truth, then the fixed policies."""
+    engine = Engine(model, ctx.rules)
+    scored = engine.score(ctx.grid)
+    truth = ctx.truth
+    oracle = Scored(truth["p_response"], truth["p_conversion"], truth["p_none"])  # the engine on the truth
+    within = truth["allowed"]  # the true consents (the grid's rules hold already)
+    return {
+        "oracle": {o: engine.choose(ctx.grid, oracle, o, within=within) for o in ("response", "value")},
+        "model": {o: engine.choose(ctx.grid, scored, o, within=within) for o in ("response", "value")},
+        **{name: {"response": c, "value": c} for name, c in ctx.fixed.items()},
+    }, scored
 
 
 def evaluate(ctx: Context, model: NextBestChannelModel) -> tuple[pd.DataFrame, dict[str, float]]:
     """Policy table (policy x metrics, captures included) and the model's calibration errors."""
     truth, allowed, econ = ctx.truth, ctx.allowed, ctx.econ
-    scored = score_grid(model, ctx.grid)
-    oracle = Scored(truth["p_response"], truth["p_conversion"], truth["p_none"])  # the policy on the truth
-    choices: dict[str, dict[str, Choice]] = {
-        "oracle": {obj: decide(oracle, allowed, obj, econ) for obj in ("response", "value")},
-        "model": {obj: decide(scored, allowed, obj, econ) for obj in ("response", "value")},
-        **{name: {"response": c, "value": c} for name, c in ctx.fixed.items()},
-    }
+    picks, scored = choices(ctx, model)
     rand = random_expectation(truth, econ)
     table = {"random": rand | {"response_choice_p_response": rand["p_response"]}}
-    for name, by_obj in choices.items():
+    for name, by_obj in picks.items():
         resp = _true_value(truth, by_obj["response"], econ)
         val = _true_value(truth, by_obj["value"], econ)
         table[name] = {

@@ -19,32 +19,13 @@ from optichannel.channels import ACTIONS, NONE
 from optichannel.model_bundle import IGNORED, NextBestChannelModel, feature_matrix, responded_booster
 from training.config import TrainConfig
 from training.dataset import TrainingFrame
+from training.distributed import fit_dask
+from training.lgb_params import BASE_PARAMS, CONVERSION_PARAMS, DEFAULT_PARAMS, weights
 
 if TYPE_CHECKING:
     import distributed
 
 NONE_CODE = ACTIONS.index(NONE)
-BASE_PARAMS: dict[str, Any] = {
-    "objective": "binary",
-    "metric": "binary_logloss",
-    "verbosity": -1,
-    "feature_pre_filter": False,  # one Dataset serves every Optuna trial
-    "deterministic": True,
-    "force_row_wise": True,
-}
-#: the S and T conversion learners are not tuned (the mediated one is); a faster rate keeps them quick
-CONVERSION_PARAMS: dict[str, Any] = {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 200}
-DEFAULT_PARAMS: dict[str, Any] = {
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_child_samples": 100,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambda_l2": 1.0,
-}
-
-
 #: the response's direction in features where any bank's customers agree on it (more awake at the
 #: hour, more responsive on the channel, less tired: likelier to respond); the trees then spend
 #: their data on everything else. On the 20,000-customer benchmark world (seed 8, two bagging
@@ -63,15 +44,6 @@ def response_params(columns: list[str], cfg: TrainConfig) -> dict[str, Any]:
     if not cfg.monotone:
         return {}
     return {"monotone_constraints": [MONOTONE.get(c, 0) for c in columns]}
-
-
-def weights(frame: pd.DataFrame, cfg: TrainConfig) -> np.ndarray | None:
-    """Inverse-propensity weights (clipped, mean 1) when the config asks for them."""
-    if cfg.weighting == "none" or "propensity" not in frame:
-        return None
-    p = frame["propensity"].to_numpy(dtype=float)
-    w = np.clip(1.0 / np.where(np.isfinite(p) & (p > 0), p, 1.0), 1.0, cfg.ips_clip)
-    return w / w.mean()
 
 
 def dataset(frame: pd.DataFrame, columns: list[str], label: str, w: np.ndarray | None) -> lgb.Dataset:
@@ -97,8 +69,6 @@ def fit(
     if client is not None:
         if callbacks:
             raise ValueError("callbacks (e.g. Optuna pruning) need the local fit; pass no Dask client")
-        from training.distributed import fit_dask  # it builds on this module
-
         return fit_dask(train, valid, params, cfg, client)
     full = {**BASE_PARAMS, **DEFAULT_PARAMS, **params, "seed": cfg.seed, "num_threads": cfg.threads}
     cbs = list(callbacks or [])

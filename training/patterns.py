@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.candidates import candidate_grid
-from features.request_params import RequestParams
+from decision.choice import Choice
+from decision.engine import Engine
+from decision.scoring import Scored
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
-from optichannel.channels import ACTIONS, CHANNELS, NONE
-from optichannel.economics import Economics
+from optichannel.channels import CHANNELS, NONE, action_names
 from optichannel.localtime import local_day_start
-from optichannel.model_bundle import NextBestChannelModel
-from optichannel.model_policy import Scored, decide, score_grid
 from simulator.oracle import Oracle
 
 if TYPE_CHECKING:
@@ -33,29 +31,38 @@ FIRST_HOUR = 8
 
 
 def _counts(channel: np.ndarray) -> pd.Series:
-    names = np.array(ACTIONS, dtype=object)[channel]
+    names = action_names(channel)
     return pd.Series(names).value_counts().reindex([*CHANNELS, NONE], fill_value=0)
 
 
 def choices(
     store: FeatureStore,
     oracle: Oracle,
-    model: NextBestChannelModel,
+    engine: Engine,
     ids: np.ndarray,
     at: pd.Series,
-    econ: Economics,
+    hours: int = HOURS,
 ) -> tuple[pd.Series, pd.Series]:
-    """(model's, oracle's) channel counts over 24-hour windows from 08:00 local of each day in `at`."""
+    """(model's, oracle's) channel counts over `hours`-hour windows from 08:00 local of each day
+    in `at` (`decide`)."""
+    mine, best, _ = decide(store, oracle, engine, ids, at, hours)
+    return _counts(mine.channel), _counts(best.channel)
+
+
+def decide(
+    store: FeatureStore, oracle: Oracle, engine: Engine, ids: np.ndarray, at: pd.Series, hours: int = HOURS
+) -> tuple[Choice, Choice, np.ndarray]:
+    """(the engine's choice, the engine's choice by the truth, slots [n, hours] UTC us) over
+    windows from 08:00 local of each day in `at`, on the very same grid."""
     entity = pd.DataFrame({JOIN_KEY: ids, TIMESTAMP: at.to_numpy()})
     feats = historical_features(store, entity)
     start = local_day_start(pd.Series(at.to_numpy()), feats["prf_tz"], FIRST_HOUR)
-    grid = candidate_grid(feats, start, HOURS, max_contacts_7d=econ.max_contacts_7d,
-                          params=RequestParams.from_meta(model.meta))  # fmt: skip
-    truth = oracle.grid(ids, start, HOURS)
-    allowed = truth["allowed"] & grid.allowed
-    mine = decide(score_grid(model, grid), allowed, "value", econ)
-    best = decide(Scored(truth["p_response"], truth["p_conversion"], truth["p_none"]), allowed, "value", econ)
-    return _counts(mine.channel), _counts(best.channel)
+    grid = engine.grid(feats, start, hours)
+    truth = oracle.grid(ids, start, hours)
+    mine = engine.choose(grid, engine.score(grid), within=truth["allowed"])
+    best = engine.choose(grid, Scored(truth["p_response"], truth["p_conversion"], truth["p_none"]),
+                         within=truth["allowed"])  # fmt: skip
+    return mine, best, grid.slots_us
 
 
 def payday_windows(oracle: Oracle, month_start: pd.Timestamp, customers: int, seed: int) -> tuple:
@@ -80,7 +87,7 @@ def travel_windows(oracle: Oracle, world_dir: Path, first: pd.Timestamp, last: p
 
 
 def shifts(
-    store: FeatureStore, oracle: Oracle, model: NextBestChannelModel, world_dir: Path, econ: Economics,
+    store: FeatureStore, oracle: Oracle, engine: Engine, world_dir: Path,
     month_start: pd.Timestamp, customers: int = 1500, seed: int = 0,
 ) -> pd.DataFrame:  # fmt: skip
     """Per context (payday, travel) and channel: how many more customers each policy sends on
@@ -94,8 +101,8 @@ def shifts(
         "payday": (ids, pay, off),
         "travel": (travel_ids, after, before),
     }.items():
-        model_in, oracle_in = choices(store, oracle, model, who, inside, econ)
-        model_out, oracle_out = choices(store, oracle, model, who, outside, econ)
+        model_in, oracle_in = choices(store, oracle, engine, who, inside)
+        model_out, oracle_out = choices(store, oracle, engine, who, outside)
         for ch in [*CHANNELS, NONE]:
             rows.append({"context": context, "channel": ch, "customers": len(who),
                          "model_in": model_in[ch], "model_out": model_out[ch],

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from decision.engine import Engine
 from optichannel.model_bundle import NextBestChannelModel
 from training.dataset import TrainingFrame
-from training.evaluation import Context, score_grid
+from training.evaluation import Context
 
 TOP_FEATURES = 25
 
@@ -29,7 +30,7 @@ def log_plots(model: NextBestChannelModel, tf: TrainingFrame, ctx: Context | Non
     import mlflow
 
     if ctx is not None:
-        scored = score_grid(model, ctx.grid)
+        scored = Engine(model, ctx.rules).score(ctx.grid)
         pred, true = scored.p_response[ctx.allowed], ctx.truth["p_response"][ctx.allowed]
         against = "true P(response) (oracle)"
     else:

@@ -17,16 +17,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.candidates import CandidateGrid, candidate_grid
+from decision import baselines as policies
+from decision.choice import Choice
+from decision.engine import Engine
+from decision.grid import CandidateGrid, candidate_grid
+from decision.rules import Rules
+from decision.scoring import Scored
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
-from optichannel import baseline_policies as policies
-from optichannel.channels import ACTIONS, NO_CONTACT
-from optichannel.decision import Choice
+from optichannel.channels import NO_CONTACT, action_codes
 from optichannel.economics import Economics
+from optichannel.hour_slots import US_PER_HOUR
 from optichannel.localtime import local_day_start
 from optichannel.model_bundle import NextBestChannelModel
-from optichannel.model_policy import Scored, decide, score_grid
 from optichannel.off_policy import bootstrap_means, cluster_dr, hour_window_match
 from training.config import Evaluation
 from training.dataset import TrainingFrame
@@ -36,7 +39,6 @@ if TYPE_CHECKING:
 
 #: the on-policy baseline: what the bank's business-as-usual arm earned (or the whole log)
 BAU = "business_as_usual"
-US_PER_HOUR = 3_600_000_000
 #: a policy whose channel-matched logged weight sits at its own slot for at least this share is
 #: estimated over whole channels (see `_clusters`)
 ON_SLOT = 0.75
@@ -57,7 +59,7 @@ class LoggedContext:
     logged_slot: np.ndarray  # the logged send time's slot in the grid (-1 outside it)
     window: int | None  # hours either side of a policy's slot whose logged decisions count; None: channel
     fixed: dict[str, Choice]
-    econ: Economics
+    rules: Rules  # the deployment's: what every policy here decides under
     truth: dict[str, np.ndarray] | None = None  # oracle grid + true value of the logged action
     notes: list[str] = field(default_factory=list)
     channel_propensity: np.ndarray | None = None  # of the logged channel at any hour, where all are known
@@ -65,16 +67,21 @@ class LoggedContext:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def econ(self) -> Economics:
+        return self.rules.econ
+
 
 def prepare(
     store: FeatureStore,
     tf: TrainingFrame,
     cfg: Evaluation,
-    econ: Economics,
+    rules: Rules,
     oracle: object | None = None,
 ) -> LoggedContext:
-    """Test decisions with a known outcome and channel propensity, their campaign-day grids and
-    the fixed baselines' choices; with a simulator's `oracle`, the truth of the same windows."""
+    """Test decisions with a known outcome and channel propensity, their campaign-day grids under
+    the deployment's `rules` and the fixed baselines' choices; with a simulator's `oracle`, the
+    truth of the same windows."""
     f = tf.frame
     rows = f[(f["split"] == "test") & f["converted"].notna()]
     window, column, notes = _design(rows, cfg.hour_window)
@@ -88,9 +95,7 @@ def prepare(
     feats = historical_features(store, entity)
     hours = cfg.campaign_hours
     start = local_day_start(rows["sent_at"], feats["prf_tz"], hours[0])
-    grid = candidate_grid(feats, start, hours[1] - hours[0], max_contacts_7d=econ.max_contacts_7d,
-                          params=tf.request_params)  # fmt: skip
-    lookup = {c: i for i, c in enumerate(ACTIONS)}
+    grid = candidate_grid(feats, start, hours[1] - hours[0], rules, params=tf.request_params)
     fixed = {
         "heuristic": policies.heuristic(feats, grid.local_hour, grid.allowed),
         "always_email": policies.always_email(grid.local_hour, grid.allowed),
@@ -101,12 +106,12 @@ def prepare(
     ctx = LoggedContext(
         rows,
         grid,
-        rows["channel"].map(lookup).to_numpy(dtype=np.int64),
+        action_codes(rows["channel"].to_numpy()),
         rows[column].to_numpy(dtype=float),
         np.where((slot >= 0) & (slot < grid.slots_us.shape[1]), slot, -1),
         window,
         fixed,
-        econ,
+        rules,
         notes=notes,
     )
     if window is not None and "channel_propensity" in rows and (rows["channel_propensity"] > 0).all():
@@ -167,11 +172,9 @@ def _bau_terms(ctx: LoggedContext) -> tuple[np.ndarray, str]:
 
 
 def choices(ctx: LoggedContext, models: dict[str, NextBestChannelModel]) -> dict[str, Choice]:
-    """Every policy's choice on the campaign days: the models by value, then the baselines."""
-    out = {
-        name: decide(score_grid(m, ctx.grid), ctx.grid.allowed, "value", ctx.econ)
-        for name, m in models.items()
-    }
+    """Every policy's choice on the campaign days: each model through the decision engine under
+    the deployment's rules (greedy: what it serves without exploration), then the baselines."""
+    out = {name: Engine(m, ctx.rules).decide_grid(ctx.grid).choice for name, m in models.items()}
     return out | ctx.fixed
 
 
@@ -279,7 +282,7 @@ def _clusters(ctx: LoggedContext, choice: Choice) -> tuple[np.ndarray, np.ndarra
 
 
 def _scored(model: NextBestChannelModel, ctx: LoggedContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    s = score_grid(model, ctx.grid)
+    s = Engine(model, ctx.rules).score(ctx.grid)
     return s.p_response, s.p_conversion, s.p_none
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 
+from decision.rules import Rules
 from features.request_params import META_KEY as REQUEST_PARAMS_KEY
 from features.store import open_store
 from features.store_definitions import FEATURE_SERVICE, JOIN_KEY
@@ -206,7 +207,8 @@ def _run(
                 log(f"skipping the {name}-learner: {exc}")
         oracle = policy_value.load_oracle(world_dir)
         log("estimating every policy's value on the test weeks' logged decisions (doubly robust)")
-        lctx = policy_value.prepare(store, tf, cfg.evaluation, cfg.economics, oracle)
+        rules = Rules.of(settings, cfg.economics)  # what the model will be served under
+        lctx = policy_value.prepare(store, tf, cfg.evaluation, rules, oracle)
         champion = load_champion(client)
         verdict = judge(lctx, candidates, champion, tf)
         learner, model = verdict.learner, candidates[verdict.learner]
@@ -225,7 +227,7 @@ def _run(
             points = evaluation.decision_points(
                 tf.frame[JOIN_KEY], test_from, tf.feed_end, cfg.evaluation, cfg.seed
             )
-            ctx = evaluation.prepare(store, Path(world_dir), points, cfg.evaluation, cfg.economics,
+            ctx = evaluation.prepare(store, Path(world_dir), points, cfg.evaluation, rules,
                                      tf.request_params)  # fmt: skip
             truths = {name: oracle_metrics(evaluation.evaluate(ctx, b)[0]) for name, b in candidates.items()}
             table = evaluation.evaluate(ctx, model)[0]

@@ -19,16 +19,8 @@ from optichannel.model_bundle import feature_matrix
 from optichannel.progress import progress_bar
 from training.config import SearchSpace, TrainConfig
 from training.dataset import TrainingFrame
-from training.models import (
-    CONVERSION_PARAMS,
-    DEFAULT_PARAMS,
-    bundle,
-    dataset,
-    fit,
-    fit_mediated,
-    response_params,
-    weights,
-)
+from training.lgb_params import CONVERSION_PARAMS, DEFAULT_PARAMS, weights
+from training.models import bundle, dataset, fit, fit_mediated, response_params
 
 REPORT_EVERY = 10
 SEARCHED = (

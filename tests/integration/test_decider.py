@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from decision.engine import Engine
 from features.feast_sqlite.read import OnlineReader
 from features.store import open_store
 from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
@@ -49,7 +50,8 @@ class _Dumped(Decider):
 
 
 def _decider(engine: dict, **kw: object) -> Decider:
-    return _Dumped(engine["model"], engine["reader"].read_block, "optichannel-nbc", engine["version"], **kw)
+    read = engine["reader"].read_block
+    return _Dumped(Engine(engine["model"]), read, "optichannel-nbc", engine["version"], **kw)
 
 
 def _random_requests(engine: dict, n: int, seed: int) -> list[PredictRequest]:
@@ -205,7 +207,7 @@ def test_batch_scorer_matches_the_service(engine: dict, tmp_path: Path) -> None:
     start = engine["as_of"] + timedelta(hours=5)
     out = tmp_path / "campaign.parquet"
     summary = score_campaign(
-        engine["settings"].features_dir, engine["model"], ids, out, start, 48, False, chunk=128
+        engine["settings"].features_dir, Engine(engine["model"]), ids, out, start, 48, False, chunk=128
     )
     scored = pd.read_parquet(out)
     assert summary.customers == len(scored) == len(ids) and summary.fallback == 1
@@ -226,7 +228,8 @@ def test_past_the_ttl_service_and_scorer_decide_alike_and_say_stale(engine: dict
     ids = pd.Series([*engine["customers"]["customer_id"].head(200), "never-seen"])
     start = engine["as_of"] + timedelta(days=3, hours=2)
     out = tmp_path / "stale.parquet"
-    summary = score_campaign(engine["settings"].features_dir, engine["model"], ids, out, start, 48, False)
+    features = engine["settings"].features_dir
+    summary = score_campaign(features, Engine(engine["model"]), ids, out, start, 48, False)
     scored = pd.read_parquet(out)
     online = _decider(engine).decide([PredictRequest(customer_id=c, window_start=start, window_hours=48)
                                        for c in ids])  # fmt: skip

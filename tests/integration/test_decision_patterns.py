@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from decision.engine import Engine
 from features import store as st
-from optichannel.economics import Economics
 from optichannel.pyfunc_model import load_bundle
 from simulator.oracle import Oracle
 from training import tracking
@@ -25,8 +25,8 @@ def moved(champion: dict, small_world: Path) -> pd.DataFrame:
     tracking.setup(settings)
     model = load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
     month = pd.Timestamp("2026-03-01", tz="UTC")  # the small world runs 5 January to 5 May
-    return shifts(st.open_store(settings), Oracle.load(small_world), model, small_world,
-                  Economics.from_meta(model.meta), month)  # fmt: skip
+    return shifts(st.open_store(settings), Oracle.load(small_world), Engine.of(model, settings), small_world,
+                  month)  # fmt: skip
 
 
 def test_paydays_move_the_decisions_towards_call_and_push(moved: pd.DataFrame) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from decision.rules import Rules
 from features import store as st
 from optichannel.settings import Settings
 from training import tracking
@@ -107,7 +108,7 @@ def test_the_oracle_only_adds_the_truth_column(trained: dict, small_world: Path)
     tf = training_frame(store, settings.validated_dir, FAST.labels, FAST.split)
     tables = []
     for oracle in (None, policy_value.load_oracle(small_world)):
-        ctx = policy_value.prepare(store, tf, FAST.evaluation, FAST.economics, oracle)
+        ctx = policy_value.prepare(store, tf, FAST.evaluation, Rules(FAST.economics), oracle)
         tables.append(policy_value.estimate(ctx, policy_value.choices(ctx, {"model": model}), model)[0])
     blind, judged = tables
     assert "true_value" not in blind and "true_value" in judged
@@ -195,7 +196,7 @@ def test_the_estimate_rests_on_more_decisions_the_wider_its_clusters(trained: di
                "channel": (tf.frame.drop(columns="propensity"), window)}  # fmt: skip
     n, notes = {}, {}
     for name, (frame, evaluation) in designs.items():
-        ctx = policy_value.prepare(store, replace(tf, frame=frame), evaluation, FAST.economics)
+        ctx = policy_value.prepare(store, replace(tf, frame=frame), evaluation, Rules(FAST.economics))
         table = policy_value.estimate(ctx, policy_value.choices(ctx, {"model": model}), model)[0]
         n[name], notes[name] = table.loc["model", "effective_n"], " ".join(ctx.notes)
         assert ctx.window == {"window": 3, "exact": 0, "channel": None}[name]
@@ -204,7 +205,7 @@ def test_the_estimate_rests_on_more_decisions_the_wider_its_clusters(trained: di
     assert "log `propensity` too" in notes["channel"]
     blind = replace(tf, frame=tf.frame.drop(columns=["channel_propensity", "propensity"]))
     with pytest.raises(ValueError, match="no propensity"):
-        policy_value.prepare(store, blind, FAST.evaluation, FAST.economics)
+        policy_value.prepare(store, blind, FAST.evaluation, Rules(FAST.economics))
 
 
 def test_a_run_on_a_dask_cluster_says_so(trained: dict, small_world: Path, tmp_path: Path) -> None:

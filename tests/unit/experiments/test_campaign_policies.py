@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from decision.baselines import random_allowed
 from experiments.campaign import _random_rate, age_band, check_arms
-from optichannel.baseline_policies import random_allowed
 
 
 def test_random_policy_truth_is_the_mean_over_allowed_options() -> None:

@@ -109,13 +109,16 @@ def test_unknown_channel_is_named() -> None:
 def test_candidate_grid_rows_equal_request_features_row_by_row() -> None:
     """The grid's vectorised path (customer work once, candidates by lookup) gives exactly what
     the one-row-at-a-time function gives for every candidate: training and serving agree."""
-    from features.candidates import candidate_grid
+    from decision.grid import candidate_grid
+    from decision.rules import Rules
     from optichannel.channels import CHANNELS
+    from optichannel.economics import Economics
 
     customers = _customers().assign(**{f"prf_consent_{c}": [1, 1, 0] for c in CHANNELS})
     customers["bhv_active_events_90d"] = [40.0, 5.0, None]
     params = RequestParams({"email": 0.9, "sms": 0.3, "push": 0.0, "call": 0.5, "messenger": 0.8}, 7)
-    grid = candidate_grid(customers, pd.Timestamp("2026-03-27T21:30Z"), 60, params=params)
+    uncapped = Rules(Economics(max_contacts_7d=None))
+    grid = candidate_grid(customers, pd.Timestamp("2026-03-27T21:30Z"), 60, uncapped, params=params)
     rows = grid.rows
     assert len(rows) == len(grid.index) > 100
     _, k, h = grid.shape

@@ -8,13 +8,14 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from decision.choice import best_option
 from optichannel.allocation import NOTHING, Problem, greedy_cut, unconstrained
 from optichannel.campaign_plan import CampaignPlan
 from optichannel.capacity import Layout, plan_layout
 from optichannel.channels import CHANNELS, NO_CONTACT
-from optichannel.decision import best_option, slot_grid
 from optichannel.economics import Economics
 from optichannel.exact_allocation import exact
+from optichannel.hour_slots import slot_grid
 from optichannel.lagrangian import lagrangian
 
 START = pd.Timestamp("2026-02-09T06:00Z")  # a Monday

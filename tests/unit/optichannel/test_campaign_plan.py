@@ -11,8 +11,8 @@ import pytest
 from optichannel.campaign_plan import CampaignPlan, PlanError, load_plan
 from optichannel.capacity import plan_layout
 from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
-from optichannel.decision import slot_grid
 from optichannel.economics import Economics
+from optichannel.hour_slots import slot_grid
 
 ISSUE_EXAMPLE = """
 budget: 300                     # total outreach cost of the campaign, currency units

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from decision.choice import Choice, explore
 from optichannel.channels import NO_CONTACT
-from optichannel.decision import Choice
-from optichannel.model_policy import explore
 
 
 def _case(n: int) -> tuple[Choice, np.ndarray]:

@@ -5,13 +5,14 @@ batching invariance, without a training fixture."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
-import lightgbm as lgb
 import numpy as np
 import pytest
+from support.tiny import START, customer_block, tiny_model
 
-from features.candidates import frequency_ok
+from decision.engine import Engine
+from decision.rules import frequency_ok
 from features.customer_block import CustomerBlock, ViewStamps
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
@@ -20,51 +21,13 @@ from serving.batch_scorer import check_columns
 from serving.decider import Decider
 from serving.schemas import PredictRequest
 
-START = datetime(2026, 3, 2, 6, tzinfo=UTC)  # a Monday, 09:00 in Moscow
 PUSH = CHANNELS.index("push")
-
-
-def _booster(x: np.ndarray, y: np.ndarray, names: list[str]) -> lgb.Booster:
-    data = lgb.Dataset(x, label=y, feature_name=names, params={"verbosity": -1})
-    return lgb.train({"objective": "binary", "verbosity": -1, "num_leaves": 8, "seed": 3}, data, 40)
+_block = customer_block
 
 
 @pytest.fixture(scope="module")
 def model() -> NextBestChannelModel:
-    """Response: push in the evening responds best. Conversion (S-learner): contacts convert
-    more than no contact, push most of all."""
-    rng = np.random.default_rng(0)
-    n = 20000
-    channel = rng.integers(0, 5, n).astype(float)
-    hour = rng.integers(0, 24, n).astype(float)
-    p_resp = 0.05 + 0.4 * ((channel == PUSH) & (hour >= 18))
-    response = _booster(
-        np.column_stack([channel, hour]), rng.random(n) < p_resp, ["req_channel", "req_local_hour"]
-    )
-    action = rng.integers(0, 6, n).astype(float)
-    p_conv = np.where(action == 5, 0.02, 0.06 + 0.1 * (action == PUSH) * (1 + (hour >= 18)))
-    x = np.column_stack([np.where(action == 5, np.nan, action), hour, action])
-    conversion = _booster(x, rng.random(n) < p_conv, ["req_channel", "req_local_hour", "action"])
-    return NextBestChannelModel(
-        response=response, conversion={"all": conversion}, learner="s",
-        response_features=["req_channel", "req_local_hour"],
-        conversion_features=["req_channel", "req_local_hour", "action"], none_blank=["req_channel"],
-        meta={"economics": {"value_per_conversion": 50.0}},
-    )  # fmt: skip
-
-
-def _block(ids: list[str], **columns: float) -> CustomerBlock:
-    """Known customers in Moscow with every consent and the contract's columns (overridable)."""
-    names = [*fc.DECISION_COLUMNS[1:], *fc.request_columns([3])]
-    values = (
-        {c: 0.0 for c in names} | {c: 1.0 for c in fc.CONSENTS} | {fc.FATIGUE_EPOCH: START.timestamp() - 3600}
-    )
-    values |= columns
-    cols = [c for c in names if c in values] + [c for c in values if c not in names]
-    matrix = np.tile([values[c] for c in cols], (len(ids), 1))
-    text = {fc.TIMEZONE: np.full(len(ids), "Europe/Moscow", dtype=object)}
-    return CustomerBlock(np.asarray(ids, dtype=object), (fc.TIMEZONE, *cols), np.column_stack(
-        [np.full(len(ids), np.nan), matrix]), text, np.full(len(ids), 1, dtype=np.int64))  # fmt: skip
+    return tiny_model()
 
 
 def _decider(model: NextBestChannelModel, **columns: float) -> Decider:
@@ -75,7 +38,7 @@ def _decider(model: NextBestChannelModel, **columns: float) -> Decider:
         known.text[fc.TIMEZONE][unknown] = None
         return known
 
-    return Decider(model, read, "tiny", "1")
+    return Decider(Engine(model), read, "tiny", "1")
 
 
 def test_push_in_the_evening_wins_within_quiet_hours(model: NextBestChannelModel) -> None:
@@ -108,8 +71,8 @@ def test_frequency_cap_leaves_only_no_contact_for_marketing(model: NextBestChann
 
 def test_no_contact_only_when_the_request_allows_it(model: NextBestChannelModel) -> None:
     dear = {"value_per_conversion": 1.0, "cost": {c: 1.0 for c in CHANNELS} | {"none": 0.0}}
-    costly = Decider(model.__class__(**{**model.__dict__, "meta": {"economics": dear}}), _decider(model).read,
-                     "tiny", "1")  # fmt: skip
+    costly = Decider(Engine(model.__class__(**{**model.__dict__, "meta": {"economics": dear}})),
+                     _decider(model).read, "tiny", "1")  # fmt: skip
     free = costly.decide([PredictRequest(customer_id="a", window_start=START)])[0]
     assert free.decision.channel == "none" and free.ranking  # contacts allowed, none pays more
     assert (
@@ -220,7 +183,7 @@ def _campaign(model: NextBestChannelModel, counter: object) -> Decider:
         }
     )
     decider = _decider(model)
-    decider.limits = CampaignLimits({"spring": plan}, counter, decider.econ, dict(DEFAULT_ALLOWED_HOURS))
+    decider.limits = CampaignLimits({"spring": plan}, counter, decider.engine.econ)
     return decider
 
 

@@ -227,7 +227,7 @@ def test_the_decision_log_writes_to_either_store(store: Path | str) -> None:
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_not_sent_gives_back_what_the_campaign_booked(tmp_path: Path, kind: str) -> None:
     from optichannel.campaign_plan import CampaignPlan
-    from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
+    from optichannel.channels import CHANNELS
     from optichannel.economics import Economics
     from serving.campaign_limits import CampaignLimits
     from serving.capacity_counter import RedisCounter, SQLiteCounter
@@ -246,7 +246,7 @@ def test_not_sent_gives_back_what_the_campaign_booked(tmp_path: Path, kind: str)
         counter = RedisCounter("127.0.0.1:6379")
     hourly = {"email": {"per_hour": 1, "timezone": "UTC", "hours": [0, 24]}}
     plan = CampaignPlan.model_validate({"name": name, "budget": 0.01, "capacity": hourly})
-    limits = CampaignLimits({name: plan}, counter, Economics(), dict(DEFAULT_ALLOWED_HOURS))
+    limits = CampaignLimits({name: plan}, counter, Economics())
     send_at = DECIDED + pd.Timedelta(hours=9)
     slots = np.array([int(send_at.timestamp() * 1e6)], dtype=np.int64)
     email = CHANNELS.index("email")

@@ -26,37 +26,59 @@ def ids(oracle: Oracle) -> np.ndarray:
 START = pd.Timestamp("2026-04-27T05:00:00Z")
 
 
+def _truth_choice(
+    oracle: Oracle, ids: np.ndarray, hours: int, objective: str, costs: dict[str, float] | None = None
+) -> tuple[dict, object, object]:
+    """The oracle policy as the product builds it: the decision engine's grid (the latent consents
+    and zones as features), the truth as the scores, the engine's greedy choice."""
+    from decision.choice import greedy
+    from decision.grid import candidate_grid
+    from decision.scoring import Scored
+    from optichannel.economics import Economics
+
+    lat = oracle.latent.set_index("customer_id").loc[ids]
+    consents = {f"prf_consent_{c}": lat[f"consent_{c}"].to_numpy(float) for c in CHANNELS}
+    feats = pd.DataFrame({"customer_id": ids, "prf_tz": lat.tz.to_numpy(), "cnt_contacts_7d": 0.0} | consents)
+    grid = candidate_grid(feats, START, hours)
+    g = oracle.grid(ids, START, hours)
+    scored = Scored(g["p_response"], g["p_conversion"], g["p_none"])
+    econ = Economics(cost=costs) if costs else Economics()
+    return g, grid, greedy(scored, grid.allowed & g["allowed"], objective, econ)
+
+
 def test_best_value_is_never_beaten_by_an_allowed_option(oracle: Oracle, ids: np.ndarray) -> None:
-    best = oracle.best(ids, START, 48, value_per_conversion=50.0)
-    g = oracle.grid(ids, START, 48)
+    g, grid, best = _truth_choice(oracle, ids, 48, "value")
     cost = np.array([DEFAULT_COST[c] for c in CHANNELS])[None, :, None]
-    value = np.where(g["allowed"], 50.0 * g["p_conversion"] - cost, -np.inf)
-    assert (best.value.to_numpy() >= value.max(axis=(1, 2)) - 1e-12).all()
-    assert (best.value.to_numpy() >= 50.0 * g["p_none"] - 1e-12).all()
-    assert (best.channel == "none").any() and (best.channel != "none").any()
+    value = np.where(grid.allowed & g["allowed"], 50.0 * g["p_conversion"] - cost, -np.inf)
+    assert (best.value >= value.max(axis=(1, 2)) - 1e-12).all()
+    assert (best.value >= 50.0 * g["p_none"] - 1e-12).all()
+    assert (~best.contacted).any() and best.contacted.any()
 
 
 def test_best_respects_consent_quiet_hours_and_window(oracle: Oracle, ids: np.ndarray) -> None:
-    best = oracle.best(ids, START, 72, objective="response")
-    lat = oracle.latent.set_index("customer_id").loc[best.customer_id]
-    contacted = best.channel != "none"
+    g, grid, best = _truth_choice(oracle, ids, 72, "response")
+    lat = oracle.latent.set_index("customer_id").loc[ids]
+    contacted = best.contacted
+    channel = np.array([*CHANNELS, "none"], dtype=object)[best.channel]
     for ch in CHANNELS:
-        chosen = (best.channel == ch).to_numpy()
+        chosen = channel == ch
         assert lat[f"consent_{ch}"].to_numpy()[chosen].all(), ch
-    local_hour = to_local(best.send_at, lat.tz.to_numpy()).dt.hour.to_numpy()
-    lo = best.channel.map(lambda c: DEFAULT_ALLOWED_HOURS.get(c, (0, 24))[0]).to_numpy()
-    hi = best.channel.map(lambda c: DEFAULT_ALLOWED_HOURS.get(c, (0, 24))[1]).to_numpy()
-    assert ((local_hour >= lo) & (local_hour < hi))[contacted.to_numpy()].all()
-    assert best.send_at.between(START, START + pd.Timedelta(hours=71)).all()
-    # with a response objective a customer with any consent is always contacted
-    any_consent = lat[[f"consent_{c}" for c in CHANNELS]].any(axis=1).to_numpy()
-    assert (contacted.to_numpy() == any_consent).all()
+    send_at = pd.Series(pd.to_datetime(g["slots"][np.arange(len(ids)), best.slot], unit="us", utc=True))
+    local_hour = to_local(send_at, lat.tz.to_numpy()).dt.hour.to_numpy()
+    lo = np.array([DEFAULT_ALLOWED_HOURS.get(c, (0, 24))[0] for c in channel])
+    hi = np.array([DEFAULT_ALLOWED_HOURS.get(c, (0, 24))[1] for c in channel])
+    has = (grid.allowed & g["allowed"]).any(axis=(1, 2))
+    assert (contacted == has).all()  # the response objective contacts whoever has an allowed option
+    assert ((local_hour >= lo) & (local_hour < hi))[contacted].all()
+    assert send_at.between(START, START + pd.Timedelta(hours=71)).all()
 
 
 def test_none_wins_when_contacts_cost_more_than_they_return(oracle: Oracle, ids: np.ndarray) -> None:
     expensive = {c: 1000.0 for c in CHANNELS} | {"none": 0.0}
-    best = oracle.best(ids, START, 24, costs=expensive)
-    assert (best.channel == "none").all()
+    _, _, best = _truth_choice(oracle, ids, 24, "value", expensive)
+    assert not best.contacted.any()
+    _, _, cheap = _truth_choice(oracle, ids, 24, "value")
+    assert cheap.contacted.any()  # the same customers are contacted when contacts pay
 
 
 def test_fatigue_lowers_response(oracle: Oracle) -> None:

@@ -24,7 +24,8 @@ from training.distributed import (
     fit_response_dask,
     sklearn_params,
 )
-from training.models import BASE_PARAMS, DEFAULT_PARAMS, dataset, fit
+from training.lgb_params import BASE_PARAMS, DEFAULT_PARAMS
+from training.models import dataset, fit
 
 COLUMNS = ["f0", "f1", "f2", "f3", "f4", "req_channel"]
 CFG = TrainConfig(threads=2, search=SearchSpace(max_rounds=100))

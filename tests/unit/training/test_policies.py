@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.candidates import candidate_grid
-from optichannel import baseline_policies as policies
+from decision import baselines as policies
+from decision.baselines import business_rules
+from decision.choice import greedy as decide
+from decision.grid import candidate_grid
+from decision.rules import Rules
+from decision.scoring import Scored
 from optichannel.channels import CHANNELS, NO_CONTACT
 from optichannel.economics import Economics
-from optichannel.model_policy import Scored, decide
-from simulator.logging_policy import business_rules
 
 ECON = Economics()
+UNCAPPED = Rules(Economics(max_contacts_7d=None))  # these grids carry no contact counts
 
 
 def _grid_customers() -> pd.DataFrame:
@@ -25,7 +28,7 @@ def _grid_customers() -> pd.DataFrame:
 
 
 def test_model_never_recommends_a_channel_without_consent_or_in_quiet_hours() -> None:
-    grid = candidate_grid(_grid_customers(), pd.Timestamp("2026-03-02T00:00Z"), 72)
+    grid = candidate_grid(_grid_customers(), pd.Timestamp("2026-03-02T00:00Z"), 72, UNCAPPED)
     rng = np.random.default_rng(0)
     shape = grid.shape
     # a model that loves exactly the forbidden options: high scores where not allowed
@@ -44,7 +47,7 @@ def test_model_never_recommends_a_channel_without_consent_or_in_quiet_hours() ->
 
 
 def test_quiet_hours_follow_local_time() -> None:
-    grid = candidate_grid(_grid_customers(), pd.Timestamp("2026-03-02T00:00Z"), 24)
+    grid = candidate_grid(_grid_customers(), pd.Timestamp("2026-03-02T00:00Z"), 24, UNCAPPED)
     call = CHANNELS.index("call")
     # Moscow (UTC+3): calls allowed 09-20 local = 06-17 UTC, i.e. slots 6..16
     assert np.flatnonzero(grid.allowed[0, call]).tolist() == list(range(6, 17))
@@ -86,7 +89,8 @@ def test_heuristic_takes_the_best_rate_at_the_most_active_allowed_hour() -> None
 
 def test_frequency_cap_leaves_only_no_contact() -> None:
     customers = _grid_customers().assign(cnt_contacts_7d=[4, 3, np.nan])
-    grid = candidate_grid(customers, pd.Timestamp("2026-03-02T00:00Z"), 24, max_contacts_7d=4)
+    capped = Rules(Economics(max_contacts_7d=4))
+    grid = candidate_grid(customers, pd.Timestamp("2026-03-02T00:00Z"), 24, capped)
     assert grid.under_cap.tolist() == [False, True, True]
     assert not grid.allowed[0].any() and grid.allowed[1].any()
     assert not (grid.index // (len(CHANNELS) * 24) == 0).any()  # no candidate row for the capped one

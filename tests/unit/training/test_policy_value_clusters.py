@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from optichannel.decision import Choice
+from decision.choice import Choice
 from training.policy_value import _clusters
 
 ROWS, CHANNELS, SLOTS = 400, 5, 14

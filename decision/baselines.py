@@ -1,8 +1,9 @@
-"""The baselines a model is judged against, each choosing one option per customer on the same
-candidate grid ([rows, channels, slots], `allowed` from consent, quiet hours and the cap).
-The simulated bank's own business rules live with the simulator (`logging_policy`).
+"""The simple policies a model is judged against, each choosing one option per customer on the
+engine's candidate grid ([rows, channels, slots], `allowed` by the engine's rules), so a
+baseline is held to exactly the rules the model is: business as usual (the simulated bank's
+rules), the heuristic, the newsletter, random and never.
 
-A choice is (channel index or -1 for none, slot index). The random policy is scored by its
+A choice is (action code, NO_CONTACT for none; slot index). The random policy is scored by its
 exact expectation over the allowed options (see evaluation), not by one noisy draw.
 """
 
@@ -11,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from decision.choice import Choice, best_option
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS, NO_CONTACT
-from optichannel.decision import Choice, best_option
+from simulator.logging_policy import RULES
 
 EMAIL = CHANNELS.index("email")
 
@@ -74,3 +76,24 @@ def heuristic(customer: pd.DataFrame, local_hour: np.ndarray, allowed: np.ndarra
     rows = np.arange(len(channel))
     value[rows, channel, :] = activity
     return best_option(value, allowed, None)
+
+
+def business_rules(
+    affluent: np.ndarray,
+    consent: np.ndarray,
+    local_hour: np.ndarray,
+    allowed: np.ndarray,
+    kind: str = "promo",
+) -> Choice:
+    """Business as usual on a candidate grid: the bank's rules for a campaign `kind` (promo: the
+    first consented of call for the affluent at 11, push at 18, SMS at 12, messenger at 13, e-mail
+    at 10; newsletter: e-mail at 10), at the first such local hour in the window that is allowed."""
+    if kind not in RULES:
+        raise ValueError(f"unknown campaign kind {kind!r}; rules exist for {sorted(RULES)}")
+    n = len(affluent)
+    channel = np.full(n, NO_CONTACT)
+    hour = np.zeros(n, dtype=np.int64)
+    for ch, h, affluent_only in RULES[kind]:
+        ok = (channel == NO_CONTACT) & consent[:, ch] & (affluent if affluent_only else True)
+        channel[ok], hour[ok] = ch, h
+    return at_local_hour(channel, hour, local_hour, allowed)
