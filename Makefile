@@ -14,7 +14,7 @@ export UV_LINK_MODE := copy
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: setup setup-spark demo test test-fast lint bench clean mlflow-ui
+.PHONY: setup setup-spark demo test test-fast lint bench clean mlflow-ui docs docs-gen
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -43,6 +43,12 @@ test: setup-spark  ## run the whole test suite (lint and import layers included;
 test-fast: setup  ## the unit tests without the slow ones (no training, no service): under a minute
 	$(VENV)/bin/pytest tests/unit -m "not slow" -q
 
+docs-gen: setup  ## rewrite the docs pages generated from the code: settings, CLI, API, notebooks, benchmark results
+	$(VENV)/bin/python docs/gen/generate.py
+
+docs: docs-gen  ## serve the documentation site at http://127.0.0.1:8000 (reloads on edits)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
 mlflow-ui: setup  ## browse runs and the model registry of the local store at http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
@@ -50,7 +56,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-bench: setup  ## print the benchmark figures quoted in the README (~70 min; serving needs `make demo` first)
+bench: setup  ## measure; each script writes benchmarks/results/<name>.json (~70 min; serving needs `make demo` first)
 	$(VENV)/bin/python benchmarks/decision_quality.py
 	$(VENV)/bin/python benchmarks/simulate.py
 	$(VENV)/bin/python benchmarks/feature_store.py

@@ -168,32 +168,31 @@ def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
     assert not (src / "tests").exists() and not (src / "data").exists()
 
 
-def _readme_block(lang: str, needle: str) -> str:
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def _doc_block(lang: str, needle: str) -> str:
+    """The one `lang` block holding `needle` on the CRM guide's first page, docs/crm/index.md."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "crm" / "index.md").read_text()
     blocks = re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
     (block,) = [b for b in blocks if needle in b]
     return block
 
 
-def test_readme_crm_examples_work_as_written(service: dict) -> None:
-    """The README's curl and Python examples, run against the live service (URL, customer and
-    token swapped in), so the docs a CRM developer copies cannot drift from the service."""
+def test_crm_guide_examples_work_as_written(service: dict) -> None:
+    """The CRM guide's curl and Python examples (docs/crm/index.md), run against the live service
+    (URL, customer and token swapped in), so the docs a CRM developer copies cannot drift."""
     import shutil
 
     cid = service["customers"][7]
-    snippet = _readme_block("python", "/predict").replace("http://127.0.0.1:3000", service["url"])
+    snippet = _doc_block("python", "/predict").replace("http://127.0.0.1:3000", service["url"])
     snippet = snippet.replace('"C0000042"', repr(cid)).replace("httpx.post(", "httpx.post(headers=AUTH, url=")
-    # the README's window start moved to the morning after this world's last snapshot (fresh features)
+    # the guide's window start moved to the morning after this world's last snapshot (fresh features)
     snippet = snippet.replace('"2026-11-25T08:00:00Z"', repr(service["fresh"]))
     namespace: dict = {"AUTH": AUTH}
-    exec(compile(snippet, "README.md", "exec"), namespace)
+    exec(compile(snippet, "docs/crm/index.md", "exec"), namespace)
     assert namespace["answer"]["customer_id"] == cid and namespace["answer"]["drivers"]
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     command = (
-        _readme_block("bash", "curl")
-        .replace("http://127.0.0.1:3000", service["url"])
-        .replace("C0000042", cid)
+        _doc_block("bash", "curl").replace("http://127.0.0.1:3000", service["url"]).replace("C0000042", cid)
     )
     command = command.replace("curl -s", f"curl -s -H 'Authorization: Bearer {TOKEN}'")
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
