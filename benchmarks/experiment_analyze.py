@@ -88,16 +88,20 @@ def main() -> None:
         analyze_seconds(*write_export(3_000, small), "visit", small)
         print(f"warm-up (imports, 3,000 rows): {time.perf_counter() - began:.1f} s")
         print(f"{'outcome':<10} {'kind':<10} {'analyze s':>10} {'floor s':>8} {'ratio':>6}  target")
-        worst = 0.0
+        worst, figures = 0.0, {}
         for column, kind in (("visit", "flag"), ("bought_at", "timestamp"), ("spend", "number")):
             floor = floor_seconds(*paths, column)
             seconds, headline = analyze_seconds(*paths, column, folder)
             worst = max(worst, seconds)
+            figures[f"{column} ({kind})"] = {"analyze s": seconds, "floor s": floor, "ratio": seconds / floor}
             verdict = "ok" if seconds < TARGET_SECONDS else "MISSED"
             print(f"{column:<10} {kind:<10} {seconds:>10.2f} {floor:>8.2f} {seconds / floor:>6.1f}  "
                   f"< {TARGET_SECONDS:.0f} s {verdict}")  # fmt: skip
             print(f"  {headline[:150]}...")
         print(f"slowest: {worst:.2f} s against the {TARGET_SECONDS:.0f} s target at {args.rows:,} rows")
+    from results_file import write_result
+
+    write_result("experiment_analyze", figures, notes=f"{args.rows:,} customers x 3 arms")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,10 @@ def main() -> None:
                  .feature_view_projections]  # fmt: skip
         n_features = sum(len(v.features) for v in views)
         print(f"  {args.customers:,} customers x {n_features} features; speed-up {stock / fast:.1f}x")
+        figures: dict = {
+            "materialize: Feast stock": {"seconds": stock},
+            "materialize: optichannel": {"seconds": fast},
+        }
 
         reader = OnlineReader(store)
         service = reader.service
@@ -110,6 +114,15 @@ def main() -> None:
             for name, fn in paths:
                 p50, p99 = base if fn is floor else _latencies(fn, batches)
                 print(f"  {size:>3} customer(s) {name:<35} {p50:7.2f}  {p99:7.2f}   {p50 / base[0]:5.2f}x")
+                figures[f"read {size} customer(s): {name.strip()}"] = {
+                    "p50 ms": p50,
+                    "p99 ms": p99,
+                    "p50 vs floor": p50 / base[0],
+                }
+    from results_file import write_result
+
+    notes = f"{args.customers:,} customers x {args.days} days, {n_features} features; {args.reads} reads each"
+    write_result("feature_store", figures, notes=notes)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,17 @@ def main() -> None:
     print(f"learn end to end: {learn_s:.1f} s, {verdict} the {TARGET_S:.0f} s target "
           f"(others used {learn_others:.2f} cores)")  # fmt: skip
     print(f"ratio learn / one fit: {learn_s / fit_s:.0f}x")
+    from results_file import write_result
+
+    figures = {
+        "one LightGBM fit (s)": fit_s,
+        "learn end to end (s)": learn_s,
+        "learn / one fit": learn_s / fit_s,
+        "cores other processes took during learn": learn_others,
+    }
+    write_result(
+        "learn", figures, notes=f"{args.rows:,} rows x {len(covariates)} covariates x 3 arms ({args.effect})"
+    )
 
 
 if __name__ == "__main__":

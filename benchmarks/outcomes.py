@@ -100,6 +100,18 @@ def main() -> None:
         verdict = "ok" if seconds < TARGET_SECONDS else "MISSED"
         target = f"target < {TARGET_SECONDS:.0f} s for {args.rows:,} rows"
         print(f"{args.rows / seconds:,.0f} rows/s; {target}: {verdict}")
+    from results_file import write_result
+
+    figures = {
+        "rows read": result.read,
+        "accepted": result.accepted,
+        "quarantined": result.quarantined,
+        "import (s)": seconds,
+        "floor: read + unchecked insert (s)": floor,
+        "against the floor": ratio,
+        "rows/s": args.rows / seconds,
+    }
+    write_result("outcomes", figures)
 
 
 if __name__ == "__main__":

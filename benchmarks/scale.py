@@ -264,6 +264,19 @@ def main() -> None:
     print_targets(runs, args.days)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in runs], indent=1))
+    from results_file import write_result
+
+    figures = {
+        f"{r.customers:,} x {r.days}: {LABELS.get(r.stage, r.stage)}": {
+            "wall s": r.seconds,
+            "peak MB": r.peak_mb,
+            "CPU s": r.cpu_s,
+            "others (cores)": r.others,
+            "status": r.status,
+        }
+        for r in runs
+    }
+    write_result("scale", figures, notes=f"{args.snapshots} snapshots")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def main() -> None:
             res = json.loads(proc.stdout.strip().splitlines()[-1])
             rows = sum(v for k, v in res["totals"].items() if k != "customers")
             base = baseline_write(rows, Path(tmp))
-        results.append(res | {"rows": rows})
+        results.append(res | {"rows": rows, "customers": n, "vs_write": res["seconds"] / base})
         print(
             f"{n:>10,} {args.days:>5} {rows:>12,} {res['seconds']:>8.1f} {rows / res['seconds']:>11,.0f}"
             f" {res['peak_mb']:>8.0f} {res['seconds'] / base:>8.1f}x"
@@ -84,6 +84,19 @@ def main() -> None:
             f"{last['peak_mb'] / first['peak_mb']:.2f}x (bounded by the chunk, not the world)"
         )
     print(f"self peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    from results_file import write_result
+
+    figures = {
+        f"{r['customers']:,} customers x {args.days} days": {
+            "feed rows": r["rows"],
+            "seconds": r["seconds"],
+            "rows/s": r["rows"] / r["seconds"],
+            "peak MB": r["peak_mb"],
+            "against writing the rows": r["vs_write"],
+        }
+        for r in results
+    }
+    write_result("simulate", figures, notes=f"{args.workers} workers")
 
 
 if __name__ == "__main__":

@@ -141,6 +141,8 @@ def optuna_rate(
 
 
 def main() -> None:
+    from results_file import write_result  # before this folder leaves sys.path (below)
+
     # This file shares its name with the `training` package, and a script's folder comes first on
     # sys.path: drop it so `import training` finds the package.
     here = Path(__file__).resolve().parent
@@ -198,6 +200,18 @@ def main() -> None:
         f"(others: cores used by other processes, worst timed phase; {np.nanmean(OTHERS):.2f} on average)\n"
     )
     print("\n".join(lines))
+    figures = {
+        f"{n:,} rows": {
+            "bin s": binning,
+            "boost s": boosting,
+            "train s": local,
+            "train rows/s": rate,
+            "predict rows/s": predict_rate,
+            "others (cores)": others,
+        }
+        for n, binning, boosting, local, rate, predict_rate, others in table
+    }
+    write_result("training", figures, notes="; ".join(lines))
 
 
 if __name__ == "__main__":
