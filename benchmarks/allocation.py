@@ -54,11 +54,11 @@ def plan_for(n: int):
 
 def real_options(out: Path) -> dict:
     """Score the demo bank through the decision path once; save the per-customer options."""
+    from decision.engine import Engine
     from features.offline_read import features_at
     from features.store import snapshot_span
     from optichannel.capacity import plan_layout
-    from optichannel.decision import slot_grid
-    from optichannel.economics import Economics
+    from optichannel.hour_slots import slot_grid
     from optichannel.settings import get_settings
     from serving.plan_allocation import collect
     from serving.runtime import StartupError, load_model
@@ -70,14 +70,15 @@ def real_options(out: Path) -> dict:
         raise SystemExit(f"error: {exc} (`make demo` leaves a model and a store to measure)") from None
     ids = pd.read_parquet(settings.validated_dir / "customers.parquet")["customer_id"].astype(str)
     start = (pd.Timestamp(snapshot_span(settings)[1]) + pd.Timedelta(hours=7)).ceil("h")
-    econ = Economics.from_meta(model.meta)
     plan = plan_for(20_000)
+    engine = Engine.of(model, settings)
+    engine = engine.with_rules(engine.rules.for_plan(plan))
     slots = slot_grid(np.array([start.value // 1000]), 72)[0]
-    layout = plan_layout(plan, econ, slots)
+    layout = plan_layout(plan, engine.econ, slots)
     feats = features_at(settings.features_dir, ids, start)
     began = time.perf_counter()
     frames = (feats.iloc[i : i + 500].reset_index(drop=True) for i in range(0, len(feats), 500))
-    opts = collect(model, frames, start, 72, econ, layout, plan.allowed_hours(settings.quiet_hours))
+    opts = collect(engine, frames, start, 72, layout)
     seconds = time.perf_counter() - began
     np.save(out, opts.joined("gain"))
     return {"customers": len(ids), "seconds": seconds, "version": version, "start": str(start),
@@ -132,7 +133,7 @@ def _layout(n: int):
 def one_size(gains_path: Path, meta: dict, n: int, exact_too: bool) -> dict:
     """Everything for one campaign size, in this process (peak memory is its own)."""
     from optichannel.allocation import greedy_cut, unconstrained
-    from optichannel.decision import slot_grid
+    from optichannel.hour_slots import slot_grid
     from optichannel.lagrangian import lagrangian
 
     _SHAPE["layout"] = slot_grid(np.array([pd.Timestamp(meta["start"]).value // 1000]), 72)[0]

@@ -121,8 +121,8 @@ def run_world(name: str, trials: int, root: Path) -> Outcome:
 
 def pattern_shifts(settings: object, world: Path) -> dict[str, float]:
     """The champion's payday (call + push) and travel (e-mail) choice shifts as shares of the oracle's."""
+    from decision.engine import Engine
     from features.store import open_store
-    from optichannel.economics import Economics
     from optichannel.pyfunc_model import load_bundle
     from simulator.oracle import Oracle
     from training import tracking
@@ -130,7 +130,7 @@ def pattern_shifts(settings: object, world: Path) -> dict[str, float]:
 
     tracking.setup(settings)
     model = load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
-    frame = shifts(open_store(settings), Oracle.load(world), model, world, Economics.from_meta(model.meta),
+    frame = shifts(open_store(settings), Oracle.load(world), Engine.of(model, settings), world,
                    pd.Timestamp("2026-03-01", tz="UTC"))  # fmt: skip
     pay = frame.loc["payday"].loc[["call", "push"]].sum()
     call = frame.loc[("payday", "call")]

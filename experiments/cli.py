@@ -113,7 +113,7 @@ def assign(
 def analyze(
     assignments: Annotated[
         Path,
-        typer.Option("--assignments", help="Customers and their arm (Parquet/CSV; see the README contract)."),
+        typer.Option("--assignments", help="Customers and their arm (Parquet/CSV; docs: your-data)."),
     ],
     outcomes: Annotated[
         Path | None, typer.Option("--outcomes", help="Outcomes by customer_id [default: in the assignments].")

@@ -34,6 +34,7 @@ REQUEST_FEATURES: tuple[str, ...] = (
     "req_channel_sends_90d",
     "req_channel_consent",
     "req_days_since_air",
+    "req_tenure_days",
 )
 #: the motivating contexts (payday, a recent air ticket) once more per channel, empty for the other
 #: channels: a tree then learns each channel's own response to them as a main effect instead of
@@ -328,6 +329,9 @@ def request_arrays(
         "req_channel_consent": _per_channel(cols, pick, ch, fc.consent),
         # whole days at the snapshot (every family snapshots at the same midnight) on to the slot
         "req_days_since_air": col(fc.DAYS_SINCE_AIR) + since_snapshot_days,
+        # how long the customer has been with the bank at the slot: the signup day itself is an
+        # absolute calendar number, which would drift with the calendar as a model input
+        "req_tenure_days": slot_epoch / 86400.0 - col(fc.SIGNUP_DAY),
     }
     for c, channel in enumerate(CHANNELS):
         mine = ch == c

@@ -16,7 +16,7 @@ from optichannel.channels import CHANNELS
 TIMEZONE: Final = "prf_tz"
 REGION: Final = "prf_region"
 BIRTH_YEAR: Final = "prf_birth_year"
-SIGNUP_DAY: Final = "prf_signup_day"
+SIGNUP_DAY: Final = "prf_signup_day"  # an absolute day number: read as tenure at the slot, never as is
 TEXT_COLUMNS: Final[tuple[str, ...]] = (TIMEZONE, REGION)
 
 # contact history
@@ -80,7 +80,7 @@ def request_columns(fatigue_taus: Iterable[float]) -> tuple[str, ...]:
     per_channel = [f(c) for c in CHANNELS for f in (response_rate, sends_90d, last_contact_epoch)]
     hours = [f(h) for h in range(24) for f in (app_hour_share, card_hour_share)]
     return (
-        FATIGUE_EPOCH, LAST_CONTACT_EPOCH, SALARY_DAY, ADVANCE_DAY, DAYS_SINCE_AIR, TXN_COUNT_90D,
+        SIGNUP_DAY, FATIGUE_EPOCH, LAST_CONTACT_EPOCH, SALARY_DAY, ADVANCE_DAY, DAYS_SINCE_AIR, TXN_COUNT_90D,
         ACTIVE_EVENTS_90D, *(fatigue(t) for t in fatigue_taus), *per_channel, *hours,
     )  # fmt: skip
 

@@ -78,7 +78,7 @@ def score(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     plan: Annotated[
         Path | None,
-        typer.Option("--plan", help="Campaign plan YAML: budget, economics, capacity, quiet hours (README)."),
+        typer.Option("--plan", help="Campaign plan YAML: budget, economics, capacity, quiet hours (docs)."),
     ] = None,
     plan_report: Annotated[
         Path | None, typer.Option("--plan-report", help="HTML plan summary [default: next to --out].")

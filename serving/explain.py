@@ -123,6 +123,7 @@ RULES: dict[str, tuple[Rule, str]] = {
     "req_hours_to_peak": (_to_peak, "most active hour: unknown"),
     "req_reach": (lambda v, g: _level(v, g, LIKELY, "to see a message soon after {}"),
                   "chance to see a message soon: unknown"),
+    "req_tenure_days": (lambda v, g: f"a customer for {_tenure(v)}", "time as a customer: unknown"),
     f"(req_channel|cnt)_response_rate(_{_CH})?": (lambda v, g: f"{g['show']} response rate {v:.0%}",
                                                   "{show} response rate: unknown"),
     f"(req_channel|cnt)_sends(_{_CH})?_90d": (lambda v, g: f"{_count(v, SENDS[g['ch']])} in the last 90 days",
@@ -168,6 +169,14 @@ RULES: dict[str, tuple[Rule, str]] = {
 # fmt: on
 COMPILED = [(re.compile(pattern), rule, unknown) for pattern, (rule, unknown) in RULES.items()]
 CONTEXT = re.compile(f"req_{_CH}_(?P<base>" + "|".join(CONTEXT_TOPIC) + ")")
+
+
+def _tenure(days: float) -> str:
+    if days < 60:
+        return f"{max(0, round(days))} days"
+    if days < 730:
+        return f"{round(days / 30.44)} months"
+    return f"{days / 365.25:.0f} years"
 
 
 def direction(contribution: float) -> Direction:

@@ -26,6 +26,7 @@ from features.request_params import RequestParams, estimate
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
 from features.validated_io import accepted_path
+from optichannel import feature_columns as fc
 from optichannel.channels import ACTIONS, CHANNELS, NONE
 from training.config import Labels, Split
 
@@ -33,7 +34,9 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
 #: features that are identifiers or absolute times: informative only through request features
-EXCLUDED = ("prf_tz", "prf_region", "prf_signup_epoch")
+#: profile columns that are no model input: text, and the signup day (an absolute calendar number,
+#: which enters as the request feature `req_tenure_days` instead)
+EXCLUDED = (fc.TIMEZONE, fc.REGION, fc.SIGNUP_DAY)
 ACTION = "action"
 PIECE_ROWS = 100_000
 SPLITS = ("train", "valid", "test")

@@ -70,8 +70,9 @@ class Truth:
         n = len(np.atleast_1d(ids))
         shape = (n, len(CHANNELS), hours)
         p = np.full(shape, 0.05)
+        slots = slot_grid(window_us(start, n), hours)
         return {"p_response": p, "p_conversion": p, "p_none": np.full(n, 0.02),
-                "allowed": np.ones(shape, dtype=bool), "slots": slot_grid(window_us(start, n), hours)}  # fmt: skip
+                "allowed": np.ones(shape, dtype=bool), "slots": slots}  # fmt: skip
 
 
 def _answer(frame: pd.DataFrame) -> pd.DataFrame:
@@ -111,13 +112,13 @@ def service(model: object, settings: Settings, feats: pd.DataFrame, **request: o
     })  # fmt: skip
 
 
-def _score(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: ANN001
+def _score(model, settings, feats, monkeypatch) -> pd.DataFrame:
     from serving.batch_scorer import score_chunk
 
     return _answer(score_chunk(Engine.of(model, settings), feats, START, HOURS).assign(propensity=1.0))
 
 
-def _deployment(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: ANN001
+def _deployment(model, settings, feats, monkeypatch) -> pd.DataFrame:
     """The simulated deployment's model arm: the service path with its decision log."""
     from pipeline.deployment_service import ServicePath
     from serving.runtime import Runtime, open_log
@@ -143,7 +144,7 @@ def _deployment(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: A
     })  # fmt: skip
 
 
-def _gate(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: ANN001
+def _gate(model, settings, feats, monkeypatch) -> pd.DataFrame:
     """The promotion gate: each logged decision's campaign day, the model's choice on it."""
     from training import policy_value
     from training.config import Evaluation
@@ -160,7 +161,7 @@ def _gate(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: ANN001
     return _from_grid(Engine(model, rules), ctx.grid, choice)
 
 
-def _oracle_evaluation(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: ANN001
+def _oracle_evaluation(model, settings, feats, monkeypatch) -> pd.DataFrame:
     from training import evaluation
     from training.config import Evaluation
 
@@ -174,7 +175,7 @@ def _oracle_evaluation(model, settings, feats, monkeypatch) -> pd.DataFrame:  # 
     return _from_grid(Engine(model, rules), ctx.grid, picks["model"]["value"])
 
 
-def _patterns(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: ANN001
+def _patterns(model, settings, feats, monkeypatch) -> pd.DataFrame:
     from training import patterns
 
     monkeypatch.setattr(patterns, "historical_features", lambda store, entity: feats)
@@ -184,7 +185,7 @@ def _patterns(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: ANN
     return _from_grid(engine, engine.grid(feats, START, HOURS), mine)
 
 
-def _simulated_ab(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: ANN001
+def _simulated_ab(model, settings, feats, monkeypatch) -> pd.DataFrame:
     from experiments.campaign import _decide_chunk
 
     ids = feats["customer_id"].to_numpy()
@@ -196,7 +197,7 @@ def _simulated_ab(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa:
                          "propensity": 1.0})  # fmt: skip
 
 
-def _off_policy(model, settings, feats, monkeypatch) -> pd.DataFrame:  # noqa: ANN001
+def _off_policy(model, settings, feats, monkeypatch) -> pd.DataFrame:
     from experiments.offpolicy import _target_chunk
 
     part = pd.DataFrame({"customer_id": feats["customer_id"], "sent_at": START + pd.Timedelta(hours=3),
@@ -275,7 +276,8 @@ def test_requested_channels_narrow_the_options_and_never_change_a_probability(
                       "tiny", "1")  # fmt: skip
 
     def options(**request: object) -> list[dict[str, float]]:
-        asks = [PredictRequest(customer_id=c, window_start=START.to_pydatetime(), window_hours=HOURS, **request)
+        at = START.to_pydatetime()
+        asks = [PredictRequest(customer_id=c, window_start=at, window_hours=HOURS, **request)
                 for c in feats["customer_id"]]  # fmt: skip
         return [{o.channel: o.p_conversion for o in a.ranking} | {"none": a.no_contact.p_conversion}
                 for a in decider.decide(asks)]  # fmt: skip
