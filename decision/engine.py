@@ -10,7 +10,7 @@ model is judged on is the one it is served with.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,9 +23,10 @@ from decision.rules import Asks, Rules
 from decision.scoring import Scored, score_grid
 from features.candidates import window_us
 from features.customer_block import CustomerBlock
+from features.request_features import REQUEST_FEATURES
 from features.request_params import RequestParams
 from optichannel.economics import Economics
-from optichannel.model_bundle import NextBestChannelModel
+from optichannel.model_bundle import ACTION, NextBestChannelModel
 
 if TYPE_CHECKING:
     from optichannel.settings import Settings
@@ -86,6 +87,13 @@ class Engine:
 
     def with_rules(self, rules: Rules) -> Engine:
         return Engine(self.model, rules)
+
+    def missing_inputs(self, provided: Iterable[str]) -> list[str]:
+        """The model's customer inputs that `provided` (a store's or a snapshot's columns) lacks:
+        a model must never score a feature it was trained on as silently missing."""
+        have = {*provided, *REQUEST_FEATURES, ACTION}
+        inputs = dict.fromkeys([*self.model.response_features, *self.model.conversion_features])
+        return [c for c in inputs if c not in have]
 
     def grid(
         self,

@@ -107,8 +107,10 @@ class CustomerBlock:
     def expire(self, at_s: np.ndarray) -> tuple[CustomerBlock, np.ndarray, np.ndarray]:
         """(block, stale [n], age in hours [n]) at decision times `at_s` (epoch seconds): a view whose
         snapshot is older than its TTL at that time reads as missing, as Feast's point-in-time rule
-        and `optichannel score` read it, and marks the row stale; the age is that of the newest
-        time-limited view (NaN without one). Without stamps (an offline read): itself, all fresh."""
+        and `optichannel score` read it. A known row is stale where any time-limited view has no
+        snapshot within its TTL (expired, or none at all): the rule `offline_read.stale_rows`
+        applies offline. The age is that of the newest time-limited view (NaN without one).
+        Without stamps (an offline read): itself, all fresh."""
         n = len(self)
         if self.views is None or not len(self.views.ttl_s):
             return self, np.zeros(n, dtype=bool), np.full(n, np.nan)
@@ -119,8 +121,9 @@ class CustomerBlock:
         expired = read & limited[None, :] & (at - v.stamps > v.ttl_s[None, :])
         newest = np.where(read[:, limited], v.stamps[:, limited], 0).max(axis=1, initial=0)
         age = np.where(newest > 0, (np.asarray(at_s) - newest) / 3600.0, np.nan)
-        stale = expired.any(axis=1)
-        if not stale.any():
+        known = read.any(axis=1)
+        stale = (expired | (~read & limited[None, :] & known[:, None])).any(axis=1)
+        if not expired.any():
             return self, stale, age
         out = self.copy()
         for view in np.flatnonzero(expired.any(axis=0)):

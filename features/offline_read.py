@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from features.duckdb_limits import connect as bounded_session
 from features.snapshot_grid import check_reads
-from features.store_definitions import JOIN_KEY, TIMESTAMP, VIEWS, feature_names, snapshot_path
+from features.store_definitions import JOIN_KEY, PREFIX, TIMESTAMP, VIEWS, feature_names, snapshot_path
 from optichannel.settings import Settings
 
 _ROW = "__optichannel_row"
@@ -45,10 +45,16 @@ def features_at(features_dir: Path, customer_ids: pd.Series, at: pd.Timestamp) -
 
 
 def stale_rows(feats: pd.DataFrame) -> np.ndarray:
-    """[n] True where every time-limited feature is missing: the views were past their TTL at the
-    window start (`features_at` read them as null), so only the profile decided."""
-    dynamic = [c for c in feats.columns if c.startswith(("txn_", "bhv_", "cnt_"))]
-    return feats[dynamic].isna().all(axis=1).to_numpy() if dynamic else np.zeros(len(feats), dtype=bool)
+    """[n] True where a time-limited view had no snapshot within its TTL at the decision time
+    (`features_at` read all its features as null), so the decision went without it: the one rule
+    of "stale", which the online read applies too (`CustomerBlock.expire`). For known customers:
+    callers mask out the unknown ones (cold start, every column null)."""
+    out = np.zeros(len(feats), dtype=bool)
+    for family, (_, ttl) in VIEWS.items():
+        columns = [c for c in feats.columns if c.startswith(PREFIX[family])]
+        if ttl is not None and columns:
+            out |= feats[columns].isna().all(axis=1).to_numpy()
+    return out
 
 
 @dataclass(frozen=True)

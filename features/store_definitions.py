@@ -26,6 +26,8 @@ VIEWS: dict[str, tuple[str, timedelta | None]] = {
     "contacts": ("customer_contacts", timedelta(days=2)),
     "profile": ("customer_profile", None),  # stamped at signup, valid until it changes
 }
+#: family -> the prefix of its feature names (features/snapshot_sql.py names every column so)
+PREFIX: dict[str, str] = {"transactions": "txn_", "behaviour": "bhv_", "contacts": "cnt_", "profile": "prf_"}
 
 
 def _feast_type(arrow_type: pa.DataType) -> Any:

@@ -73,12 +73,20 @@ def score_chunk(engine: Engine, feats: pd.DataFrame, start: pd.Timestamp, hours:
 
 def check_columns(feats: pd.DataFrame, model: NextBestChannelModel) -> None:
     """Refuse to score when the snapshots lack a column the decision or the model's request
-    features read (the feature-column contract): a missing cap column must never mean no cap."""
+    features read (the feature-column contract: a missing cap column must never mean no cap),
+    or a feature the model was trained on (it would be scored as missing without a word)."""
     missing = missing_columns(feats.columns, [RequestParams.from_meta(model.meta).fatigue_tau_days])
     if missing:
         raise ValueError(
             f"the feature snapshots lack the contract's columns {', '.join(missing)} "
             "(optichannel/feature_columns.py): rebuild them with `optichannel features build`"
+        )
+    unserved = Engine(model).missing_inputs(feats.columns)
+    if unserved:
+        raise ValueError(
+            f"the feature snapshots lack {len(unserved)} feature(s) the model was trained on: "
+            f"{', '.join(unserved[:8])}{' ...' if len(unserved) > 8 else ''}: rebuild the features "
+            "(`optichannel features build`) or retrain (`optichannel train`)"
         )
 
 

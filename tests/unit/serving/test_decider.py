@@ -290,3 +290,16 @@ def test_handed_out_contacts_join_the_cap_count_and_the_fatigue_block(tmp_path: 
     assert out.recent is not None and out.recent.shape == (3, 2)
     np.testing.assert_array_equal(out.recent[0], [start - 1800, start + 5 * 3600])
     assert out.recent[1, 0] == start - 600 and np.isnan(out.recent[1, 1]) and np.isnan(out.recent[2]).all()
+
+
+def test_a_model_input_the_snapshots_lack_is_refused_by_name(model: NextBestChannelModel) -> None:
+    """A feature the model was trained on and the store no longer serves would be scored as
+    missing without a word: the scorer (and the service, at start-up) refuse it instead."""
+    from dataclasses import replace as copy_with
+
+    needs = copy_with(model, conversion_features=[*model.conversion_features, "txn_spend_90d"])
+    snapshots = _block(["a"]).frame()
+    check_columns(snapshots, model)  # everything the tiny model reads is there
+    with pytest.raises(ValueError, match="txn_spend_90d"):
+        check_columns(snapshots, needs)
+    check_columns(snapshots.assign(txn_spend_90d=1.0), needs)
