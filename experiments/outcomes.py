@@ -13,7 +13,7 @@ import pandas as pd
 from experiments.analysis import Analysis, analyze
 from experiments.export_tables import unmeasured_arms, unmeasured_warning
 from experiments.outcome_values import CONVERSION, read_outcome
-from optichannel.channels import ACTIONS
+from optichannel.channels import ACTIONS, NONE
 
 
 def customer_outcomes(
@@ -72,7 +72,7 @@ def customer_outcomes(
         unmeasured = unmeasured_arms(out["n_contacts"].notna(), out["arm"])
         sizes = out["arm"].astype(str).value_counts()
         warnings += [unmeasured_warning(a, int(sizes[a]), "contact") for a in unmeasured]
-        out = out.fillna({column: 0, "channel": "none", "n_contacts": 0})
+        out = out.fillna({column: 0, "channel": NONE, "n_contacts": 0})
         if "cost" in out.columns:
             out["cost"] = out["cost"].fillna(0.0)
         out["n_contacts"] = out["n_contacts"].astype(np.int64)

@@ -17,7 +17,7 @@ from decision.choice import Choice
 from optichannel.allocation import NOTHING, Problem, greedy_cut
 from optichannel.campaign_plan import CampaignPlan
 from optichannel.capacity import Layout
-from optichannel.channels import ACTIONS, NO_CONTACT
+from optichannel.channels import NO_CONTACT, action_names
 from optichannel.lagrangian import lagrangian
 
 
@@ -123,9 +123,7 @@ def apply_plan(
     slot = data.slot[every, safe]
     p_conv = _at(data.true_conversion, column, data.true_none)
     p_resp = np.where(contact, data.true_response[every, safe], 0.0)
-    out["channel"] = np.array(ACTIONS, dtype=object)[
-        np.where(contact, layout.column_channel[safe], NO_CONTACT)
-    ]
+    out["channel"] = action_names(np.where(contact, layout.column_channel[safe], NO_CONTACT))
     out["send_at"] = pd.Series(pd.to_datetime(layout.slots_us[slot], unit="us", utc=True)).where(contact)
     out["local_hour"] = np.where(contact, data.local_hour[every, slot], -1)
     out["cost"] = np.where(contact, layout.column_cost[safe], 0.0)

@@ -18,7 +18,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from optichannel.channels import ACTIONS, NONE
+from optichannel.channels import ACTIONS, NO_CONTACT
 
 MANIFEST = "manifest.json"
 #: the mediated learner: P(convert | a) = P(convert | ignored, a) + P(response | a) x
@@ -118,7 +118,7 @@ class NextBestChannelModel:
             return _predict(self.conversion["all"], x, threads)
         if self.learner == "m":
             ignored, responded = self._mediated(x, action, threads)
-            contact = action != ACTIONS.index(NONE)
+            contact = action != NO_CONTACT
             if not contact.any():
                 return ignored
             if p_resp is None:
@@ -143,7 +143,7 @@ class NextBestChannelModel:
     def _mediated(self, x: np.ndarray, action: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
         ignored = _predict(self.conversion[IGNORED], x, threads)
         responded = np.zeros(len(x))  # no response without a contact
-        for code in np.unique(action[action != ACTIONS.index(NONE)]):
+        for code in np.unique(action[action != NO_CONTACT]):
             mask = action == code
             rows = x if mask.all() else x[mask]  # one action's rows (score's batches): no copy
             responded[mask] = _predict(self.conversion[responded_booster(code)], rows, threads)
@@ -152,7 +152,7 @@ class NextBestChannelModel:
     def p_none(self, rows: Rows) -> np.ndarray:
         """P(convert) without contact, from rows holding the customer's features at decision time."""
         blank = {c: np.full(len(rows), np.nan) for c in self.none_blank}
-        return self.p_conversion(rows, np.full(len(rows), ACTIONS.index(NONE)), blank)
+        return self.p_conversion(rows, np.full(len(rows), NO_CONTACT), blank)
 
     def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Per-row SHAP-style contributions to the response logit (LightGBM `pred_contrib`)."""
@@ -175,7 +175,7 @@ class NextBestChannelModel:
             booster = self.conversion["all"]
         elif self.learner == "t":
             booster = self.conversion[ACTIONS[codes[0]]]
-        elif codes[0] == ACTIONS.index(NONE):
+        elif codes[0] == NO_CONTACT:
             booster = self.conversion[IGNORED]
         else:
             booster, columns = self.response, self.response_features

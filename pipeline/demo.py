@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from optichannel.channels import NONE
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -170,7 +172,7 @@ def demo(
                 break
             time.sleep(0.2)
         given = logged.sort_values("logged_at").tail(asked)
-        contacts = given[given["channel"] != "none"]
+        contacts = given[given["channel"] != NONE]
         sent = zip(contacts["decision_id"][1:], contacts["send_at"][1:], strict=True)
         report = [{"decision_id": d, "event": "sent", "at": t.isoformat()} for d, t in sent]
         if len(contacts):

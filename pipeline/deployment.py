@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from optichannel.assignment import assign_arms
-from optichannel.channels import ACTIONS, NO_CONTACT
+from optichannel.channels import NO_CONTACT, action_names
 from optichannel.economics import Economics
 from optichannel.settings import Settings
 from pipeline.deployment_crm import Crm
@@ -194,7 +194,9 @@ class Loop:
         if not len(ids):
             return {"decisions": 0}
         arm = assign_arms(ids, EXPERIMENT, self.cfg.arms)
-        bau_channel, bau_send = bank.business_as_usual(ids, start, kind)
+        # the bank's rules on the champion's own grid: one engine's rules for both arms
+        bau_channel, bau_send = self.service.business_as_usual(ids, start, self.hours, kind,
+                                                               bank.affluent(ids))  # fmt: skip
         channel, send = bau_channel.copy(), bau_send.copy()
         window = start.astype("datetime64[us, UTC]").astype("int64").to_numpy()
         hold = arm == HOLDOUT
@@ -214,7 +216,7 @@ class Loop:
         self._log_bank_arms(day, ids, arm, channel, send, outcomes)
         frame = pd.DataFrame({
             "day": day, "date": cut.date(), "arm": arm, "customer_id": ids,
-            "channel": np.array(ACTIONS, dtype=object)[acted],
+            "channel": action_names(acted),
             "send_at": pd.to_datetime(send, unit="us", utc=True),
             "value": truth[:, 0], "baseline": truth[:, 1], "bau_value": bau_truth,
             "version": np.where(arm == MODEL, self.service.version, None),
@@ -234,7 +236,7 @@ class Loop:
         key = [f"DEP{day:03d}-{i:06d}" for i in np.nonzero(bank)[0]]
         rows = pd.DataFrame({
             "contact_id": key, "customer_id": ids[bank], "campaign_id": f"{EXPERIMENT}-{day:03d}",
-            "channel": np.array(ACTIONS, dtype=object)[channel[bank]],
+            "channel": action_names(channel[bank]),
             "sent_at": pd.to_datetime(send[bank], unit="us", utc=True),
             "delivered": outcomes["delivered"].to_numpy()[bank],
             "responded_at": outcomes["responded_at"].to_numpy()[bank],

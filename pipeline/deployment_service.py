@@ -1,5 +1,6 @@
 """The service's side of a simulated deployment, in process but on the service's own path: the
-champion's decider with its handed-out counters, the decision log, the outcome intake (the
+champion's decider with its handed-out counters (and the bank's own rules on the same grid, for
+the business-as-usual arm), the decision log, the outcome intake (the
 checks of `POST /outcomes` and `outcomes import`, which also free `not_sent` contacts from the
 cap) and the contacts export that feeds validation, features and training.
 """
@@ -13,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optichannel.channels import ACTIONS
+from decision.baselines import business_rules
+from optichannel.channels import NO_CONTACT, action_codes
 from optichannel.settings import Settings
 from serving.contacts_export import SETTLE_DAYS, contacts_feed
 from serving.decision_log import record
@@ -24,7 +26,6 @@ from serving.schemas import PredictRequest
 PURPOSE = "marketing"
 #: requests decided per call (what one `/predict_batch` call may carry)
 BATCH = 1000
-CODES = {name: i for i, name in enumerate(ACTIONS)}  # NO_CONTACT for none
 
 
 @dataclass
@@ -78,13 +79,36 @@ class ServicePath:
                          for a in answers], dtype=np.int64)  # fmt: skip
         return Answered(
             np.array([a.decision_id for a in answers], dtype=object),
-            np.array([CODES[a.decision.channel] for a in answers], dtype=np.int64),
+            action_codes([a.decision.channel for a in answers]),
             np.where(send >= 0, send, window),
             np.array([a.propensity for a in answers], dtype=float),
             np.array([a.explored for a in answers], dtype=bool),
             sum(a.stale for a in answers),
             sum(a.fallback for a in answers),
         )
+
+    def business_as_usual(
+        self, ids: Sequence[str], starts: pd.Series, hours: int, kind: np.ndarray, affluent: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The bank's rules (`decision.baselines.business_rules`, per campaign `kind`) on the
+        very grid the champion decides on: the same features, the same rules (consent, quiet
+        hours, the cap) and window. (action code, NO_CONTACT for none; send time in UTC us, the
+        window start for none)."""
+        if self.runtime is None:
+            raise RuntimeError("the service has no model loaded: call reload() first")
+        decider = self.runtime.decider
+        window = starts.astype("datetime64[us, UTC]").astype("int64").to_numpy()
+        block, _, _ = decider.read([str(c) for c in ids]).expire(window // 1_000_000)
+        grid = decider.engine.grid(block, window, hours)
+        channel = np.full(len(window), NO_CONTACT, dtype=np.int64)
+        slot = np.zeros(len(window), dtype=np.int64)
+        for name in sorted(set(kind.tolist()) - {None}):
+            rows = np.flatnonzero(kind == name)
+            choice = business_rules(affluent[rows], grid.consent[rows], grid.local_hour[rows],
+                                    grid.allowed[rows], name)  # fmt: skip
+            channel[rows], slot[rows] = choice.channel, choice.slot
+        send = grid.slots_us[np.arange(len(window)), slot]
+        return channel, np.where(channel != NO_CONTACT, send, window)
 
     def flush(self) -> None:
         """Wait until every decision given so far is in the log (the writer runs off the path)."""

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from optichannel.channels import NONE
+
 MODEL, BAU, HOLDOUT = "model", "bau", "holdout"
 Z95 = 1.959964
 #: the effective sample size below which the own-logs estimate is not to be trusted
@@ -32,7 +34,7 @@ def weekly(decisions: pd.DataFrame) -> pd.DataFrame:
     d = decisions.assign(
         week=decisions["day"] // 7 + 1,
         incremental=decisions["value"] - decisions["baseline"],
-        contacted=decisions["channel"] != "none",
+        contacted=decisions["channel"] != NONE,
     )
     return d.groupby(["week", "arm"]).agg(
         decisions=("value", "size"), value=("value", "mean"), incremental=("incremental", "mean"),

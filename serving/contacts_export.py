@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
+from optichannel.channels import NONE
 from optichannel.economics import Economics
 from serving.log_database import engine
 
@@ -72,7 +73,7 @@ def contacts_feed(target: Path | str, as_of: pd.Timestamp, economics: Economics 
     cost = (economics or Economics()).cost
     channel = rows["channel"].astype(str)
     responded, converted = _utc(rows["responded_at"]), _utc(rows["converted_at"])
-    contacted = channel != "none"
+    contacted = channel != NONE
     # logs written before the channel's propensity was recorded explored channels at their best
     # hour only, where the option's propensity is the channel's
     channel_propensity = pd.to_numeric(rows["channel_propensity"]).fillna(rows["propensity"])

@@ -20,7 +20,7 @@ from features.offline_read import stale_rows
 from optichannel.allocation import Allocation, Problem, greedy_cut, unconstrained
 from optichannel.campaign_plan import CampaignPlan
 from optichannel.capacity import Layout, plan_layout
-from optichannel.channels import ACTIONS, CHANNELS, NO_CONTACT
+from optichannel.channels import CHANNELS, NO_CONTACT, action_names
 from optichannel.hour_slots import slot_grid
 from optichannel.lagrangian import lagrangian
 
@@ -117,7 +117,7 @@ def decisions_frame(opts: Options, layout: Layout, problem: Problem, alloc: Allo
     return pd.DataFrame(
         {
             "customer_id": opts.joined("ids"),
-            "channel": np.array(ACTIONS, dtype=object)[channel],
+            "channel": action_names(channel),
             "send_at": pd.Series(pd.to_datetime(send_us, unit="us", utc=True)).where(contact),
             "local_hour": np.where(contact, pick["local_hour"], -1),
             "p_response": np.where(contact, pick["p_response"], np.nan),

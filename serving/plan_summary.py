@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optichannel.channels import CHANNELS
+from optichannel.channels import CHANNELS, NONE
 from serving.plan_allocation import PlannedCampaign
 
 
@@ -53,7 +53,7 @@ def summarize(planned: PlannedCampaign, name: str) -> PlanSummary:
             "price": alloc.prices,
         }
     )
-    contacted = frame[frame["channel"] != "none"]
+    contacted = frame[frame["channel"] != NONE]
     slots = pd.to_datetime(planned.layout.slots_us, unit="us", utc=True)
     hourly = (
         contacted.groupby(["send_at", "channel"]).size().unstack(fill_value=0).reindex(slots, fill_value=0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optichannel.channels import CHANNELS, DEFAULT_COST
+from optichannel.channels import CHANNELS, DEFAULT_COST, NO_CONTACT, action_names
 from simulator.behaviour import Rows
 from simulator.calendar import WorldCalendar
 from simulator.logging_policy import decode, draw
@@ -70,7 +70,7 @@ def contacts(
             continue
         action, propensity, channel_propensity, arm = draw(lat, cust, kind, policy, rng)
         ch, hour = decode(action, policy)
-        contacted = ch >= 0
+        contacted = ch != NO_CONTACT
         jitter = np.where(contacted, rng.uniform(0, 0.2, len(cust)), 0.0)
         sent = cal.to_utc_us(zone[cust], np.full(len(cust), day), hour + jitter)
 
@@ -102,7 +102,7 @@ def contacts(
         out["cust"].append(cust)
         out["ts"].append(sent)
         out["campaign"].append(np.full(n, f"{kind}-{date}", dtype=object))
-        out["channel"].append(np.array([*CHANNELS, "none"], dtype=object)[ch])
+        out["channel"].append(action_names(ch))
         out["delivered"].append(delivered)
         out["responded"].append(drawn.responded_at)
         out["converted"].append(drawn.converted_at)

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optichannel.channels import ACTIONS, NO_CONTACT
+from optichannel.channels import NONE, action_names
 from optichannel.economics import Economics
 from optichannel.localtime import local_to_utc, to_local
 from simulator.generate import TRUTH_DIR
-from simulator.logging_policy import decode, rule_action, window_hours
+from simulator.logging_policy import window_hours
 from simulator.oracle import Oracle
 from simulator.outcome_draw import CONTACT_EVENTS, draw_outcomes, response_events
 from simulator.population import customers_feed
@@ -89,33 +89,17 @@ class LiveBank:
         kind = np.array([kinds.get(int(wd)) for wd in date.dt.weekday], dtype=object)
         return start.reset_index(drop=True), kind
 
-    def business_as_usual(
-        self, ids: np.ndarray, start: pd.Series, kind: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(action code, NO_CONTACT for none; send time in UTC microseconds) the bank's rules pick on each
-        customer's campaign day (the history's rules without exploration)."""
-        cust = self.oracle.positions(ids)
-        policy = self.cfg.logging_policy
-        hours = window_hours(policy)
-        channel = np.full(len(ids), -1)
-        hour = np.full(len(ids), hours[0], dtype=float)
-        for name in set(kind) - {None}:
-            rows = np.nonzero(kind == name)[0]
-            ch, h = decode(rule_action(self.oracle.lat, cust[rows], name, hours), policy)
-            channel[rows], hour[rows] = ch, h
-        jitter = np.where(channel >= 0, self.rng.uniform(0, 0.2, len(ids)), 0.0)
-        sent = start.astype("datetime64[us, UTC]").astype("int64").to_numpy() + (
-            (hour - hours[0] + jitter) * 3_600_000_000
-        ).astype(np.int64)
-        return np.where(channel >= 0, channel, NO_CONTACT), sent
+    def affluent(self, ids: np.ndarray) -> np.ndarray:
+        """[n] whether the bank counts each customer as affluent (its business rules call them)."""
+        return self.oracle.lat.affluent[self.oracle.positions(ids)]
 
     def true_value(
         self, ids: np.ndarray, channel: np.ndarray, sent_us: np.ndarray, econ: Economics
     ) -> np.ndarray:
         """[rows, 2]: true expected net value of each action, and of no contact then (its baseline)."""
-        actions = np.array(ACTIONS, dtype=object)[channel]
+        actions = action_names(channel)
         _, p_conv = self.oracle.probabilities(ids, actions, sent_us.astype("datetime64[us]"))
-        none = np.full(len(ids), ACTIONS[NO_CONTACT], dtype=object)
+        none = np.full(len(ids), NONE, dtype=object)
         _, p_none = self.oracle.probabilities(ids, none, sent_us.astype("datetime64[us]"))
         value = econ.value_per_conversion * p_conv - econ.contact_cost(channel)
         return np.column_stack([value, econ.value_per_conversion * p_none])
@@ -126,9 +110,8 @@ class LiveBank:
         oracle = self.oracle
         cust = oracle.positions(ids)
         ctx = oracle.context(cust, sent_us)
-        ch = np.where(channel == NO_CONTACT, -1, channel)  # the truth's own code for no contact
-        drawn = draw_outcomes(oracle.lat, cust, ch, sent_us, ctx, self.cfg, self.rng)
-        caused = response_events(cust, ch, sent_us, drawn, self.rng)
+        drawn = draw_outcomes(oracle.lat, cust, channel, sent_us, ctx, self.cfg, self.rng)
+        caused = response_events(cust, channel, sent_us, drawn, self.rng)
         self.events.append(pd.DataFrame({
             "event_id": [f"EL{len(self.events):04d}-{i:07d}" for i in range(len(caused.cust))],
             "customer_id": self.latent["customer_id"].to_numpy()[caused.cust],

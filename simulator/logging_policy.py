@@ -2,14 +2,16 @@
 
 The full action distribution of every decision is computed explicitly, so the
 propensity logged with each contact is exactly the probability the draw used.
-Action index 0 is `none`; index 1 + ch * H + h is channel `ch` at window hour `h`.
+Option `ch * H + h` is channel `ch` at window hour `h`, and `none` comes last (`none_option`),
+the layout of the decision engine's exploration; `decode` turns an option into the one action
+code of the product (a CHANNELS index, or NO_CONTACT).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
+from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS, NO_CONTACT
 from simulator.truth import LatentArrays
 from simulator.world import LoggingPolicy
 
@@ -41,33 +43,41 @@ def allowed_mask(lat: LatentArrays, cust: np.ndarray, hours: np.ndarray) -> np.n
 
 
 def rule_action(lat: LatentArrays, cust: np.ndarray, kind: str, hours: np.ndarray) -> np.ndarray:
-    """Action index the business rules pick for each row (0 = none when nothing is consented)."""
+    """Option index the business rules pick for each row (`none_option` when nothing is consented)."""
     if kind not in RULES:
         raise ValueError(f"unknown campaign kind {kind!r}; rules exist for {sorted(RULES)}")
-    action = np.zeros(len(cust), dtype=np.int64)
+    action = np.full(len(cust), none_option(hours), dtype=np.int64)
     undecided = np.ones(len(cust), dtype=bool)
     for ch, hour, affluent_only in RULES[kind]:
         ok = undecided & lat.consent[cust, ch]
         if affluent_only:
             ok &= lat.affluent[cust]
-        action[ok] = 1 + ch * len(hours) + int(np.searchsorted(hours, hour))
+        action[ok] = ch * len(hours) + int(np.searchsorted(hours, hour))
         undecided &= ~ok
     return action
+
+
+def none_option(hours: np.ndarray) -> int:
+    """The option index of no contact: after every (channel, hour), as in the decision engine's
+    exploration (`decision.choice.explore`): option `c * H + h` is channel `c` at window hour `h`."""
+    return len(CHANNELS) * len(hours)
 
 
 def action_distribution(
     lat: LatentArrays, cust: np.ndarray, kind: str, policy: LoggingPolicy
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(probabilities [rows, 1 + channels * hours], rule action per row, allowed [rows, channels * hours])."""
+    """(probabilities [rows, channels * hours + none], rule option per row, allowed options
+    [rows, channels * hours])."""
     hours = window_hours(policy)
     allowed = allowed_mask(lat, cust, hours).reshape(len(cust), -1)
     count = allowed.sum(axis=1)
     rule = rule_action(lat, cust, kind, hours)
     eps, hold = policy.exploration, policy.holdout
     bau = 1.0 - eps - hold
-    probs = np.zeros((len(cust), 1 + allowed.shape[1]))
-    probs[:, 1:] = eps * allowed / np.maximum(count, 1)[:, None]
-    probs[:, 0] = hold + eps * (count == 0)
+    none = none_option(hours)
+    probs = np.zeros((len(cust), none + 1))
+    probs[:, :none] = eps * allowed / np.maximum(count, 1)[:, None]
+    probs[:, none] = hold + eps * (count == 0)
     probs[np.arange(len(cust)), rule] += bau
     return probs, rule, allowed
 
@@ -75,29 +85,32 @@ def action_distribution(
 def draw(
     lat: LatentArrays, cust: np.ndarray, kind: str, policy: LoggingPolicy, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(action index, propensity, channel propensity, arm) per row: pick the component, then the
-    action within it. The channel propensity is the probability of the drawn channel at any hour
+    """(option index, propensity, channel propensity, arm) per row: pick the component, then the
+    option within it. The channel propensity is the probability of the drawn channel at any hour
     (of no contact for `none`): what channel-level off-policy evaluation weighs by."""
     probs, rule, allowed = action_distribution(lat, cust, kind, policy)
+    hours = window_hours(policy)
+    none = none_option(hours)
     n = len(cust)
     u = rng.random(n)
     holdout = u < policy.holdout
     explore = ~holdout & (u < policy.holdout + policy.exploration)
-    # uniform pick among allowed actions: the allowed action with the smallest random key
+    # uniform pick among allowed options: the allowed option with the smallest random key
     keys = np.where(allowed, rng.random(allowed.shape), 2.0)
-    uniform_pick = np.where(allowed.any(axis=1), 1 + keys.argmin(axis=1), 0)
-    action = np.where(holdout, 0, np.where(explore, uniform_pick, rule))
+    uniform_pick = np.where(allowed.any(axis=1), keys.argmin(axis=1), none)
+    action = np.where(holdout, none, np.where(explore, uniform_pick, rule))
     arm = np.where(holdout, "holdout", np.where(explore, "explore", "bau")).astype(object)
     rows = np.arange(n)
-    by_channel = probs[:, 1:].reshape(n, len(CHANNELS), -1).sum(axis=2)
-    ch = (np.maximum(action, 1) - 1) // len(window_hours(policy))
-    channel_p = np.where(action == 0, probs[:, 0], by_channel[rows, ch])
+    by_channel = probs[:, :none].reshape(n, len(CHANNELS), -1).sum(axis=2)
+    ch = np.minimum(action // len(hours), len(CHANNELS) - 1)
+    channel_p = np.where(action == none, probs[:, none], by_channel[rows, ch])
     return action, probs[rows, action], channel_p, arm
 
 
 def decode(action: np.ndarray, policy: LoggingPolicy) -> tuple[np.ndarray, np.ndarray]:
-    """(channel index or -1 for none, local hour) of action indices."""
+    """(action code: a CHANNELS index or NO_CONTACT; local hour) of option indices."""
     hours = window_hours(policy)
-    ch = np.where(action == 0, -1, (action - 1) // len(hours))
-    hour = np.where(action == 0, hours[0], hours[(np.maximum(action, 1) - 1) % len(hours)])
+    none = action == none_option(hours)
+    ch = np.where(none, NO_CONTACT, action // len(hours))
+    hour = np.where(none, hours[0], hours[np.where(none, 0, action) % len(hours)])
     return ch, hour

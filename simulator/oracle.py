@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optichannel.channels import CHANNELS, NONE
+from optichannel.channels import CHANNELS, NO_CONTACT, action_codes
 from optichannel.hour_slots import slot_grid
 from simulator.calendar import local_parts
 from simulator.generate import TRUTH_DIR
@@ -107,16 +107,12 @@ class Oracle:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(true P(response), true P(conversion)) per row; action `none` has response 0."""
         cust = self.positions(customer_ids)
-        act = np.atleast_1d(np.asarray(actions, dtype=object))
-        lookup = {c: i for i, c in enumerate(CHANNELS)} | {NONE: -1}
-        unknown = set(act) - set(lookup)
-        if unknown:
-            raise ValueError(f"unknown actions {sorted(unknown)}; expected one of {[*CHANNELS, NONE]}")
-        ch = np.array([lookup[a] for a in act], dtype=np.int64)
+        ch = action_codes(np.atleast_1d(np.asarray(actions, dtype=object)))
         slot_us = _us(slots)
         ctx = self.context(cust, slot_us)
-        safe = np.where(ch < 0, 0, ch)
-        p_resp = np.where(ch < 0, 0.0, response_proba(self.lat, cust, safe, ctx, self.cfg))
+        none = ch == NO_CONTACT
+        safe = np.where(none, 0, ch)
+        p_resp = np.where(none, 0.0, response_proba(self.lat, cust, safe, ctx, self.cfg))
         p_conv = conversion_proba(self.lat, cust, ch, p_resp, ctx.fatigue, self.cfg)
         return p_resp, p_conv
 
@@ -148,7 +144,7 @@ class Oracle:
                 q, h
             )
         first = ctx.fatigue.reshape(q, h)[:, 0]
-        p_none = conversion_proba(self.lat, cust, np.full(q, -1), np.zeros(q), first, self.cfg)
+        p_none = conversion_proba(self.lat, cust, np.full(q, NO_CONTACT), np.zeros(q), first, self.cfg)
         # the true consents only: quiet hours, caps and plans are the decision engine's rules
         allowed = np.broadcast_to(self.lat.consent[cust][:, :, None], (q, c, h)).copy()
         return {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optichannel.channels import CHANNELS, NO_CONTACT
 from simulator.behaviour import Rows
 from simulator.truth import (
     US_PER_DAY,
@@ -30,6 +31,7 @@ RESPONSE_DELAY_HOURS = np.array([3.0, 0.5, 0.2, 0.02, 0.8])
 RESPONSE_EVENT = np.array(["email_click", "sms_click", "push_open", "", "messenger_reply"], dtype=object)
 #: behaviour events only a contact causes (organic behaviour never produces them)
 CONTACT_EVENTS = frozenset({"email_open", *(e for e in RESPONSE_EVENT if e)})
+EMAIL, CALL = CHANNELS.index("email"), CHANNELS.index("call")
 PROXY_OPEN_RATE = 0.55  # mail privacy proxies "open" most delivered e-mails
 
 
@@ -51,10 +53,10 @@ def draw_outcomes(
     cfg: WorldConfig,
     rng: np.random.Generator,
 ) -> Drawn:
-    """Delivery, response and conversion of each decision (`ch` -1 = no contact: only the
+    """Delivery, response and conversion of each decision (`ch` NO_CONTACT: only the
     baseline conversion, counted from `sent`). `ctx.fatigue` is the customer's fatigue then."""
     n = len(cust)
-    contacted = ch >= 0
+    contacted = ch != NO_CONTACT
     safe_ch = np.where(contacted, ch, 0)
     p_resp = np.where(contacted, response_proba(lat, cust, safe_ch, ctx, cfg), 0.0)
     responded = contacted & (rng.random(n) < p_resp)
@@ -79,11 +81,11 @@ def response_events(
     """What the contacts leave in the behaviour feed: proxy opens of delivered e-mails, and a
     click, open or reply at each response (a call's answer leaves none)."""
     n = len(cust)
-    safe_ch = np.where(ch >= 0, ch, 0)
-    is_email = drawn.delivered & (safe_ch == 0)
+    safe_ch = np.where(ch != NO_CONTACT, ch, 0)
+    is_email = drawn.delivered & (ch == EMAIL)
     proxy_open = is_email & (rng.random(n) < PROXY_OPEN_RATE)
     opened_at = sent + rng.integers(60, 1800, n) * 1_000_000
-    answered = (drawn.responded_at >= 0) & (safe_ch != 3)
+    answered = (drawn.responded_at >= 0) & (ch != CALL)
     kinds = [np.full(int(proxy_open.sum()), "email_open", dtype=object), RESPONSE_EVENT[safe_ch[answered]]]
     return Rows(
         np.concatenate([cust[proxy_open], cust[answered]]),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optichannel.channels import CHANNELS
+from optichannel.channels import CHANNELS, NO_CONTACT
 from simulator.world import WorldConfig
 
 US_PER_HOUR = 3_600_000_000
@@ -148,8 +148,8 @@ def conversion_proba(
     fatigue_now: np.ndarray,
     cfg: WorldConfig,
 ) -> np.ndarray:
-    """True P(convert) after contacting on `ch`; `ch == -1` means no contact (the baseline)."""
-    none = ch < 0
+    """True P(convert) after contacting on `ch`; NO_CONTACT means no contact (the baseline)."""
+    none = ch == NO_CONTACT
     safe_ch = np.where(none, 0, ch)
     without, with_response = conversion_parts(lat, cust, safe_ch, fatigue_now, cfg)
     contacted = without + p_response * (with_response - without)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features.request_features import CHANNEL_SPECIFIC
-from optichannel.channels import ACTIONS, NONE
+from optichannel.channels import ACTIONS, NO_CONTACT
 from optichannel.model_bundle import IGNORED, NextBestChannelModel, feature_matrix, responded_booster
 from training.config import TrainConfig
 from training.dataset import TrainingFrame
@@ -25,7 +25,7 @@ from training.lgb_params import BASE_PARAMS, CONVERSION_PARAMS, DEFAULT_PARAMS, 
 if TYPE_CHECKING:
     import distributed
 
-NONE_CODE = ACTIONS.index(NONE)
+NONE_CODE = NO_CONTACT
 #: the response's direction in features where any bank's customers agree on it (more awake at the
 #: hour, more responsive on the channel, less tired: likelier to respond); the trees then spend
 #: their data on everything else. On the 20,000-customer benchmark world (seed 8, two bagging

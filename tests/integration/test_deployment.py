@@ -68,6 +68,8 @@ def test_the_truth_judges_the_arms(deployed: tuple[Deployment, Path]) -> None:
     assert (hold["channel"] == "none").all() and (hold["value"] == hold["baseline"]).all()
     bau = d[d["arm"] == BAU]
     assert (bau["value"] - bau["bau_value"]).abs().max() < 1e-9  # its own rules, valued by the same truth
+    sent = bau.loc[bau["channel"] != "none", "send_at"]
+    assert len(sent) and (sent == sent.dt.floor("h")).all()  # on the engine's hour slots, like the model's
     mine = d[d["arm"] == MODEL]
     # the champion beats the bank's rules on the truth for the very same customers and moments
     assert (mine["value"] - mine["bau_value"]).mean() > 0.2

@@ -91,8 +91,8 @@ def _from_grid(engine: Engine, grid: object, choice: object) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def service(model: object, settings: Settings, feats: pd.DataFrame, **request: object) -> pd.DataFrame:
-    """`/predict_batch` in process: the runtime's decider over a reader of `feats`."""
+def _decider(model: object, settings: Settings, feats: pd.DataFrame, limits: object = None) -> Decider:
+    """The runtime's decider over an online reader that returns the rows of `feats`."""
     from features.customer_block import CustomerBlock
 
     block = CustomerBlock.from_frame(feats, as_of=pd.Series(np.full(len(feats), 1)))
@@ -100,7 +100,22 @@ def service(model: object, settings: Settings, feats: pd.DataFrame, **request: o
     def read(ids: list[str]) -> CustomerBlock:
         return block.take(np.searchsorted(block.ids.astype(str), ids))
 
-    decider = Decider(Engine.of(model, settings), read, "tiny", "1", limits=request.pop("limits", None))
+    return Decider(Engine.of(model, settings), read, "tiny", "1", limits=limits)
+
+
+def _service_path(model: object, settings: Settings, feats: pd.DataFrame) -> object:
+    """The simulated deployment's service side, on that decider and a decision log of its own."""
+    from pipeline.deployment_service import ServicePath
+    from serving.runtime import Runtime, open_log
+
+    path = ServicePath(settings)
+    path.runtime = Runtime(_decider(model, settings, feats), open_log(settings), "1", settings)
+    return path
+
+
+def service(model: object, settings: Settings, feats: pd.DataFrame, **request: object) -> pd.DataFrame:
+    """`/predict_batch` in process: the runtime's decider over a reader of `feats`."""
+    decider = _decider(model, settings, feats, request.pop("limits", None))
     asks = [PredictRequest(customer_id=c, window_start=START.to_pydatetime(), window_hours=HOURS, **request)
             for c in feats["customer_id"]]  # fmt: skip
     answers = decider.decide(asks)
@@ -120,16 +135,7 @@ def _score(model, settings, feats, monkeypatch) -> pd.DataFrame:
 
 def _deployment(model, settings, feats, monkeypatch) -> pd.DataFrame:
     """The simulated deployment's model arm: the service path with its decision log."""
-    from pipeline.deployment_service import ServicePath
-    from serving.runtime import Runtime, open_log
-
-    block_reader = Decider(Engine.of(model, settings), lambda ids: None, "tiny", "1")
-    path = ServicePath(settings)
-    from features.customer_block import CustomerBlock
-
-    block = CustomerBlock.from_frame(feats, as_of=pd.Series(np.full(len(feats), 1)))
-    block_reader.read = lambda ids: block.take(np.searchsorted(block.ids.astype(str), ids))
-    path.runtime = Runtime(block_reader, open_log(settings), "1", settings)
+    path = _service_path(model, settings, feats)
     try:
         got = path.decide(feats["customer_id"].tolist(), pd.Series([START] * len(feats)), HOURS)
     finally:
@@ -268,12 +274,8 @@ def test_requested_channels_narrow_the_options_and_never_change_a_probability(
     """A request that lists channels, or is a service message, changes what may be chosen, never
     what an option is worth: each option's P(conversion) is the same with and without it (the
     model reads the e-mail consent, which a request without e-mail must not switch off)."""
-    from features.customer_block import CustomerBlock
-
     model = tiny_model(reads_consent=True)
-    block = CustomerBlock.from_frame(feats, as_of=pd.Series(np.full(len(feats), 1)))
-    decider = Decider(Engine.of(model, settings), lambda ids: block.take(np.searchsorted(block.ids, ids)),
-                      "tiny", "1")  # fmt: skip
+    decider = _decider(model, settings, feats)
 
     def options(**request: object) -> list[dict[str, float]]:
         at = START.to_pydatetime()
@@ -290,3 +292,34 @@ def test_requested_channels_narrow_the_options_and_never_change_a_probability(
         for channel, p in whole.items():  # the service message may use more channels, at the same worth
             assert served[channel] == pytest.approx(p, rel=1e-12)
     assert sum(len(s) for s in service_msg) > sum(len(w) for w in every)  # no consent needed, no cap
+
+
+def test_business_as_usual_is_the_same_policy_in_the_deployment_and_the_evaluation(
+    model: object, settings: Settings, feats: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployment's bank arm and the oracle evaluation's business-as-usual baseline apply the
+    bank's rules on the engine's grid under the same settings: the same contacts at the same hours."""
+    from training import evaluation
+    from training.config import Evaluation
+
+    ids = feats["customer_id"].to_numpy()
+    truth = Truth(ids)
+    truth.lat.affluent = np.arange(N) % 3 == 0
+    monkeypatch.setattr(evaluation, "historical_features", lambda store, entity: feats)
+    monkeypatch.setattr(evaluation.Oracle, "load", staticmethod(lambda world: truth))
+    points = pd.DataFrame({"customer_id": ids, "event_timestamp": START})
+    rules = Rules.of(settings, model.meta)
+    ctx = evaluation.prepare(None, Path("world"), points, Evaluation(window_hours=HOURS), rules)
+    judged = ctx.fixed["business_rules"]
+
+    path = _service_path(model, settings, feats)
+    promo = np.full(N, "promo", dtype=object)
+    try:
+        channel, send = path.business_as_usual(ids, pd.Series([START] * N), HOURS, promo, truth.lat.affluent)
+    finally:
+        path.close()
+    assert channel.tolist() == judged.channel.tolist()
+    assert len(set(channel.tolist())) >= 3
+    rows = np.arange(N)
+    expected = np.where(judged.contacted, ctx.grid.slots_us[rows, judged.slot], send)
+    assert (send == expected).all()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optichannel.channels import ACTIONS, NO_CONTACT
+from optichannel.channels import ACTIONS
 from optichannel.economics import Economics
 from optichannel.localtime import to_local
 from simulator.generate import generate_world
@@ -60,20 +60,6 @@ def test_campaign_day_starts_at_the_next_local_morning(world: Path) -> None:
         weekday = local.dt.weekday.to_numpy()
         assert set(kind[weekday == 1]) <= {"newsletter"} and set(kind[weekday == 3]) <= {"promo"}
         assert all(k is None for k in kind[~np.isin(weekday, [1, 3])])
-
-
-def test_business_as_usual_follows_the_rules(world: Path) -> None:
-    bank = LiveBank(world, HISTORY)
-    ids = bank.known(bank.history_end)
-    cut = bank.history_end + pd.Timedelta(days=1)
-    start, _ = bank.campaign_day(ids, cut)
-    newsletter = np.full(len(ids), "newsletter", dtype=object)
-    channel, sent = bank.business_as_usual(ids, start, newsletter)
-    consent = bank.latent.set_index("customer_id").loc[ids, "consent_email"].to_numpy()
-    assert (channel[consent] == ACTIONS.index("email")).all()
-    assert (channel[~consent] == NO_CONTACT).all()
-    hours = (sent[consent] - start.astype("datetime64[us, UTC]").astype("int64").to_numpy()[consent]) / 3.6e9
-    assert ((hours >= 2) & (hours < 2.2)).all()  # 10:00 local, two hours into the 08:00 window
 
 
 def test_delivered_contacts_tire_the_customer(world: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
+from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS, NO_CONTACT
 from simulator.logging_policy import action_distribution, decode, draw, window_hours
 from simulator.population import make_latent
 from simulator.truth import LatentArrays
@@ -24,7 +24,7 @@ def test_distribution_is_a_distribution_over_allowed_actions(lat: LatentArrays, 
     probs, _, allowed = action_distribution(lat, cust, kind, policy)
     assert np.allclose(probs.sum(axis=1), 1.0)
     assert (probs >= 0).all()
-    assert (probs[:, 1:][~allowed] == 0).all()
+    assert (probs[:, :-1][~allowed] == 0).all()  # `none` is the last option
     ch, hour = decode(np.arange(probs.shape[1]), policy)
     for k, name in enumerate(CHANNELS):
         cols = np.nonzero(ch == k)[0]
@@ -43,7 +43,7 @@ def test_draw_frequencies_match_logged_propensities(lat: LatentArrays) -> None:
     assert np.allclose(propensity, probs[np.arange(len(cust)), action])
     # the channel propensity is the observed share of the drawn channel at any hour (none: of none)
     ch, _ = decode(action, policy)
-    for c in (-1, 0, 1, 2, 3, 4):
+    for c in (NO_CONTACT, 0, 1, 2, 3, 4):
         for k in (0, 7, 39):
             rows = (cust == k) & (ch == c)
             if rows.any():
@@ -56,7 +56,7 @@ def test_draw_frequencies_match_logged_propensities(lat: LatentArrays) -> None:
     se = np.sqrt(expected * (1 - probs[::2000])) + 1
     assert (np.abs(counts - expected) < 5 * se).all()
     assert set(np.unique(arm)) == {"bau", "explore", "holdout"}
-    assert (action[arm == "holdout"] == 0).all()
+    assert (ch[arm == "holdout"] == NO_CONTACT).all()
 
 
 def test_window_and_shares_validated() -> None:

@@ -111,8 +111,9 @@ def test_payday_lifts_call_and_push_only(oracle: Oracle) -> None:
 def test_unknown_customer_and_action_are_clear_errors(oracle: Oracle) -> None:
     with pytest.raises(KeyError, match="unknown to this world"):
         oracle.probabilities(["nobody"], ["email"], [START])
-    with pytest.raises(ValueError, match="unknown actions"):
+    with pytest.raises(ValueError, match="unknown action 'fax'"):
         oracle.probabilities([oracle.latent.customer_id[0]], ["fax"], [START])
+
 
 
 def test_load_without_truth_names_the_directory(tmp_path: Path) -> None:
