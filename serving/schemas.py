@@ -8,8 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ChannelName = Literal["email", "sms", "push", "call", "messenger"]
-ActionName = Literal["email", "sms", "push", "call", "messenger", "none"]
+from optichannel.channels import Action, Channel
+
+ChannelName = Channel  # the one channel list (optichannel.channels), as the API names it
+ActionName = Action
 MAX_WINDOW_HOURS = 168
 MAX_BATCH = 1000
 #: the window starts a decision may be asked for (what the log, the feeds and pandas can hold)

@@ -15,7 +15,7 @@ from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS, NO_CONTACT
 from simulator.truth import LatentArrays
 from simulator.world import LoggingPolicy
 
-EMAIL, SMS, PUSH, CALL, MESSENGER = range(5)
+EMAIL, SMS, PUSH, CALL, MESSENGER = (CHANNELS.index(c) for c in ("email", "sms", "push", "call", "messenger"))
 #: business rules: campaign kind -> ordered (channel, local hour, needs affluent) tried until one is consented
 RULES: dict[str, tuple[tuple[int, int, bool], ...]] = {
     "newsletter": ((EMAIL, 10, False),),
