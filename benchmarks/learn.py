@@ -61,7 +61,7 @@ def main() -> None:
     import numpy as np
 
     from experiments.learn_cli import learn
-    from experiments.targeting import prepare_features, regressor
+    from experiments.targeting.learn import prepare_features, regressor
     from simulator.ab_table import simulate_ab_table
 
     imports = time.perf_counter() - start

@@ -81,7 +81,7 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
-    from serving.outcome_import import import_file
+    from serving.outcomes.import_file import import_file
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

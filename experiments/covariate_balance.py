@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from experiments.targeting import as_numbers
+from experiments.targeting.learn import as_numbers
 
 #: p-value below which a column is taken as measured after treatment
 LEAKAGE_P = 1e-6

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from experiments.export_tables import ExportFrame
-    from experiments.targeting_value import TargetingResult
+    from experiments.targeting.value import TargetingResult
 
 #: columns of an export that are never covariates
 NOT_FEATURES = ("assigned_at", "planned_share")
@@ -104,8 +104,8 @@ def load_customers(
 def _policy_table(result: TargetingResult) -> Table:
     from rich.table import Table
 
-    from experiments.targeting import LABELS
-    from experiments.targeting_value import LEARNED
+    from experiments.targeting.learn import LABELS
+    from experiments.targeting.value import LEARNED
 
     j, u = result.judgement, result.units
     digits = u.digits(j.policies["value"].tolist())
@@ -157,8 +157,8 @@ def learn(
 ) -> None:
     """Learn who should get which arm from a randomised test, and check it beats the best single arm."""
     from experiments.console import print_table
-    from experiments.targeting_outputs import log_learn_run, write_outputs
-    from experiments.targeting_value import learn_targeting, step_count
+    from experiments.targeting.outputs import log_learn_run, write_outputs
+    from experiments.targeting.value import learn_targeting, step_count
     from optichannel.progress import progress_bar
     from optichannel.settings import get_settings
 

@@ -10,7 +10,8 @@ import typer
 
 from experiments import cli as experiments_cli
 from features import cli as features_cli
-from pipeline import demo, deployment_cli
+from pipeline import demo
+from pipeline.deployment import cli as deployment_cli
 from serving import cli as serving_cli
 from simulator import cli as simulator_cli
 from training import cli as training_cli

@@ -16,7 +16,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from serving import outcomes_cli
+    from serving.outcomes import cli as outcomes_cli
 
     app.command("serve")(serve)
     app.command("ask")(ask)

@@ -131,7 +131,7 @@ class NextBestChannel:
         """What happened to earlier decisions (sent, not_sent, delivered, responded, converted):
         each row accepted or quarantined with its reason; `not_sent` frees the frequency cap and
         what the decision booked on its campaign's counters."""
-        from serving.outcome_intake import report_outcomes
+        from serving.outcomes.intake import report_outcomes
 
         decider = self.runtime.decider
         return report_outcomes(

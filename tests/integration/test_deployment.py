@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.deployment import BAU, HOLDOUT, MODEL, Deployment, DeploymentConfig, run_deployment
-from pipeline.deployment_report import write_report
+from pipeline.deployment.loop import BAU, HOLDOUT, MODEL, Deployment, DeploymentConfig, run_deployment
+from pipeline.deployment.report import write_report
 from serving.decision_log import read_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -105,7 +105,7 @@ def _decider(model: object, settings: Settings, feats: pd.DataFrame, limits: obj
 
 def _service_path(model: object, settings: Settings, feats: pd.DataFrame) -> object:
     """The simulated deployment's service side, on that decider and a decision log of its own."""
-    from pipeline.deployment_service import ServicePath
+    from pipeline.deployment.service import ServicePath
     from serving.runtime import Runtime, open_log
 
     path = ServicePath(settings)

@@ -22,7 +22,7 @@ from experiments.export_analysis import parse_costs
 from experiments.export_tables import load_export
 from experiments.learn_cli import guard_leakage, learn
 from experiments.outcome_values import Outcome
-from experiments.targeting import (
+from experiments.targeting.learn import (
     DRLearner,
     dr_terms,
     fit_chosen,
@@ -31,8 +31,8 @@ from experiments.targeting import (
     prepare_features,
     select_learner,
 )
-from experiments.targeting_outputs import log_learn_run, write_outputs
-from experiments.targeting_value import Judgement, Units, judge_policies, learn_targeting, split_test, verdict
+from experiments.targeting.outputs import log_learn_run, write_outputs
+from experiments.targeting.value import Judgement, Units, judge_policies, learn_targeting, split_test, verdict
 from optichannel.settings import Settings
 from optichannel.uplift_metrics import qini_summary
 from simulator.ab_table import ABTable, simulate_ab_table

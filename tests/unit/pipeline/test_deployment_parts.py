@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from optichannel.channels import ACTIONS, NO_CONTACT
-from pipeline.deployment_crm import Crm
-from pipeline.deployment_summary import BAU, HOLDOUT, MODEL, margins, verdicts, weekly
+from pipeline.deployment.crm import Crm
+from pipeline.deployment.summary import BAU, HOLDOUT, MODEL, margins, verdicts, weekly
 
 T0 = pd.Timestamp("2026-05-05 10:00", tz="UTC")
 

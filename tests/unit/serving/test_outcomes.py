@@ -22,8 +22,8 @@ from serving.contacts_export import contacts_feed
 from serving.decision_log import COLUMNS
 from serving.handed_out import SQLiteHandedOut
 from serving.log_database import DECISIONS, engine
-from serving.outcome_import import import_file
-from serving.outcome_store import ingest
+from serving.outcomes.import_file import import_file
+from serving.outcomes.store import ingest
 
 DECIDED = pd.Timestamp("2026-03-02 09:00", tz="UTC")
 
@@ -139,7 +139,7 @@ CRASH = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from serving.outcome_import import import_file
+    from serving.outcomes.import_file import import_file
 
     def crash(rows):
         if rows >= int(sys.argv[3]):
@@ -231,7 +231,7 @@ def test_not_sent_gives_back_what_the_campaign_booked(tmp_path: Path, kind: str)
     from optichannel.economics import Economics
     from serving.campaign_limits import CampaignLimits
     from serving.capacity_counter import RedisCounter, SQLiteCounter
-    from serving.outcome_store import release
+    from serving.outcomes.store import release
 
     name = f"spring-{uuid.uuid4().hex[:8]}"  # fresh keys: Redis outlives the test
     if kind == "sqlite":

@@ -22,7 +22,7 @@ import pandas as pd
 
 from experiments.export_tables import CUSTOMER_ID
 from experiments.outcome_values import Outcome
-from experiments.targeting import (
+from experiments.targeting.learn import (
     CANDIDATES,
     LABELS,
     TLearner,
@@ -33,7 +33,7 @@ from experiments.targeting import (
     prepare_features,
     select_learner,
 )
-from experiments.targeting_ranking import held_out_qini
+from experiments.targeting.ranking import held_out_qini
 from optichannel.off_policy import bootstrap_means
 
 LEARNED, RANDOM = "learned", "random"

@@ -19,7 +19,7 @@ from optichannel.channels import NO_CONTACT, action_codes
 from optichannel.settings import Settings
 from serving.contacts_export import SETTLE_DAYS, contacts_feed
 from serving.decision_log import record
-from serving.outcome_store import ingest, release
+from serving.outcomes.store import ingest, release
 from serving.runtime import Runtime, open_runtime
 from serving.schemas import PredictRequest
 

@@ -22,7 +22,7 @@ from sqlalchemy import Executable, select, update
 from serving.campaign_limits import CampaignLimits
 from serving.handed_out import HandedOut
 from serving.log_database import IMPORTS, engine, insert
-from serving.outcome_store import OUTCOME_COLUMNS, ingest, release
+from serving.outcomes.store import OUTCOME_COLUMNS, ingest, release
 
 CHUNK_ROWS = 50_000
 

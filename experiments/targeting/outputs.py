@@ -14,13 +14,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from experiments.targeting import LABELS
-from experiments.targeting_value import LEARNED, TargetingResult
+from experiments.targeting.learn import LABELS
+from experiments.targeting.value import LEARNED, TargetingResult
 from optichannel.registry import setup
 from optichannel.settings import Settings
 
 RUN_KIND = "targeting_learn"
-TEMPLATE_NAME = "targeting_report.html.j2"
+TEMPLATE_NAME = "report.html.j2"
 #: MLflow refuses longer parameter values
 _PARAM_CHARS = 6000
 
@@ -103,7 +103,7 @@ def render_targeting_report(result: TargetingResult, path: Path, title: str) -> 
     ]
     html = (
         Environment(autoescape=True)
-        .from_string(files("experiments").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8"))
+        .from_string(files("experiments.targeting").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8"))
         .render(
             title=title,
             result=result,

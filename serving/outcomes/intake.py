@@ -9,7 +9,7 @@ import pandas as pd
 
 from serving.campaign_limits import CampaignLimits
 from serving.handed_out import HandedOut
-from serving.outcome_store import ingest, release
+from serving.outcomes.store import ingest, release
 from serving.schemas import OutcomeReport, OutcomesResponse, RejectedOutcome
 
 

@@ -55,7 +55,7 @@ def import_outcomes(
     from optichannel.settings import get_settings
     from serving.handed_out import open_handed_out
     from serving.log_database import describe, unusable
-    from serving.outcome_import import import_file
+    from serving.outcomes.import_file import import_file
 
     settings = get_settings()
     handed = open_handed_out(settings.profile, settings.redis_url, settings.handed_out)

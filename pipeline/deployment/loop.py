@@ -26,8 +26,8 @@ from optichannel.assignment import assign_arms
 from optichannel.channels import NO_CONTACT, action_names
 from optichannel.economics import Economics
 from optichannel.settings import Settings
-from pipeline.deployment_crm import Crm
-from pipeline.deployment_service import ServicePath
+from pipeline.deployment.crm import Crm
+from pipeline.deployment.service import ServicePath
 from simulator.live_bank import BANK_CONTACT_COLUMNS, LiveBank
 
 MODEL, BAU, HOLDOUT = "model", "bau", "holdout"

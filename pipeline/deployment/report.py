@@ -12,8 +12,8 @@ from jinja2 import Template
 
 from experiments.report import png_uri
 from optichannel.economics import Economics
-from pipeline.deployment import Deployment
-from pipeline.deployment_summary import BAU, HOLDOUT, MODEL, daily, margins, served_versions, verdicts, weekly
+from pipeline.deployment.loop import Deployment
+from pipeline.deployment.summary import BAU, HOLDOUT, MODEL, daily, margins, served_versions, verdicts, weekly
 
 ARM_LABELS = {
     MODEL: "policy (the service's champion)",

@@ -32,8 +32,8 @@ def simulate_deployment(
     """Run the service's decision loop day by day against a simulated bank: decide, send, report
     outcomes back, rebuild features, retrain weekly through the promotion gate; report the true
     value of the policy, business as usual and a holdout, and the OPE estimate on its own logs."""
-    from pipeline.deployment import DeploymentConfig, run_deployment
-    from pipeline.deployment_report import write_report
+    from pipeline.deployment.loop import DeploymentConfig, run_deployment
+    from pipeline.deployment.report import write_report
 
     console = Console()
     cfg = DeploymentConfig(customers=customers, history_days=history_days, days=days, seed=seed,
