@@ -166,6 +166,14 @@ def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
     assert (src / "optichannel" / "lagrangian.py").exists()
     assert (src / "serving" / "campaign_limits.py").exists()
     assert not (src / "tests").exists() and not (src / "data").exists()
+    # every project module the service imports, however indirectly, is in the Bento
+    import grimp
+
+    graph = grimp.build_graph("optichannel", "simulator", "features", "decision", "serving")
+    needed = {"serving.service", *graph.find_upstream_modules("serving.service")}
+    missing = [m for m in sorted(needed) if not (src / (m.replace(".", "/") + ".py")).exists()
+               and not (src / m.replace(".", "/") / "__init__.py").exists()]  # fmt: skip
+    assert not missing, f"the Bento lacks modules the service imports: {missing}"
 
 
 def _doc_block(lang: str, needle: str) -> str:
