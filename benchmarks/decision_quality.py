@@ -217,6 +217,12 @@ def main() -> None:
     for line in summary(outcomes):
         print(line)
     print(f"table: {args.out}")
+    from benchmarks.results_file import write_result
+
+    rows = {f"{r['world']} {r['policy']}": {k: v for k, v in r.items() if k not in ("world", "policy")}
+            for r in frame.to_dict("records")}  # fmt: skip
+    write_result("decision_quality_quick" if args.quick else "decision_quality", rows,
+                 notes="; ".join(summary(outcomes)))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -90,6 +90,14 @@ def main() -> None:
     print(f"  P(response) lost to the oracle: {loss:.4f} per decision; the channel {channel_loss:.4f} "
           f"({channel_loss / loss:.0%}), the hour within it {loss - channel_loss:.4f} "
           f"({(loss - channel_loss) / loss:.0%})")  # fmt: skip
+    from benchmarks.results_file import write_result
+
+    write_result("response_gap", {
+        "decision points": len(truth), "response capture": capture(got),
+        "its channel, the oracle's best hour": capture(right_hour),
+        "the oracle's channel, its best hour": capture(right_channel), "same channel as the oracle": same,
+        "P(response) lost per decision": loss, "of it, the channel": channel_loss,
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

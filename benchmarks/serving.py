@@ -268,6 +268,18 @@ def main() -> None:
         f"  per second of raw LightGBM: candidate grid and request features {t['grid'] / t['raw']:.2f} s, "
         f"matrices {t['matrices'] / t['raw']:.2f} s (a plain copy of them {t['copy'] / t['raw']:.2f} s)"
     )
+    from results_file import write_result
+
+    write_result("serving", {
+        "floor p50 ms (Feast read + LightGBM)": pct(floor_ms, 50), "decide p50 ms": pct(f["decide"], 50),
+        "decide / floor, p50": pct(f["decide"], 50) / pct(floor_ms, 50),
+        "/predict sequential p50 ms": pct(seq, 50), "/predict sequential p99 ms": pct(seq, 99),
+        f"/predict {args.clients} clients req/s": lat["rate"],
+        f"/predict {args.clients} clients p99 ms": lat["p99"],
+        **{f"/predict_batch {n} clients customers/s": r for n, r in batch_rates.items()},
+        "p99 sequential / p99 floor": pct(seq, 99) / p99_floor,
+        "score customers/s": n / t["scorer"], "scorer / raw LightGBM": t["raw"] / t["scorer"],
+    }, notes=f"{args.workers} workers, {args.requests} requests, {n:,} scorer customers")  # fmt: skip
 
 
 if __name__ == "__main__":
