@@ -115,12 +115,13 @@ def run_world(name: str, trials: int, root: Path) -> Outcome:
         index={f"model_{result.learner}": "model", **{v: k for k, v in LOGGED_NAME.items()}}
     )
     verdict = "promoted" if result.promotion.promoted else "NOT promoted: " + result.promotion.reason
-    moved = pattern_shifts(settings, world)
+    moved = pattern_shifts(settings, world, result.version)
     return Outcome(name, result.table, logged, result.learner, moved, seconds, verdict)
 
 
-def pattern_shifts(settings: object, world: Path) -> dict[str, float]:
-    """The champion's payday (call + push) and travel (e-mail) choice shifts as shares of the oracle's."""
+def pattern_shifts(settings: object, world: Path, version: str) -> dict[str, float]:
+    """The trained model's payday (call + push) and travel (e-mail) choice shifts as shares of the
+    oracle's (the version just trained, whether or not the gate promoted it)."""
     from decision.engine import Engine
     from features.store import open_store
     from optichannel.pyfunc_model import load_bundle
@@ -129,7 +130,7 @@ def pattern_shifts(settings: object, world: Path) -> dict[str, float]:
     from training.patterns import shifts
 
     tracking.setup(settings)
-    model = load_bundle(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
+    model = load_bundle(f"models:/{tracking.MODEL_NAME}/{version}")
     frame = shifts(open_store(settings), Oracle.load(world), Engine.of(model, settings), world,
                    pd.Timestamp("2026-03-01", tz="UTC"))  # fmt: skip
     pay = frame.loc["payday"].loc[["call", "push"]].sum()
