@@ -88,12 +88,20 @@ class Engine:
     def with_rules(self, rules: Rules) -> Engine:
         return Engine(self.model, rules)
 
-    def missing_inputs(self, provided: Iterable[str]) -> list[str]:
-        """The model's customer inputs that `provided` (a store's or a snapshot's columns) lacks:
-        a model must never score a feature it was trained on as silently missing."""
+    def check_inputs(self, provided: Iterable[str], source: str) -> None:
+        """A ValueError naming the model's customer inputs that `source` (a store's or a
+        snapshot's columns, `provided`) lacks: a model must never score a feature it was trained
+        on as silently missing."""
         have = {*provided, *REQUEST_FEATURES, ACTION}
         inputs = dict.fromkeys([*self.model.response_features, *self.model.conversion_features])
-        return [c for c in inputs if c not in have]
+        lacking = [c for c in inputs if c not in have]
+        if lacking:
+            shown = ", ".join(lacking[:8]) + (" ..." if len(lacking) > 8 else "")
+            raise ValueError(
+                f"{source} lacks {len(lacking)} feature(s) the model was trained on: {shown}; it would "
+                "score them as missing: rebuild the features it was trained on (`optichannel features "
+                "build`, `features apply`, `features materialize`) or retrain (`optichannel train`)"
+            )
 
     def grid(
         self,

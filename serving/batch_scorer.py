@@ -81,13 +81,7 @@ def check_columns(feats: pd.DataFrame, model: NextBestChannelModel) -> None:
             f"the feature snapshots lack the contract's columns {', '.join(missing)} "
             "(optichannel/feature_columns.py): rebuild them with `optichannel features build`"
         )
-    unserved = Engine(model).missing_inputs(feats.columns)
-    if unserved:
-        raise ValueError(
-            f"the feature snapshots lack {len(unserved)} feature(s) the model was trained on: "
-            f"{', '.join(unserved[:8])}{' ...' if len(unserved) > 8 else ''}: rebuild the features "
-            "(`optichannel features build`) or retrain (`optichannel train`)"
-        )
+    Engine(model).check_inputs(feats.columns, "the feature snapshots")
 
 
 def score_campaign(

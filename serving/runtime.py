@@ -75,13 +75,10 @@ def open_reader(settings: Settings, model: NextBestChannelModel) -> FeatureReade
             "(optichannel/feature_columns.py): rebuild and apply the features (`optichannel features build`, "
             "`features apply`, `features materialize`) with this version"
         )
-    unserved = Engine(model).missing_inputs(reader.columns)
-    if unserved:
-        raise StartupError(
-            f"the champion reads {len(unserved)} feature(s) the feature service {FEATURE_SERVICE!r} does not "
-            f"serve: {', '.join(unserved[:8])}{' ...' if len(unserved) > 8 else ''}; it would score them as "
-            "missing: rebuild and apply the features it was trained on, or retrain (`optichannel train`)"
-        )
+    try:
+        Engine(model).check_inputs(reader.columns, f"the feature service {FEATURE_SERVICE!r}")
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
     return reader.read_block
 
 
