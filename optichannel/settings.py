@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     )
     quiet_hours: dict[Channel, tuple[int, int]] = Field(
         default_factory=lambda: dict(DEFAULT_ALLOWED_HOURS),
-        description="customer-local hours [start, end) each channel may be used (JSON); plans may narrow",
+        description="customer-local hours [start, end) each channel may be used (JSON): every decision "
+        "and every judge of one (gate, evaluation, OPE, simulations) keeps to them; plans may narrow",
     )
     count_handed_out: bool = Field(
         True, description="marketing decisions the service hands out count toward the frequency cap"
