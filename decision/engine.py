@@ -50,7 +50,6 @@ class Decided:
     picked: Picked
     allowed: np.ndarray  # [n, channels, slots] what the decision could take (a campaign's limits too)
     priced: np.ndarray  # [n, channels, slots] contact value net of the campaign's dual prices
-    gate: Limits | None = None  # the campaign's live limits, when the requests named one
 
     @property
     def choice(self) -> Choice:
@@ -123,12 +122,11 @@ class Engine:
         objective: Objective = "value",
         *,
         within: np.ndarray | None = None,
-        may_skip: np.ndarray | None = None,
     ) -> Choice:
         """The greedy choice of `scored` (the model's, or any other scorer's such as the truth's)
         among the grid's allowed options (narrowed by `within`)."""
         allowed = grid.allowed if within is None else grid.allowed & within
-        return greedy(scored, allowed, objective, self.rules.econ, may_skip)
+        return greedy(scored, allowed, objective, self.rules.econ)
 
     def decide(
         self,
@@ -155,12 +153,11 @@ class Engine:
         epsilon: float = 0.0,
         rng: np.random.Generator | None = None,
         gate: Callable[[np.ndarray], Limits] | None = None,
-        scored: Scored | None = None,
     ) -> Decided:
         """`decide` on a grid already built under these rules (judges share one grid between
-        models). `scored`: the grid's scores when already computed."""
+        models)."""
         n = grid.shape[0]
-        scored = scored if scored is not None else self.score(grid)
+        scored = self.score(grid)
         contact, none = scored.values(self.rules.econ)
         limits = gate(grid.slots_us) if gate is not None else None
         allowed = grid.allowed if limits is None else grid.allowed & limits.room
@@ -169,7 +166,7 @@ class Engine:
         price = None if limits is None else limits.price
         best = greedy(scored, allowed, "value", self.rules.econ, may_skip, price)
         picked = explore(best, allowed, may_skip, epsilon, rng or np.random.default_rng(0))
-        return Decided(grid, scored, contact, none, picked, allowed, priced, limits)
+        return Decided(grid, scored, contact, none, picked, allowed, priced)
 
     def decide_frame(
         self, feats: pd.DataFrame, start: pd.Timestamp | pd.Series, hours: int

@@ -68,8 +68,7 @@ class CandidateGrid:
     @property
     def allowed(self) -> np.ndarray:
         """[n, channels, hours] every rule at once."""
-        out = (self.consent & self.requested)[:, :, None] & self.quiet_ok & self.under_cap[:, None, None]
-        return out if self.office is None else out & self.office
+        return _allowed(self.consent, self.requested, self.quiet_ok, self.under_cap, self.office)
 
     def position(self, row: int, channel: int, slot: int) -> int:
         """Index into `candidates` of one allowed (customer row, channel, slot)."""
@@ -84,6 +83,18 @@ class CandidateGrid:
         out = np.full(int(np.prod(self.shape)), fill, dtype=float)
         out[self.index] = values
         return out.reshape(self.shape)
+
+
+def _allowed(
+    consent: np.ndarray,
+    requested: np.ndarray,
+    quiet_ok: np.ndarray,
+    under_cap: np.ndarray,
+    office: np.ndarray | None,
+) -> np.ndarray:
+    """[n, channels, hours] where every rule allows the option."""
+    out = (consent & requested)[:, :, None] & quiet_ok & under_cap[:, None, None]
+    return out if office is None else out & office
 
 
 def candidate_grid(
@@ -114,10 +125,7 @@ def candidate_grid(
     under_cap = frequency_ok(cols, rules.cap, asks)
     requested = requested_matrix(n, asks)
     office = rules.office_open(slots)
-    allowed = (consent & requested)[:, :, None] & quiet_ok & under_cap[:, None, None]
-    if office is not None:
-        allowed &= office
-    index = np.flatnonzero(allowed)
+    index = np.flatnonzero(_allowed(consent, requested, quiet_ok, under_cap, office))
     params = params or RequestParams()
     candidates, start = request_rows(block, index, slots, cal, params, _CODES)
     return CandidateGrid(candidates=candidates, start=start, index=index, slots_us=slots,

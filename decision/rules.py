@@ -11,7 +11,7 @@ changes a model input, so what an option is worth does not depend on what else w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from optichannel.campaign_plan import CampaignPlan
     from optichannel.settings import Settings
 
+#: plan layouts a set of rules remembers (one per window start)
+LAYOUTS_KEPT = 256
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -34,6 +37,8 @@ class Rules:
     econ: Economics = field(default_factory=Economics)
     quiet_hours: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_ALLOWED_HOURS))
     plan: CampaignPlan | None = None
+    #: the plan's layout per window (start, hours): most decisions share a window start
+    _layouts: dict[tuple[int, int], Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, settings: Settings, econ: Economics | dict[str, Any] | None = None) -> Rules:
@@ -42,9 +47,6 @@ class Rules:
         if isinstance(econ, dict):
             econ = Economics.from_meta(econ)
         return cls(econ or Economics(), dict(settings.quiet_hours))
-
-    def with_econ(self, econ: Economics) -> Rules:
-        return replace(self, econ=econ)
 
     def for_plan(self, plan: CampaignPlan) -> Rules:
         """These rules narrowed by a campaign plan: its economics, quiet and office hours."""
@@ -64,7 +66,12 @@ class Rules:
         out = np.ones((len(slots_us), len(CHANNELS), slots_us.shape[1]), dtype=bool)
         for start in np.unique(slots_us[:, 0]):
             rows = np.flatnonzero(slots_us[:, 0] == start)
-            out[rows] = plan_layout(self.plan, self.econ, slots_us[rows[0]]).open_slot[None]
+            key = (int(start), slots_us.shape[1])
+            if key not in self._layouts:
+                if len(self._layouts) >= LAYOUTS_KEPT:
+                    self._layouts.clear()
+                self._layouts[key] = plan_layout(self.plan, self.econ, slots_us[rows[0]])
+            out[rows] = self._layouts[key].open_slot[None]
         return out
 
 

@@ -28,7 +28,6 @@ class UnknownCampaign(ValueError):
 class Gate:
     """One group's plan limits on its [n, channels, slots] grid."""
 
-    open: np.ndarray  # inside the plan's office hours and weekdays
     room: np.ndarray  # open, and every counter it would use has room (budget included)
     price: np.ndarray  # dual price a contact there pays (resource prices + budget price x cost)
 
@@ -60,12 +59,12 @@ class CampaignLimits:
         return self._layouts[key]
 
     def gate(self, name: str, slots_us: np.ndarray) -> Gate:
-        """Office hours, room left and prices for every row's window ([n, slots] UTC slots)."""
+        """Room left (inside the office hours) and prices for every row's window ([n, slots] UTC slots)."""
         plan = self.plan(name)
         econ = self.economics(name)
         n, hours = slots_us.shape
         shape = (n, len(CHANNELS), hours)
-        is_open, room, price = np.ones(shape, bool), np.ones(shape, bool), np.zeros(shape)
+        room, price = np.ones(shape, bool), np.zeros(shape)
         cost = econ.channel_costs()[0, :, 0]
         per_contact = (
             np.array([plan.prices.get(c, 0.0) for c in CHANNELS]) + plan.prices.get("budget", 0.0) * cost
@@ -81,9 +80,8 @@ class CampaignLimits:
             blocked = (layout.incidence[:, full] > 0).any(axis=1)  # [columns]
             ok = ~np.append(blocked, True)[layout.column_at]  # column -1 (closed) reads the final True
             ok &= (cost <= left + 1e-9)[:, None]
-            is_open[rows] = layout.open_slot[None]
             room[rows] = (ok & layout.open_slot)[None]
-        return Gate(is_open, room, price)
+        return Gate(room, price)
 
     def _items(self, name: str, slots_us: np.ndarray, channel: int, slot: int) -> list[Item] | None:
         """The counters one contact uses (key, amount, limit); None when the centre is closed then."""
