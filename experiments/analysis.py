@@ -202,7 +202,12 @@ def _arms_table(
             lo, hi = proportion_confint(arms["conversions"], arms["n"], alpha=alpha, method="wilson")
     else:
         lo, hi = mean_interval(arms["rate"], arms["var"], arms["n"], alpha)
-    arms["rate_lo"], arms["rate_hi"] = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    rate = arms["rate"].to_numpy(dtype=np.float64)
+    # Wilson's bounds are computed in floating point: at 0/n the lower one can come out at 1e-20, above the
+    # rate itself; an interval always holds its estimate
+    low, high = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        arms["rate_lo"], arms["rate_hi"] = np.where(low > rate, rate, low), np.where(high < rate, rate, high)
     has_cost = "cost" in data.columns
     arms["cost"] = data.groupby("arm")["cost"].sum().reindex(order).fillna(0.0) if has_cost else np.nan
     arms["cost_per_customer"] = arms["cost"] / arms["n"].where(arms["n"] > 0)

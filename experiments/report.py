@@ -58,7 +58,10 @@ def _rates_chart(analysis: Analysis, level: str, units: Units) -> str:
     arms = analysis.arms.iloc[::-1].fillna({"rate": 0.0, "rate_lo": 0.0, "rate_hi": 0.0})
     fig, ax = _figure(len(arms))
     colours = [_GREY if a == analysis.control else _BLUE for a in arms.index]
+    # an interval that excludes its own estimate by rounding (Wilson at 0/n gives lo = 5e-20 > 0) would make a
+    # negative error bar, which matplotlib refuses: a bar never reaches past its own end
     err = np.vstack([arms["rate"] - arms["rate_lo"], arms["rate_hi"] - arms["rate"]]) * units.scale
+    err = np.clip(err, 0.0, None)
     ax.barh(arms.index, arms["rate"] * units.scale, xerr=err, color=colours, capsize=4)
     unit = ", %" if units.outcome.binary else ""
     ax.set_xlabel(f"{units.labels()['level']}{unit} (bars: {level} interval)")

@@ -205,3 +205,18 @@ def test_headline_without_a_winner(rates: dict[str, float], verdict: str, phrase
     head = analyze(frame, "bau").headline
     assert head["winner"] is None and head["verdict"] == verdict
     assert phrase in head["text"] and "-0.0" not in head["text"]
+
+
+def test_zero_success_arm_interval_holds_its_estimate() -> None:
+    """Wilson at 0/1,000 gives a lower bound of ~1e-20, above the rate 0: the interval must hold its rate."""
+    n = 1000
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(2 * n),
+            "arm": ["offer"] * n + ["bau"] * n,
+            "converted": np.r_[np.zeros(n, dtype=int), (np.arange(n) % 10 == 0).astype(int)],
+        }
+    )
+    arms = analyze(frame, "bau").arms
+    assert (arms["rate_lo"] <= arms["rate"]).all() and (arms["rate"] <= arms["rate_hi"]).all()
+    assert arms.loc["offer", "rate_lo"] == 0.0 and arms.loc["offer", "rate_hi"] > 0.0

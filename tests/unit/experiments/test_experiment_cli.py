@@ -169,3 +169,20 @@ def test_simulate_and_ope_are_listed_and_refuse_bad_options_early(app: typer.Typ
     assert missing.exit_code == 1 and "error: contacts file not found" in missing.output
     arms = runner.invoke(app, ["experiment", "simulate", "--arms", "model=0.5,magic=0.5"])
     assert arms.exit_code == 1 and "error: arms: unknown policy magic" in arms.output
+
+
+def test_analyze_an_arm_without_conversions_reports_not_crashes(app: typer.Typer, tmp_path: Path) -> None:
+    n = 1000
+    table = pd.DataFrame(
+        {
+            "customer_id": np.arange(2 * n),
+            "arm": ["bogo"] * n + ["bau"] * n,
+            "converted": np.r_[np.zeros(n, dtype=int), (np.arange(n) % 10 == 0).astype(int)],
+        }
+    )
+    table.to_csv(tmp_path / "table.csv", index=False)
+    out = tmp_path / "zero.html"
+    args = ["experiment", "analyze", "--assignments", str(tmp_path / "table.csv"), "--outcome", "converted"]
+    result = runner.invoke(app, [*args, "--control", "bau", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "Traceback" not in result.output

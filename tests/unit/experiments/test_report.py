@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import re
 import shutil
@@ -126,3 +127,28 @@ def test_report_renders_in_headless_chromium(frame: pd.DataFrame, analysis: Anal
     # the charts' blue bars are on screen: the embedded PNGs were decoded and laid out
     blue = np.abs(image - np.array([0x1F, 0x5F, 0xA8]) / 255).max(axis=2) < 0.03
     assert blue.sum() > 2000
+
+
+def test_zero_success_arm_draws_its_rate_chart(tmp_path: Path) -> None:
+    """0/1,000 against ~10%: Wilson's lower bound at 0/n is a float above 0; no error bar may go negative."""
+    n = 1000
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(2 * n),
+            "arm": ["offer"] * n + ["bau"] * n,
+            "converted": np.r_[np.zeros(n, dtype=int), (np.arange(n) % 10 == 0).astype(int)],
+        }
+    )
+    result = analyze(frame, "bau")
+    assert result.arms.loc["offer", "rate_lo"] == 0.0 <= result.arms.loc["offer", "rate_hi"]
+    assert render_report(result, tmp_path / "zero.html", title="zero arm").is_file()
+
+
+def test_rate_chart_clips_an_interval_that_misses_its_estimate(analysis: Analysis, tmp_path: Path) -> None:
+    """Whatever produced the interval (an export's own bounds, rounding), the chart draws, bars at >= 0."""
+    arms = analysis.arms.copy()
+    arms["rate_lo"] = arms["rate"] + 1e-12
+    arms["rate_hi"] = arms["rate"] - 1e-12
+    shifted = dataclasses.replace(analysis, arms=arms)
+    page = render_report(shifted, tmp_path / "shifted.html", title="shifted").read_text(encoding="utf-8")
+    assert len(DATA_URI.findall(page)) >= 2
