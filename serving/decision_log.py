@@ -4,11 +4,15 @@ writing never slows or fails an answer (SQLite locally, PostgreSQL in production
 action, propensities, model version, features' as-of time).
 
 A failed write is never silent: it is counted (`failures`, exported as a metric by the
-service) and logged with the error, and the rows stay queued for the next attempt.
+service) and logged with the error, and the rows stay queued for the next attempt. A row the
+database refuses for its content (PostgreSQL takes no NUL byte in text) must not hold back the
+rows queued behind it: the batch is then written row by row, and each refused row is spilled to a
+JSON-lines file beside the log with the database's reason (`refused`), never retried forever.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from serving.log_database import DECISIONS, describe, engine, insert
 
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 COLUMNS = tuple(c.name for c in DECISIONS.columns)
 TABLE = DECISIONS.name
 RETRY_SECONDS = 2.0
+#: errors that are the row's fault, not the store's: retrying the row can never succeed
+ROW_ERRORS = (DataError, IntegrityError)
 
 
 def record(answer: PredictResponse, purpose: str, campaign: str | None = None) -> tuple[Any, ...]:
@@ -50,12 +56,16 @@ def record(answer: PredictResponse, purpose: str, campaign: str | None = None) -
 
 
 class DecisionLog:
-    """Append-only decision log written off the request path (`target`: a file or a database URL)."""
+    """Append-only decision log written off the request path (`target`: a file or a database URL;
+    `spill`: where rows the database refuses go, default `refused_decisions.jsonl` beside the
+    local log)."""
 
-    def __init__(self, target: Path | str) -> None:
+    def __init__(self, target: Path | str, spill: Path | None = None) -> None:
         self.target = target
+        self.spill = spill or _default_spill(target)
         self.failures = 0
         self.written = 0
+        self.refused = 0
         self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._pending: list[tuple[Any, ...]] = []
@@ -77,13 +87,39 @@ class DecisionLog:
             self._thread.join(timeout)
             self._thread = None
 
-    def _write(self) -> None:
+    def _insert(self, pending: list[tuple[Any, ...]]) -> None:
         made = engine(self.target)
-        rows = [dict(zip(COLUMNS, row, strict=True)) for row in self._pending]
+        rows = [dict(zip(COLUMNS, row, strict=True)) for row in pending]
         with made.begin() as con:  # an app crash loses nothing committed; SQLite in WAL mode
             con.execute(insert(DECISIONS, made.dialect.name).on_conflict_do_nothing(), rows)
-        self.written += len(self._pending)
+        self.written += len(pending)
+
+    def _write(self) -> None:
+        try:
+            self._insert(self._pending)
+        except ROW_ERRORS:
+            self._one_by_one()
         self._pending = []
+
+    def _one_by_one(self) -> None:
+        """Write the pending rows singly: a refused row is spilled, a store error stops (and keeps
+        the rest queued)."""
+        while self._pending:
+            row = self._pending[0]
+            try:
+                self._insert([row])
+            except ROW_ERRORS as exc:
+                self._refuse(row, exc)
+            self._pending.pop(0)
+
+    def _refuse(self, row: tuple[Any, ...], exc: Exception) -> None:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        self.spill.parent.mkdir(parents=True, exist_ok=True)
+        with self.spill.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({**dict(zip(COLUMNS, row, strict=True)), "refused": reason}) + "\n")
+        self.refused += 1
+        log.error("decision log: %s refused decision %r (%s); kept in %s", describe(self.target),
+                  row[0], reason, self.spill)  # fmt: skip
 
     def _run(self) -> None:
         while True:
@@ -110,6 +146,14 @@ class DecisionLog:
                 if item is None:  # closing: give up after one failed final attempt, loudly
                     log.error("decision log: %d decisions were not logged", len(self._pending))
                     break
+
+
+def _default_spill(target: Path | str) -> Path:
+    if isinstance(target, Path) or "://" not in target:
+        return Path(target).with_name("refused_decisions.jsonl")
+    from optichannel.settings import get_settings
+
+    return get_settings().decision_log.with_name("refused_decisions.jsonl")
 
 
 def read_log(target: Path | str) -> pd.DataFrame:

@@ -144,7 +144,8 @@ def open_log(settings: Settings) -> DecisionLog:
     from serving.log_database import unusable
 
     try:
-        return DecisionLog(settings.decision_store).start()
+        spill = settings.decision_log.with_name("refused_decisions.jsonl")
+        return DecisionLog(settings.decision_store, spill).start()
     except (SQLAlchemyError, OSError) as exc:
         raise StartupError(
             f"{unusable(settings.decision_store, exc)}: create the database or point "

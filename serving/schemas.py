@@ -3,6 +3,7 @@ the field for anything malformed) and generate the OpenAPI schema a CRM develope
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -17,6 +18,18 @@ MAX_BATCH = 1000
 #: the window starts a decision may be asked for (what the log, the feeds and pandas can hold)
 EARLIEST, LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 MAX_OUTCOMES = 10_000
+#: characters no id may hold: C0 controls (NUL among them, which PostgreSQL refuses) and DEL
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def plain_id(value: str, name: str) -> str:
+    """`value` when it is a usable id: not blank, no control character (one-line reason otherwise)."""
+    found = CONTROL.search(value)
+    if found:
+        raise ValueError(f"{name} has a control character ({found.group()!r} at position {found.start()})")
+    if not value.strip():
+        raise ValueError(f"{name} is blank")
+    return value
 
 
 class PredictRequest(BaseModel):
@@ -49,6 +62,11 @@ class PredictRequest(BaseModel):
         max_length=128,
         description="a campaign plan the service was started with: its economics and limits",
     )
+
+    @field_validator("customer_id")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return plain_id(value, "customer_id")
 
     @field_validator("window_start")
     @classmethod

@@ -26,6 +26,7 @@ from optichannel.channels import CHANNELS
 from serving.campaign_limits import CampaignLimits
 from serving.handed_out import HandedOut
 from serving.log_database import DECISIONS, OUTCOMES, QUARANTINE, engine, serialise
+from serving.schemas import CONTROL
 
 EVENTS = ("sent", "not_sent", "delivered", "responded", "converted")
 #: events that say the contact happened; each contradicts `not_sent`
@@ -67,7 +68,13 @@ def _frame(rows: pd.DataFrame) -> pd.DataFrame:
     out["value_text"] = raw_value.astype("string")
     out["value"] = pd.to_numeric(raw_value, errors="coerce")
     reason = pd.Series("", index=rows.index, dtype=object)
-    reason[out["decision_id"].isna() | (out["decision_id"] == "")] = "malformed: no decision_id"
+    for column, text in (("decision_id", out["decision_id"]), ("event", out["event"]),
+                         ("at", out["at_text"]), ("value", out["value_text"])):  # fmt: skip
+        reason[(reason == "") & text.str.contains(CONTROL.pattern, regex=True).fillna(False)] = (
+            f"malformed: {column} has a control character"
+        )
+    ok = reason == ""
+    reason[ok & (out["decision_id"].isna() | (out["decision_id"] == ""))] = "malformed: no decision_id"
     ok = reason == ""
     reason[ok & ~out["event"].isin(EVENTS).fillna(False)] = f"malformed: event not one of {', '.join(EVENTS)}"
     ok = reason == ""
@@ -160,7 +167,10 @@ def ingest(
             "event": bad["event"], "at": bad["at_text"], "value": bad["value_text"], "reason": bad["reason"],
         })  # fmt: skip
         if len(quarantine):
-            con.execute(QUARANTINE.insert(), _none(quarantine.assign(received_at=now)))
+            kept = quarantine.assign(received_at=now)
+            for column in ("decision_id", "event", "at", "value"):  # readable, and storable in PostgreSQL
+                kept[column] = kept[column].astype("string").str.replace("\x00", "\\x00", regex=False)
+            con.execute(QUARANTINE.insert(), _none(kept))
         if extra is not None:
             con.execute(extra(len(good), len(bad)))
     released = good.loc[good["event"] == "not_sent", ["decision_id", "customer_id", *BOOKED]]
