@@ -22,12 +22,14 @@ from optichannel.channels import CHANNELS, NO_CONTACT
 from optichannel.model_bundle import NextBestChannelModel
 from serving.answers import Group, answer
 from serving.campaign_limits import CampaignLimits, Gate, UnknownCampaign
-from serving.handed_out import HandedOut
+from serving.handed_out import UNCAPPED, Claim, HandedOut
 from serving.schemas import PredictRequest, PredictResponse
 
 #: customer ids -> their features as one block (see features.feast_sqlite.read.OnlineReader.read_block)
 FeatureReader = Callable[[list[str]], CustomerBlock]
 _US = 1_000_000
+#: decisions of one request before a lost cap place is an error (each loss is another's contact)
+CLAIM_TRIES = 8
 
 
 def next_full_hour(now: datetime | None = None) -> datetime:
@@ -71,16 +73,8 @@ def count_handed_out(
     end; in place) and the fatigue and last-contact features (the returned block carries their send
     times). The feeds will hold them tomorrow; the cap and the customer's tiredness are today's."""
     j = block.index[fc.CONTACTS_7D]
-    views = block.views
-    since = (
-        views.stamps[:, views.column_view[j]]
-        if views is not None and views.column_view[j] >= 0
-        else block.as_of
-    )
-    hours = np.array([r.window_hours for r in requests], dtype=np.int64)
-    end = start_s + hours * 3600
+    since, week, end = cap_window(block, requests, start_s)
     times = store.times([str(i) for i in block.ids], since, end)
-    week = np.maximum(start_s - 7 * 86_400, since)
     counts = np.array([int((t >= w).sum()) for t, w in zip(times, week, strict=True)], dtype=np.int64)
     more = counts > 0
     block.values[more, j] = np.nan_to_num(block.values[more, j]) + counts[more]
@@ -91,6 +85,22 @@ def count_handed_out(
     for i, t in enumerate(times):
         recent[i, : len(t)] = t
     return replace(block, recent=recent)
+
+
+def cap_window(
+    block: CustomerBlock, requests: Sequence[PredictRequest], start_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(since, week, end) per row in epoch seconds: handed-out contacts after `since` (the contacts
+    snapshot) are not in the features yet; those in [week, end) join the cap's count."""
+    j = block.index[fc.CONTACTS_7D]
+    views = block.views
+    since = (
+        views.stamps[:, views.column_view[j]]
+        if views is not None and views.column_view[j] >= 0
+        else block.as_of
+    )
+    hours = np.array([r.window_hours for r in requests], dtype=np.int64)
+    return since, np.maximum(start_s - 7 * 86_400, since), start_s + hours * 3600
 
 
 def _turns(ids: Sequence[str]) -> list[int]:
@@ -127,10 +137,11 @@ class Decider:
         return self.engine.model
 
     def decide(
-        self, requests: Sequence[PredictRequest], now: datetime | None = None
+        self, requests: Sequence[PredictRequest], now: datetime | None = None, tries: int = CLAIM_TRIES
     ) -> list[PredictResponse]:
         """One answer per request, in request order. A customer asked about twice in one batch is
-        decided in turn, so the second request sees what the first handed out."""
+        decided in turn, so the second request sees what the first handed out; a contact another
+        worker took the cap's last place from meanwhile is decided again (up to `tries` times)."""
         if not requests:
             return []
         turns = _turns([r.customer_id for r in requests]) if self.handed_out is not None else [0]
@@ -138,7 +149,7 @@ class Decider:
             out: list[PredictResponse | None] = [None] * len(requests)
             for k in range(max(turns) + 1):
                 idx = [i for i, t in enumerate(turns) if t == k]
-                for i, a in zip(idx, self.decide([requests[i] for i in idx], now), strict=True):
+                for i, a in zip(idx, self.decide([requests[i] for i in idx], now, tries), strict=True):
                     out[i] = a
             return [a for a in out if a is not None]
         block = self.read([r.customer_id for r in requests])
@@ -157,7 +168,10 @@ class Decider:
         block = with_prior(block, self.engine.prior, ~known)
         request_zones(block, requests, ~known)
         if self.handed_out is not None:
+            snapshot = np.nan_to_num(block.column(fc.CONTACTS_7D)).copy()
+            _, week, end = cap_window(block, requests, starts // _US)
             block = count_handed_out(block, requests, starts // _US, self.handed_out)
+        caps = np.full(len(requests), np.inf)
         asks = asks_of(requests)
         out: list[PredictResponse | None] = [None] * len(requests)
         groups: dict[tuple[int, str | None], list[int]] = {}
@@ -168,6 +182,7 @@ class Decider:
             mine = [requests[i] for i in rows]
             part = block.take(rows)
             engine, gate = self._campaign(campaign)
+            caps[rows] = np.inf if engine.rules.cap is None else engine.rules.cap
             decided = engine.decide(part, starts[rows], hours, asks=asks.take(rows), epsilon=self.epsilon,
                                     rng=self.rng, gate=gate)  # fmt: skip
             if campaign is not None:
@@ -177,11 +192,35 @@ class Decider:
                 out[i] = answer(group, j, known=bool(known[i]), model=(self.model_name, self.model_version),
                                 decision_id=uuid.uuid4().hex)  # fmt: skip
         answers = [o for o in out if o is not None]
-        if self.handed_out is not None:
-            self.handed_out.add([(a.customer_id, int(a.decision.send_at.timestamp()), a.decision_id)
-                                 for a, r in zip(answers, requests, strict=True)
-                                 if r.purpose == "marketing" and a.decision.send_at is not None])  # fmt: skip
+        if self.handed_out is None:
+            return answers
+        room = np.minimum(np.ceil(caps - snapshot), UNCAPPED).astype(np.int64)
+        return self._hand_out(answers, requests, np.column_stack([week, end, room]), now, tries)
+
+    def _hand_out(self, answers: list[PredictResponse], requests: Sequence[PredictRequest],
+                  window: np.ndarray, now: datetime | None, tries: int) -> list[PredictResponse]:  # fmt: skip
+        """Claim each marketing contact's place under the cap ([week, end, room] per row); a row
+        that lost its place since the cap was read is unbooked and decided again."""
+        asked = [i for i, (a, r) in enumerate(zip(answers, requests, strict=True))
+                 if r.purpose == "marketing" and a.decision.send_at is not None]  # fmt: skip
+        claims = [Claim(answers[i].customer_id, int(answers[i].decision.send_at.timestamp()),
+                        answers[i].decision_id, *map(int, window[i])) for i in asked]  # fmt: skip
+        lost = [i for i, got in zip(asked, self.handed_out.claim(claims), strict=True) if not got]
+        if not lost:
+            return answers
+        self._unbook([answers[i] for i in lost], [requests[i] for i in lost])
+        if tries <= 1:
+            raise RuntimeError(f"frequency cap: {len(lost)} contacts lost their place {CLAIM_TRIES} times")
+        for i, a in zip(lost, self.decide([requests[i] for i in lost], now, tries - 1), strict=True):
+            answers[i] = a
         return answers
+
+    def _unbook(self, answers: Sequence[PredictResponse], requests: Sequence[PredictRequest]) -> None:
+        """Give back what campaign contacts that lost their cap place booked."""
+        for a, r in zip(answers, requests, strict=True):
+            if self.limits is not None and r.campaign is not None and a.decision.send_at is not None:
+                send_at_us = int(a.decision.send_at.timestamp()) * _US
+                self.limits.release(r.campaign, send_at_us, CHANNELS.index(a.decision.channel))
 
     def check(self, requests: Sequence[PredictRequest]) -> None:
         """Raise UnknownCampaign (a 400 naming it) before a bad request joins a batch."""

@@ -7,6 +7,7 @@ log in the local profile, Redis (one sorted set per customer) in production, sha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +17,20 @@ from serving.shared_stores import LocalSQLite, redis_client
 
 KEY_PREFIX = "optichannel:handed-out:"
 KEEP_SECONDS = 15 * 24 * 3600  # a week of cap plus the longest window, then forgotten
+#: "no cap": more contacts than any window holds
+UNCAPPED = 1_000_000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One contact to hand out if the customer's count in [lo, hi) is still below `room`."""
+
+    customer_id: str
+    send_at: int  # epoch seconds
+    decision_id: str
+    lo: int
+    hi: int
+    room: int
 
 
 class HandedOut(Protocol):
@@ -24,6 +39,8 @@ class HandedOut(Protocol):
     def times(self, ids: Sequence[str], lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]: ...
 
     def remove(self, rows: Sequence[tuple[str, str]]) -> None: ...
+
+    def claim(self, claims: Sequence[Claim]) -> list[bool]: ...
 
 
 class SQLiteHandedOut:
@@ -45,6 +62,30 @@ class SQLiteHandedOut:
             self._connect().executemany(
                 "INSERT OR IGNORE INTO handed_out (customer_id, send_at, decision_id) VALUES (?, ?, ?)", rows
             )
+
+    def claim(self, claims: Sequence[Claim]) -> list[bool]:
+        """Hand out each contact whose customer still has room (in order, one transaction that
+        `BEGIN IMMEDIATE` serialises across processes); which were handed out."""
+        if not claims:
+            return []
+        con = self._connect()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            got = []
+            for c in claims:
+                (n,) = con.execute(
+                    "SELECT COUNT(*) FROM handed_out WHERE customer_id = ? AND send_at >= ? AND send_at < ?",
+                    (c.customer_id, c.lo, c.hi),
+                ).fetchone()
+                if n < c.room:
+                    con.execute("INSERT OR IGNORE INTO handed_out (customer_id, send_at, decision_id) "
+                                "VALUES (?, ?, ?)", (c.customer_id, c.send_at, c.decision_id))  # fmt: skip
+                got.append(n < c.room)
+            con.execute("COMMIT")
+            return got
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def remove(self, rows: Sequence[tuple[str, str]]) -> None:
         """Forget (customer id, decision id) contacts the CRM reported `not_sent`."""
@@ -77,11 +118,30 @@ class SQLiteHandedOut:
         return np.array([len(t) for t in self.times(ids, lo, hi)], dtype=np.int64)
 
 
+_CLAIM = """
+if redis.call('ZCOUNT', KEYS[1], ARGV[1], '(' .. ARGV[2]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+return 1
+"""
+
+
 class RedisHandedOut:
     """One sorted set per customer (send time as score), expiring after `KEEP_SECONDS`."""
 
     def __init__(self, client: object) -> None:
         self.client = client
+        self._claim = client.register_script(_CLAIM)
+
+    def claim(self, claims: Sequence[Claim]) -> list[bool]:
+        """Each claim one Lua script (count and add atomically), pipelined in one round trip."""
+        if not claims:
+            return []
+        pipe = self.client.pipeline()
+        for c in claims:
+            args = [c.lo, c.hi, c.room, c.send_at, c.decision_id, KEEP_SECONDS]
+            self._claim(keys=[KEY_PREFIX + c.customer_id], args=args, client=pipe)
+        return [bool(r) for r in pipe.execute()]
 
     def add(self, rows: Sequence[tuple[str, int, str]]) -> None:
         pipe = self.client.pipeline()
