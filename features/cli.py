@@ -110,6 +110,13 @@ def validate(
         typer.Option("--as-of", help="Reference time for 'not in the future' (ISO 8601; default now, UTC)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar, only a one-line summary.")] = False,
+    default_tz: Annotated[
+        str | None,
+        typer.Option(
+            "--default-tz",
+            help="IANA zone for customers without a known one [default: the feed's most common zone].",
+        ),
+    ] = None,
 ) -> None:
     """Validate raw feeds: accepted rows, quarantined rows with reasons, and a report."""
     from rich.console import Console
@@ -117,6 +124,7 @@ def validate(
 
     from features.feed_io import FeedError
     from features.validation import parse_as_of, validate_feeds
+    from optichannel.localtime import is_valid_tz
     from optichannel.settings import get_settings
 
     settings = get_settings()
@@ -125,8 +133,12 @@ def validate(
         when = parse_as_of(as_of)
     except ValueError as exc:
         raise typer.BadParameter(f"not an ISO 8601 time: {as_of!r}", param_hint="--as-of") from exc
+    if default_tz is not None and not is_valid_tz(default_tz):
+        raise typer.BadParameter(f"not an IANA time zone: {default_tz!r}", param_hint="--default-tz")
     try:
-        reports = validate_feeds(src, out_dir, as_of=when, progress=settings.show_progress and not quiet)
+        reports = validate_feeds(
+            src, out_dir, as_of=when, progress=settings.show_progress and not quiet, default_tz=default_tz
+        )
     except FeedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -157,6 +169,9 @@ def validate(
         highlight=False,
         soft_wrap=True,
     )
+    for report in reports.values():
+        for label, count in report.repaired.items():
+            typer.echo(f"kept: {report.table}: {label} × {count:,}")
     if any(not r.reconciled for r in reports.values()):
         typer.echo("error: counts do not reconcile (read != accepted + quarantined)", err=True)
         raise typer.Exit(code=1)

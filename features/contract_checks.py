@@ -40,6 +40,7 @@ class TableReport:
     rule_counts: dict[str, int] = field(default_factory=dict)  # rows failing each rule
     extra_columns: list[str] = field(default_factory=list)  # present in the file, ignored
     missing_optional_columns: list[str] = field(default_factory=list)  # added as all-null
+    repaired: dict[str, int] = field(default_factory=dict)  # rows kept with a value blanked or assumed
     accepted_path: str | None = None
     quarantine_path: str | None = None
 
@@ -49,11 +50,14 @@ class TableReport:
 
 @dataclass(frozen=True)
 class TableResult:
-    """Accepted rows (typed), quarantined rows (raw values as read + `_reason`, `_row`), report."""
+    """Accepted rows (typed), quarantined rows (raw values as read + `_reason`, `_row`), report;
+    `rejected`: the quarantined rows' keys -> their reasons without quoted values (for the tables that
+    reference them, so a cascade names its cause)."""
 
     accepted: pd.DataFrame
     quarantined: pd.DataFrame
     report: TableReport
+    rejected: pd.Series | None = None
 
 
 class _Failures:
@@ -81,13 +85,13 @@ class _Failures:
             counts[label] = counts.get(label, 0) + int(mask.sum())
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
-    def reasons(self, bad_rows: np.ndarray) -> np.ndarray:
+    def reasons(self, bad_rows: np.ndarray, quote: bool = True) -> np.ndarray:
         """One "; "-joined reason per row in `bad_rows` (positions), in rule order."""
         joined = np.full(len(bad_rows), "", dtype=object)
         for label, mask, shown in self.items:
             hit = mask[bad_rows]
             piece: object = label
-            if shown is not None:
+            if shown is not None and quote:
                 text = shown.iloc[bad_rows[hit]].astype(str).str.slice(0, _SHOWN_CHARS)
                 piece = (label + " ('" + text + "')").to_numpy(dtype=object)
             joined[hit] = joined[hit] + "; " + piece
@@ -109,6 +113,8 @@ def validate_table(
     ref_keys: Mapping[str, Iterable[object]] | None = None,
     repeats: Mapping[str, np.ndarray] | None = None,
     row_offset: int = 0,
+    default_tz: str | None = None,
+    ref_rejected: Mapping[str, pd.Series] | None = None,
 ) -> TableResult:
     """Split `raw` into accepted and quarantined rows under `contract`.
 
@@ -116,22 +122,31 @@ def validate_table(
     reference without keys is a programming error, not something to skip quietly. `repeats`
     maps a unique column to a row mask of values already seen (in this piece or an earlier
     one); without it, duplicates are looked for within `raw`. `row_offset` is the position of
-    `raw`'s first row in its table (the quarantine's `_row`).
+    `raw`'s first row in its table (the quarantine's `_row`). A bad value of a `blank_bad` column is
+    blanked, and with `default_tz` a missing or unknown zone becomes that zone: the row is kept and
+    counted in `repaired`. `ref_rejected` maps "table.column" to the referenced table's quarantined
+    keys and reasons, so a row of a quarantined customer says why ("customer quarantined: ...").
     """
     missing = [c.name for c in contract.columns if c.required and c.name not in raw.columns]
     if missing:
         raise FeedError(f"{source}: table {contract.table!r} lacks required column(s) {', '.join(missing)}")
     when = parse_as_of(as_of)
     raw = raw.reset_index(drop=True)
-    fails = _Failures(len(raw))
+    fails, repairs = _Failures(len(raw)), _Failures(len(raw))
     typed: dict[str, pd.Series] = {}
     for column in contract.columns:
         source_values = raw[column.name] if column.name in raw.columns else _nulls(len(raw))
         coerced = coerce(source_values, column.kind)
-        fails.add(f"{column.name}: {coerced.problem}", coerced.bad, shown=source_values)
-        typed[column.name] = coerced.values
+        fill = default_tz if column.kind == "tz" else None
+        sink = _Failures(len(raw)) if column.blank_bad or fill is not None else fails
+        sink.add(f"{column.name}: {coerced.problem}", coerced.bad, shown=source_values)
         repeated = None if repeats is None else repeats.get(column.name)
-        _check_column(column, coerced, fails, when, ref_keys or {}, repeated)
+        _check_column(column, coerced, sink, when, ref_keys or {}, repeated, ref_rejected or {})
+        typed[column.name] = coerced.values
+        if sink is not fails:
+            typed[column.name] = _repair(coerced.values, sink, fill)
+            suffix = "left blank" if fill is None else f"assumed {fill}"
+            repairs.items.extend((f"{label}, {suffix}", mask, None) for label, mask, _ in sink.items)
     for rule in contract.row_rules:
         later, earlier = typed[rule.later], typed[rule.earlier]
         inverted = later.notna() & earlier.notna() & (later < earlier)
@@ -153,10 +168,26 @@ def validate_table(
         quarantined=len(quarantined),
         reconciled=len(raw) == len(accepted) + len(quarantined),
         rule_counts=fails.counts(),
+        repaired=repairs.counts(),
         extra_columns=[str(c) for c in raw.columns if c not in contract.names],
         missing_optional_columns=[c.name for c in contract.columns if c.name not in raw.columns],
     )
-    return TableResult(accepted=accepted, quarantined=quarantined, report=report)
+    keys = typed[contract.key].iloc[bad_rows]
+    rejected = pd.Series(fails.reasons(bad_rows, quote=False), index=keys.to_numpy(), dtype=object)
+    rejected = rejected[keys.notna().to_numpy()]
+    return TableResult(accepted=accepted, quarantined=quarantined, report=report, rejected=rejected)
+
+
+def _repair(values: pd.Series, sink: _Failures, fill: str | None) -> pd.Series:
+    """The column with its failing values blanked (or set to `fill`)."""
+    bad = sink.any_mask()
+    if fill is not None:
+        bad |= values.isna().to_numpy()
+    if not bad.any():
+        return values
+    if fill is None:
+        return values.mask(bad)
+    return values.astype(object).where(~bad, fill)
 
 
 def _nulls(n_rows: int) -> pd.Series:
@@ -170,6 +201,7 @@ def _check_column(
     as_of: pd.Timestamp,
     ref_keys: Mapping[str, Iterable[object]],
     repeated: np.ndarray | None = None,
+    rejected: Mapping[str, pd.Series] | None = None,
 ) -> None:
     """Add the failures of one column's rules (an unreadable value is not also "missing")."""
     name, values, present = column.name, coerced.values, coerced.valid
@@ -196,4 +228,11 @@ def _check_column(
         keys = ref_keys[column.references]
         known = keys if isinstance(keys, pd.Index) else pd.Index(keys)
         table = column.references.split(".")[0]
-        fails.add(f"{name}: unknown in {table}", present & ~values.isin(known), shown=values)
+        unknown = present & ~values.isin(known)
+        causes = (rejected or {}).get(column.references)
+        if causes is not None and len(causes) and unknown.any():
+            cause = values.map(causes[~causes.index.duplicated()]).where(unknown)
+            for reason in pd.unique(cause.dropna()):
+                fails.add(f"{table.removesuffix('s')} quarantined: {reason}", cause == reason, shown=values)
+            unknown &= cause.isna()
+        fails.add(f"{name}: unknown in {table}", unknown, shown=values)

@@ -17,7 +17,7 @@ import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,8 @@ class TableChecks:
     as_of: pd.Timestamp
     refs: Mapping[str, pd.Index]
     keep_keys: bool
+    default_tz: str | None = None  # given to rows without a known zone
+    rejected: Mapping[str, pd.Series] = field(default_factory=dict)  # referenced quarantined keys -> why
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class CheckedPiece:
     quarantined: pa.Table | None
     report: TableReport
     keys: pd.Series | None
+    rejected: pd.Series | None = None  # with `keys`: the quarantined rows' keys -> reasons
 
 
 def check_piece(
@@ -58,14 +61,16 @@ def check_piece(
 ) -> CheckedPiece:
     """Validate one piece (rows `offset`.. of the table) and shape its output for writing."""
     result = validate_table(piece.frame, checks.contract, source=checks.source, as_of=checks.as_of,
-                            ref_keys=checks.refs, repeats=repeats, row_offset=offset)  # fmt: skip
+                            ref_keys=checks.refs, repeats=repeats, row_offset=offset,
+                            default_tz=checks.default_tz, ref_rejected=checks.rejected)  # fmt: skip
     bad = None
     if len(result.quarantined):
         at = result.quarantined[ROW_COLUMN].to_numpy()
         bad = quarantine_table(piece.rows(at - offset, checks.schema), result.quarantined[REASON_COLUMN], at)
     keys = result.accepted[checks.contract.key] if checks.keep_keys else None
     good = accepted_table(result.accepted, checks.contract)
-    return CheckedPiece(len(piece), good, bad, result.report, keys)
+    rejected = result.rejected if checks.keep_keys else None
+    return CheckedPiece(len(piece), good, bad, result.report, keys, rejected)
 
 
 _WORKER_CHECKS: TableChecks | None = None  # set once in each worker process

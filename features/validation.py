@@ -46,6 +46,7 @@ from features.validated_io import (
     write_report,
 )
 from optichannel.contracts import CONTRACTS, Contract
+from optichannel.localtime import is_valid_tz
 from optichannel.progress import progress_bar
 from optichannel.settings import Settings, get_settings
 
@@ -68,11 +69,14 @@ def validate_feeds(
     tables: Sequence[str] | None = None,
     progress: bool = True,
     settings: Settings | None = None,
+    default_tz: str | None = None,
 ) -> dict[str, TableReport]:
     """Validate the feeds in `src_dir` (customers first, for references) and write the results.
 
     Writes `out_dir/<table>.parquet` (accepted), `out_dir/quarantine/<table>.parquet` (only
-    when rows were quarantined; a stale one is removed) and `out_dir/report.json`.
+    when rows were quarantined; a stale one is removed) and `out_dir/report.json`. A customer
+    without a known time zone is kept with `default_tz` (default: the feed's most common zone), as
+    its history is usable; the report counts it. Rows of a quarantined customer say why it was.
     """
     settings = settings or get_settings()
     src, out = Path(src_dir), Path(out_dir)
@@ -80,7 +84,9 @@ def validate_feeds(
     names = _select_tables(tables)
     out.mkdir(parents=True, exist_ok=True)
     keys: dict[str, pd.Index] = {}
+    rejected: dict[str, pd.Series] = {}
     reports: dict[str, TableReport] = {}
+    zone: str | None = None
     with progress_bar(enabled=progress) as bar:
         for name in names:
             contract = CONTRACTS[name]
@@ -89,40 +95,51 @@ def validate_feeds(
             refs = _reference_keys(contract, keys, out)
             key = f"{name}.{contract.key}"
             keep = key in _referenced()  # only referenced keys are kept: ids of 30M rows are not
-            report, accepted_keys = validate_feed(
-                feed,
-                contract,
-                out,
-                when,
-                refs,
-                settings,
-                keep_keys=keep,
-                advance=lambda n, t=task: bar.advance(t, n),
+            if any(c.kind == "tz" for c in contract.columns):
+                zone = default_tz or common_zone(feed, settings.validate_piece_rows)
+            checks = TableChecks(contract, feed.path, feed.schema, when, refs, keep, zone, rejected)
+            report, accepted_keys, rejected_keys = validate_feed(
+                feed, checks, out, settings, advance=lambda n, t=task: bar.advance(t, n)
             )
             reports[name] = report
             if accepted_keys is not None:
                 keys[key] = accepted_keys
+            if rejected_keys is not None:
+                rejected[key] = rejected_keys
     payload = {
         "source": str(src),
         "as_of": when.isoformat(),
+        "assumed_tz": zone,
         "tables": {name: report.as_dict() for name, report in reports.items()},
     }
     write_report(payload, out)
     return reports
 
 
+def common_zone(feed: Feed, rows: int) -> str:
+    """The most common known time zone of a customers feed (UTC when it names none): the one a
+    customer without a zone most likely lives in."""
+    if "tz" not in feed.schema.names:
+        return "UTC"
+    counts: Counter[str] = Counter()
+    for piece in iter_pieces(feed, rows, ["tz"]):
+        counts.update(piece.frame["tz"].dropna().astype(str).str.strip().value_counts().to_dict())
+    for zone, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):  # ties: by name, repeatably
+        if is_valid_tz(zone):
+            return zone
+    return "UTC"
+
+
 def validate_feed(
     feed: Feed,
-    contract: Contract,
+    checks: TableChecks,
     out: Path,
-    when: pd.Timestamp,
-    refs: dict[str, pd.Index],
     settings: Settings,
-    keep_keys: bool = False,
     advance: Callable[[int], object] = lambda n: None,
-) -> tuple[TableReport, pd.Index | None]:
+) -> tuple[TableReport, pd.Index | None, pd.Series | None]:
     """Check one feed piece by piece and write its accepted and quarantined rows; the report,
-    and the accepted keys when `keep_keys`."""
+    and with `checks.keep_keys` the accepted keys and the quarantined keys with their reasons."""
+    contract = checks.contract
     missing = [c.name for c in contract.columns if c.required and c.name not in feed.schema.names]
     if missing:
         raise FeedError(
@@ -136,8 +153,9 @@ def validate_feed(
     quarantined = PartWriter(quarantine_path(out, contract.table))
     counts: Counter[str] = Counter()
     key_parts: list[pd.Series] = []
+    rejected_parts: list[pd.Series] = []
+    repaired: Counter[str] = Counter()
     first: TableReport | None = None
-    checks = TableChecks(contract, feed.path, feed.schema, when, refs, keep_keys)
     workers = 1 if repeated is None else settings.validate_workers
     offset = 0
     try:
@@ -146,9 +164,12 @@ def validate_feed(
             if done.quarantined is not None:
                 quarantined.write(done.quarantined)
             counts.update(done.report.rule_counts)
+            repaired.update(done.report.repaired)
             first = first or done.report
             if done.keys is not None:
                 key_parts.append(done.keys)
+            if done.rejected is not None:
+                rejected_parts.append(done.rejected)
             offset += done.rows
             advance(done.rows)
         accepted_file, quarantine_file = accepted.close(), quarantined.close()
@@ -165,11 +186,14 @@ def validate_feed(
         quarantined=quarantined.rows,
         reconciled=offset == accepted.rows + quarantined.rows,
         rule_counts=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        repaired=dict(sorted(repaired.items(), key=lambda kv: (-kv[1], kv[0]))),
         accepted_path=str(accepted_file),
         quarantine_path=None if quarantine_file is None else str(quarantine_file),
     )
-    keys = pd.Index(pd.concat(key_parts, ignore_index=True)) if keep_keys else None
-    return report, keys
+    if not checks.keep_keys:
+        return report, None, None
+    rejected = pd.concat(rejected_parts) if rejected_parts else pd.Series(dtype=object)
+    return report, pd.Index(pd.concat(key_parts, ignore_index=True)), rejected
 
 
 def _tasks(feed: Feed, rows: int, repeated: dict[str, np.ndarray] | None) -> Iterator[Task]:

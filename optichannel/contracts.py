@@ -64,6 +64,8 @@ class Column:
     positive: bool = False  # strictly > 0
     not_future: bool = False  # timestamps/dates must not lie after the reference time
     references: str | None = None  # "table.column" that must contain this value
+    # an optional detail (a CRM often lacks it): a bad value is blanked and counted, the row is kept
+    blank_bad: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,10 @@ CUSTOMERS = Contract(
     columns=(
         Column("customer_id", "str", unique=True),
         Column("signup_date", "date", not_future=True),
-        Column("birth_year", "int", min=1900, max=2015),
-        Column("region", "str", nullable=True),
-        Column("tz", "tz"),
+        Column("birth_year", "int", required=False, nullable=True, min=1900, max=2015, blank_bad=True),
+        Column("region", "str", required=False, nullable=True, blank_bad=True),
+        # without a zone, validation assumes one (the feed's most common) rather than drop the customer
+        Column("tz", "tz", required=False),
         *(Column(f"consent_{ch}", "bool") for ch in CHANNELS),
     ),
 )

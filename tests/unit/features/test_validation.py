@@ -136,7 +136,7 @@ def test_clean_feeds_are_fully_accepted_with_contract_types_and_order() -> None:
     assert dtypes["amount"] == "float64"
     assert dtypes["txn_id"] == "object"
     assert cust.accepted["signup_date"].dtype == "datetime64[us]"
-    assert cust.accepted["birth_year"].dtype == "int64"
+    assert cust.accepted["birth_year"].dtype == "Int64"  # optional: may be missing
     assert cust.accepted["consent_email"].dtype == "bool"
     assert txns.accepted["ts"].iloc[0] == pd.Timestamp("2026-03-01T08:00:00Z")
 
@@ -255,10 +255,12 @@ def test_required_non_null_and_min_max() -> None:
     frame.loc[1, "birth_year"] = 2020
     frame.loc[2, "tz"] = None
     result = validate_table(frame, CUSTOMERS, as_of=AS_OF)
-    assert reasons_by_row(result) == {
-        0: "birth_year: must be >= 1900",
-        1: "birth_year: must be <= 2015",
-        2: "tz: missing",
+    # a birth year is an optional detail: out of range, it is blanked and the customer kept
+    assert reasons_by_row(result) == {2: "tz: missing"}
+    assert result.accepted["birth_year"].isna().tolist() == [True, True, False]
+    assert result.report.repaired == {
+        "birth_year: must be <= 2015, left blank": 1,
+        "birth_year: must be >= 1900, left blank": 1,
     }
 
 
@@ -403,12 +405,56 @@ def test_validate_feeds_writes_tables_quarantine_and_report(tmp_path: Path) -> N
 
 def test_references_use_accepted_customers_only(tmp_path: Path) -> None:
     customers = customers_frame()
-    customers.loc[3, "tz"] = "Nowhere/Land"  # C003 is quarantined, so its rows are unknown
+    customers.loc[3, "signup_date"] = pd.Timestamp("2027-01-01")  # C003 is quarantined: its rows say why
     src = write_feeds(tmp_path / "feeds", customers=customers)
     reports = validate_feeds(src, tmp_path / "out", as_of=AS_OF, progress=False)
     assert reports["customers"].quarantined == 1
-    assert reports["transactions"].rule_counts == {"customer_id: unknown in customers": 1}
-    assert reports["events"].rule_counts == {"customer_id: unknown in customers": 1}
+    cause = "customer quarantined: signup_date: in the future"
+    assert reports["transactions"].rule_counts == {cause: 1}
+    assert reports["events"].rule_counts == {cause: 1}
+    quarantined = pd.read_parquet(tmp_path / "out" / "quarantine" / "events.parquet")
+    assert quarantined["_reason"].tolist() == [f"{cause} ('C003')"]
+
+
+def test_missing_demographics_keep_the_customer_and_their_history(tmp_path: Path) -> None:
+    """A CRM without birth years (column absent or values blank) loses no customer and no row."""
+    customers = customers_frame().drop(columns=["birth_year", "region"])
+    src = write_feeds(tmp_path / "feeds", customers=customers)
+    reports = validate_feeds(src, tmp_path / "out", as_of=AS_OF, progress=False)
+    assert {name: r.quarantined for name, r in reports.items()} == dict.fromkeys(reports, 0)
+    assert reports["customers"].missing_optional_columns == ["birth_year", "region"]
+    accepted = pd.read_parquet(tmp_path / "out" / "customers.parquet")
+    assert accepted["birth_year"].isna().all() and len(accepted) == 4  # the model sees NaN
+
+    blanks = customers_frame()
+    blanks.loc[[0, 2], "birth_year"] = None
+    result = validate_table(blanks, CUSTOMERS, as_of=AS_OF)
+    assert result.report.quarantined == 0 and result.report.repaired == {}
+    assert result.accepted["birth_year"].isna().tolist() == [True, False, True, False]
+
+
+def test_unknown_time_zone_is_assumed_not_cascaded(tmp_path: Path) -> None:
+    """A customer without a usable zone keeps its history and gets the feed's most common zone."""
+    customers = customers_frame(7)  # zones: Berlin x3, Tokyo, UTC and two unusable
+    customers.loc[6, "tz"] = "Europe/Berlin"
+    customers.loc[1, "tz"] = "Nowhere/Land"
+    customers.loc[5, "tz"] = None
+    src = write_feeds(tmp_path / "feeds", customers=customers, transactions=transactions_frame(14, 7))
+    reports = validate_feeds(src, tmp_path / "out", as_of=AS_OF, progress=False)
+    assert {name: r.quarantined for name, r in reports.items()} == dict.fromkeys(reports, 0)
+    assert reports["customers"].repaired == {
+        "tz: missing, assumed Europe/Berlin": 1,
+        "tz: not an IANA time zone, assumed Europe/Berlin": 1,
+    }
+    zones = pd.read_parquet(tmp_path / "out" / "customers.parquet").set_index("customer_id")["tz"]
+    assert zones["C001"] == zones["C005"] == "Europe/Berlin"
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["assumed_tz"] == "Europe/Berlin"
+    chosen = validate_feeds(src, tmp_path / "out2", as_of=AS_OF, progress=False, default_tz="Asia/Tokyo")
+    assert chosen["customers"].repaired == {
+        "tz: missing, assumed Asia/Tokyo": 1,
+        "tz: not an IANA time zone, assumed Asia/Tokyo": 1,
+    }
 
 
 def test_partial_run_reads_previous_customers_or_fails(tmp_path: Path) -> None:

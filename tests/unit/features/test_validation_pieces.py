@@ -220,3 +220,18 @@ def test_a_simulated_bank_in_pieces_is_validated_as_at_once(small_world: Path, t
         assert reports[name].rule_counts == whole.report.rule_counts
         assert (reports[name].rows_read, reports[name].quarantined) == (len(raw), len(whole.quarantined))
     assert reports["transactions"].rows_read > 3 * 100_000  # it really was checked in pieces
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cascade_names_the_customers_reason_across_pieces(tmp_path: Path, workers: int) -> None:
+    """A quarantined customer's rows say why it was, wherever in the customers feed it sat."""
+    customers = customers_frame(4)
+    customers.loc[3, "signup_date"] = pd.Timestamp("2027-01-01")
+    customers.loc[1, "customer_id"] = "C000"  # a duplicate: its rows belong to the first C000, kept
+    src = write_feeds(tmp_path / "feeds", customers=customers, transactions=transactions_frame(8))
+    pieces = run(src, tmp_path / "pieces", piece_rows=1, workers=workers)
+    assert pieces["r_transactions"]["rule_counts"] == {
+        "customer quarantined: signup_date: in the future": 2,
+        "customer_id: unknown in customers": 2,  # C001 is not in the feed any more
+    }
+    assert_same(run(src, tmp_path / "whole", 1_000_000), pieces)
