@@ -106,16 +106,17 @@ class CampaignLimits:
             return False  # the centre is closed at that hour
         return self.counter.book(items) if items else True
 
-    def release(self, name: str, send_at_us: int, channel: int) -> bool:
+    def release(self, name: str, send_at_us: int, channel: int, once: str | None = None) -> bool:
         """Give back what a contact booked (the CRM reported it `not_sent`); False when nothing was
-        booked for it (an unknown campaign, or an hour the centre is closed)."""
+        booked for it (an unknown campaign, or an hour the centre is closed) or, with a `once` key
+        (its decision id), when it was given back before."""
         if name not in self.plans:
             return False
         items = self._items(name, np.array([send_at_us], dtype=np.int64), channel, 0)
         if not items:
             return False
-        self.counter.release([(key, amount) for key, amount, _ in items])
-        return True
+        marker = None if once is None else self._key(name, f"released:{once}")
+        return self.counter.release([(key, amount) for key, amount, _ in items], marker)
 
     def _budget_left(self, name: str) -> float:
         budget = self.plan(name).budget

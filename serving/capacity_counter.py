@@ -3,7 +3,9 @@ by every worker: SQLite beside the decision log in the local profile, Redis in p
 replicas behind a load balancer never book the same last place twice.
 
 `book` is all-or-nothing over the resources one contact uses: either every counter stays within
-its limit and all are incremented, or nothing changes.
+its limit and all are incremented, or nothing changes. `release` with a `once` key (a counter-style
+key naming the campaign and decision) gives back at most once per key: a `not_sent` retried after
+a crash frees its places one time.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class CapacityCounter(Protocol):
 
     def book(self, items: list[Item]) -> bool: ...
 
-    def release(self, items: list[tuple[str, float]]) -> None: ...
+    def release(self, items: list[tuple[str, float]], once: str | None = None) -> bool: ...
 
 
 class SQLiteCounter:
@@ -37,6 +39,7 @@ class SQLiteCounter:
         self._connect().execute(
             "CREATE TABLE IF NOT EXISTS capacity (key TEXT PRIMARY KEY, used REAL NOT NULL)"
         )
+        self._connect().execute("CREATE TABLE IF NOT EXISTS released (key TEXT PRIMARY KEY)")
 
     def used(self, keys: list[str]) -> list[float]:
         if not keys:
@@ -65,11 +68,23 @@ class SQLiteCounter:
             con.execute("ROLLBACK")
             raise
 
-    def release(self, items: list[tuple[str, float]]) -> None:
-        """Give back (key, amount) bookings, never below 0 (a counter may have been reset since)."""
-        self._connect().executemany(
-            "UPDATE capacity SET used = MAX(0, used - ?) WHERE key = ?", [(amount, k) for k, amount in items]
-        )
+    def release(self, items: list[tuple[str, float]], once: str | None = None) -> bool:
+        """Give back (key, amount) bookings, never below 0 (a counter may have been reset since);
+        with `once`, only the first time for that key (False after)."""
+        con = self._connect()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            mark = "INSERT OR IGNORE INTO released (key) VALUES (?)"
+            if once is not None and not con.execute(mark, (once,)).rowcount:
+                con.execute("ROLLBACK")
+                return False
+            back = [(amount, k) for k, amount in items]
+            con.executemany("UPDATE capacity SET used = MAX(0, used - ?) WHERE key = ?", back)
+            con.execute("COMMIT")
+            return True
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 _BOOK = """
@@ -86,7 +101,12 @@ return 1
 
 
 _RELEASE = """
-for i = 1, #KEYS do
+local n = #KEYS
+if ARGV[#ARGV] ~= '' then  -- a once key: the last KEYS entry, set only by the first release
+  n = n - 1
+  if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'EX', ARGV[#ARGV]) then return 0 end
+end
+for i = 1, n do
   local used = redis.call('GET', KEYS[i])
   if used then
     local left = math.max(0, tonumber(used) - tonumber(ARGV[i]))
@@ -115,9 +135,10 @@ class RedisCounter:
         args = [*(a for _, a, _ in items), *(limit for _, _, limit in items), TTL_SECONDS]
         return bool(self._book(keys=keys, args=args))
 
-    def release(self, items: list[tuple[str, float]]) -> None:
-        if items:
-            self._release(keys=[k for k, _ in items], args=[a for _, a in items])
+    def release(self, items: list[tuple[str, float]], once: str | None = None) -> bool:
+        keys = [k for k, _ in items] + ([] if once is None else [once])
+        args = [*(a for _, a in items), "" if once is None else TTL_SECONDS]
+        return bool(self._release(keys=keys, args=args)) if keys else True
 
 
 def open_counter(profile: str, redis_url: str, path: Path) -> CapacityCounter:

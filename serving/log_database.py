@@ -51,6 +51,13 @@ QUARANTINE = Table(
     Column("at", Text), Column("value", Text), Column("reason", Text, nullable=False),
     Column("received_at", Text, nullable=False),
 )  # fmt: skip
+#: `not_sent` reports whose contact is still to be given back (frequency cap, campaign counters):
+#: queued in the transaction that stores the report, deleted once released (an outbox)
+RELEASES = Table(
+    "outcome_releases", METADATA,
+    Column("decision_id", Text, primary_key=True), Column("customer_id", Text), Column("campaign", Text),
+    Column("channel", Text), Column("send_at", Text), Column("queued_at", Text, nullable=False),
+)  # fmt: skip
 IMPORTS = Table(
     "outcome_imports", METADATA,
     Column("fingerprint", Text, primary_key=True), Column("path", Text), Column("rows_done", Integer),

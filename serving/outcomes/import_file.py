@@ -5,7 +5,8 @@ progress marker (the file's SHA-256 and the rows done), so a crash at any point 
 a re-run of the same file resumes after the last stored piece: no row is applied twice, and a file
 imported before is recognised and left alone. `not_sent` reports release the handed-out contacts
 they concern, so the frequency cap stops counting them, and what they booked on a campaign's
-counters.
+counters, exactly once: the release is queued with the piece and drained after it (and again at the
+end of any run), so a crash between the two leaves it pending, never lost.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import Executable, select, update
 from serving.campaign_limits import CampaignLimits
 from serving.handed_out import HandedOut
 from serving.log_database import IMPORTS, engine, insert
+from serving.outcomes import releases
 from serving.outcomes.store import OUTCOME_COLUMNS, ingest, release
 
 CHUNK_ROWS = 50_000
@@ -84,7 +86,8 @@ def import_file(
     key = fingerprint(path)
     done = _progress(target, key)
     if done is not None and done["finished_at"] is not None:
-        return ImportResult(path, done["rows_done"], done["accepted"], done["quarantined"], 0,
+        freed = releases.drain(target, handed_out, limits)  # what a crash after its last piece left
+        return ImportResult(path, done["rows_done"], done["accepted"], done["quarantined"], freed,
                             done["rows_done"], already=done["finished_at"])  # fmt: skip
     start = 0 if done is None else done["rows_done"]
     accepted = 0 if done is None else done["accepted"]
@@ -108,6 +111,7 @@ def import_file(
         if position <= start:  # an empty file, or nothing left: the marker row may not exist yet
             con.execute(_marker(target, key, str(path), position, accepted, quarantined, now)(0, 0))
         con.execute(update(IMPORTS).where(IMPORTS.c.fingerprint == key).values(finished_at=finished))
+    released += releases.drain(target, handed_out, limits)  # pending since a crash after the last piece
     return ImportResult(path, position, accepted, quarantined, released, start)
 
 

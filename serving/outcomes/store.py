@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Executable, Table, select
 
-from optichannel.channels import CHANNELS
 from serving.campaign_limits import CampaignLimits
 from serving.handed_out import HandedOut
 from serving.log_database import DECISIONS, OUTCOMES, QUARANTINE, engine, serialise
+from serving.outcomes import releases
 from serving.schemas import CONTROL
 
 EVENTS = ("sent", "not_sent", "delivered", "responded", "converted")
@@ -46,6 +46,7 @@ class Ingested:
     accepted: int
     quarantined: pd.DataFrame = field(default_factory=pd.DataFrame)
     not_sent: pd.DataFrame = field(default_factory=pd.DataFrame)  # decision_id, customer_id, *BOOKED
+    target: Path | str = ""  # the store they were written to (its pending releases)
 
     def __post_init__(self) -> None:
         if self.read != self.accepted + len(self.quarantined):
@@ -171,21 +172,16 @@ def ingest(
             for column in ("decision_id", "event", "at", "value"):  # readable, and storable in PostgreSQL
                 kept[column] = kept[column].astype("string").str.replace("\x00", "\\x00", regex=False)
             con.execute(QUARANTINE.insert(), _none(kept))
+        released = good.loc[good["event"] == "not_sent", ["decision_id", "customer_id", *BOOKED]]
+        releases.queue(con, released, now)
         if extra is not None:
             con.execute(extra(len(good), len(bad)))
-    released = good.loc[good["event"] == "not_sent", ["decision_id", "customer_id", *BOOKED]]
-    return Ingested(len(frame), len(good), quarantine.reset_index(drop=True), released.reset_index(drop=True))
+    return Ingested(len(frame), len(good), quarantine.reset_index(drop=True), released.reset_index(drop=True),
+                    target)  # fmt: skip
 
 
 def release(result: Ingested, handed_out: HandedOut | None, limits: CampaignLimits | None = None) -> int:
     """Take the decisions reported `not_sent` off the handed-out contacts (the frequency cap) and
-    give back what they booked on their campaign's counters; how many decisions."""
-    gone = result.not_sent
-    if handed_out is not None and len(gone):
-        handed_out.remove(list(zip(gone["customer_id"], gone["decision_id"], strict=True)))
-    if limits is not None and len(gone):
-        booked = gone[gone["campaign"].notna() & gone["send_at"].notna() & gone["channel"].isin(CHANNELS)]
-        for row in booked.itertuples(index=False):
-            send_at_us = int(pd.Timestamp(row.send_at).timestamp() * 1_000_000)
-            limits.release(str(row.campaign), send_at_us, CHANNELS.index(row.channel))
-    return len(gone)
+    give back what they booked on their campaign's counters: every release pending in the store,
+    this batch's and any an earlier crash or outage left (`serving.outcomes.releases`); how many."""
+    return releases.drain(result.target, handed_out, limits)
