@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     )
     model_alias: str = Field("champion", description="registry alias the service and scorer load")
     api_token: str | None = Field(
-        None, description="if set, /predict* require `Authorization: Bearer <token>`"
+        None,
+        description="/predict* and /outcomes require `Authorization: Bearer <token>` when set; the "
+        "production profile refuses to start without it",
     )
     exploration: float = Field(
         0.0, ge=0.0, lt=1.0, description="share of random allowed decisions (propensity returned); 0 = off"

@@ -42,12 +42,14 @@ def serve(
     from optichannel.registry import ROOT
     from optichannel.settings import get_settings
     from serving.local_server import SERVICE, service_env
-    from serving.runtime import StartupError, load_model, open_limits, open_reader
+    from serving.log_database import describe
+    from serving.runtime import StartupError, load_model, open_limits, open_reader, require_token
 
     settings = get_settings()
     if plan:
         settings = settings.model_copy(update={"plans": [*settings.plans, *plan]})
     try:  # check before starting workers: one clear line instead of a worker's traceback
+        require_token(settings)
         model, version = load_model(settings)
         open_reader(settings, model)
         limits = open_limits(settings, model)
@@ -56,8 +58,9 @@ def serve(
     typer.echo(f"serving optichannel-nbc version {version} ({settings.model_alias}) on http://{host}:{port}")
     if limits is not None:
         typer.echo(f"campaigns: {', '.join(sorted(limits.plans))} (counters: {settings.profile} profile)")
-    typer.echo(f"decision log: {settings.decision_log}; try: curl -s -X POST http://{host}:{port}/predict "
-               "-H 'Content-Type: application/json' -d '{\"customer_id\": \"C000001\"}'")  # fmt: skip
+    typer.echo(f"decision log: {describe(settings.decision_store)}; try: curl -s -X POST "
+               f"http://{host}:{port}/predict -H 'Content-Type: application/json' "
+               "-d '{\"customer_id\": \"C000001\"}'")  # fmt: skip
     bentoml = Path(sys.executable).with_name("bentoml")
     sys.stdout.flush()
     os.chdir(ROOT)  # become `bentoml serve` itself: Ctrl-C and SIGTERM reach the server directly

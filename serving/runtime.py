@@ -27,6 +27,16 @@ class Runtime:
     settings: Settings
 
 
+def require_token(settings: Settings) -> None:
+    """The production profile never starts open: anyone who reaches an open service can free a
+    campaign's capacity (`not_sent`) or inject conversions."""
+    if settings.profile == "production" and not settings.api_token:
+        raise StartupError(
+            "the production profile needs an API token: set OPTICHANNEL_API_TOKEN (the CRM sends it as "
+            "`Authorization: Bearer <token>`); refusing to start an open service"
+        )
+
+
 def load_model(settings: Settings) -> tuple[NextBestChannelModel, str]:
     """(model bundle, registry version) of the model holding the configured alias."""
     from mlflow.exceptions import MlflowException
@@ -126,6 +136,7 @@ def load_runtime(settings: Settings) -> Runtime:
 
     from serving.schemas import PredictRequest
 
+    require_token(settings)
     runtime = open_runtime(settings)
     decider, handed_out = runtime.decider, runtime.decider.handed_out
     decider.handed_out = None  # the warm-up is no one's decision: it hands nothing out
