@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from features.contract_checks import TableReport
+    from features.feed_readiness import HistoryNeed
 
 _TOP_REASONS = 3
 
@@ -117,12 +121,27 @@ def validate(
             help="IANA zone for customers without a known one [default: the feed's most common zone].",
         ),
     ] = None,
+    max_quarantined: Annotated[
+        float,
+        typer.Option(
+            "--max-quarantined", min=0.0, max=1.0, help="Fail (exit 1) when more of any feed is quarantined."
+        ),
+    ] = 0.05,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="Days of contacts training will split into TRAIN+VALID+TEST (a training config's "
+            "split: min_train_days, valid_days, test_days); a shorter history is warned about.",
+        ),
+    ] = "28+14+14",
 ) -> None:
     """Validate raw feeds: accepted rows, quarantined rows with reasons, and a report."""
     from rich.console import Console
     from rich.table import Table
 
     from features.feed_io import FeedError
+    from features.feed_readiness import HistoryNeed
     from features.validation import parse_as_of, validate_feeds
     from optichannel.localtime import is_valid_tz
     from optichannel.settings import get_settings
@@ -133,6 +152,10 @@ def validate(
         when = parse_as_of(as_of)
     except ValueError as exc:
         raise typer.BadParameter(f"not an ISO 8601 time: {as_of!r}", param_hint="--as-of") from exc
+    try:
+        need = HistoryNeed.parse(split)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--split") from None
     if default_tz is not None and not is_valid_tz(default_tz):
         raise typer.BadParameter(f"not an IANA time zone: {default_tz!r}", param_hint="--default-tz")
     try:
@@ -174,6 +197,24 @@ def validate(
             typer.echo(f"kept: {report.table}: {label} × {count:,}")
     if any(not r.reconciled for r in reports.values()):
         typer.echo("error: counts do not reconcile (read != accepted + quarantined)", err=True)
+        raise typer.Exit(code=1)
+    _readiness(reports, Path(out_dir), max_quarantined, need)
+
+
+def _readiness(
+    reports: dict[str, TableReport], out_dir: Path, max_quarantined: float, need: HistoryNeed
+) -> None:
+    """What the next stages will make of these feeds: notes, and exit 1 past the quarantine limit."""
+    from features.feed_readiness import history_problem, propensity_note, quarantine_problem
+
+    how = "shorten training's split in a config (split: min_train_days, valid_days, test_days) and pass it "
+    how += "to `train --config` (`demo --data DIR --config`); check it here with --split TRAIN+VALID+TEST"
+    for line in (propensity_note(out_dir), history_problem(out_dir, need, how)):
+        if line is not None:
+            typer.echo(f"warning: {line}", err=True)
+    problem = quarantine_problem(reports, max_quarantined)
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(code=1)
 
 

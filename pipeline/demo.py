@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from optichannel.channels import NONE
+from pipeline.demo_checks import one_line, ready, train_config
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -26,9 +27,15 @@ PLAN = Path(__file__).resolve().parents[1] / "docs" / "campaign_plan.yaml"
 
 
 def _step(console: Console, title: str, action: Callable[[], str]) -> None:
+    """Run one step; what a user can fix (a missing directory or table, too short a history) ends the
+    demo with one line naming it, as the step's own command would, not with a traceback."""
     console.rule(f"[bold]{title}")
     began = time.perf_counter()
-    summary = action()
+    try:
+        summary = action()
+    except (FileNotFoundError, ValueError, ConnectionError) as exc:
+        typer.echo(f"error: {one_line(exc)}", err=True)
+        raise typer.Exit(code=1) from None
     console.print(f"[green]done[/] in {time.perf_counter() - began:.1f} s — {summary}")
 
 
@@ -36,7 +43,9 @@ def demo(
     customers: int = typer.Option(2000, "--customers", "-n", min=100, help="size of the simulated bank"),
     days: int = typer.Option(120, "--days", "-d", min=28, help="simulated days"),
     seed: int = typer.Option(7, "--seed", "-s", help="random seed"),
-    trials: int = typer.Option(5, "--trials", min=1, help="Optuna trials for the response model"),
+    trials: int = typer.Option(
+        None, "--trials", min=1, help="Optuna trials for the response model [default: the config's, else 5]"
+    ),
     stop_after: int = typer.Option(
         None,
         "--stop-after",
@@ -48,6 +57,12 @@ def demo(
         None,
         "--data",
         help="your own feeds (Parquet or CSV in the documented contracts); skips the simulator",
+    ),
+    config: Path = typer.Option(
+        None, "--config", help="training config YAML (as `train --config`): trials, split, economics..."
+    ),
+    max_quarantined: float = typer.Option(
+        0.05, "--max-quarantined", min=0.0, max=1.0, help="stop when more of any feed is quarantined"
     ),
 ) -> None:
     """Run the pipeline end to end: simulate, validate, build features, Feast, train and evaluate,
@@ -62,6 +77,7 @@ def demo(
     settings = get_settings()
     began = time.perf_counter()
     world = data or settings.world_dir
+    train_cfg = train_config(config, trials, seed)
 
     if data is None:
         cfg = WorldConfig(customers=customers, days=days, seed=seed)
@@ -79,6 +95,7 @@ def demo(
     def validate() -> str:
         reports = validate_feeds(world, settings.validated_dir, as_of=None, progress=settings.show_progress)
         parts = [f"{n}: {r.accepted:,} accepted / {r.quarantined:,} quarantined" for n, r in reports.items()]
+        ready(reports, settings.validated_dir, max_quarantined, train_cfg.split, stop_after)
         return "; ".join(parts) + f" -> {settings.validated_dir}"
 
     _step(console, "2. validate the feeds against their contracts", validate)
@@ -109,10 +126,9 @@ def demo(
         return
 
     def train() -> str:
-        from training.config import Evaluation, TrainConfig
         from training.train import run
 
-        cfg = TrainConfig(trials=trials, seed=seed, evaluation=Evaluation(customers=1000, times=2))
+        cfg = train_cfg
         result = run(settings, cfg, None if data else world, Path("reports"), settings.show_progress,
                      lambda m: console.print(f"  {m}"))  # fmt: skip
         from training.cli import print_logged, print_table
@@ -123,7 +139,9 @@ def demo(
         verdict = "promoted to champion" if result.promotion.promoted else "kept as challenger"
         return f"optichannel-nbc version {result.version} {verdict} ({result.promotion.reason})"
 
-    _step(console, f"5. tune ({trials} Optuna trials), train, register and evaluate the model", train)
+    _step(
+        console, f"5. tune ({train_cfg.trials} Optuna trials), train, register and evaluate the model", train
+    )
     if stop_after == 5:
         return
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from click.testing import Result
 from typer.testing import CliRunner
 
-from tests.unit.features.test_validation import _cli, customers_frame, write_feeds
+from tests.unit.features.test_validation import (
+    _cli,
+    contacts_frame,
+    customers_frame,
+    transactions_frame,
+    write_feeds,
+)
 
 runner = CliRunner()
 
@@ -25,3 +32,77 @@ def test_cli_says_which_zone_it_assumed(tmp_path: Path) -> None:
     assert "quarantined 0" in result.output
     bad = runner.invoke(_cli(), [*args, "--default-tz", "Mars/Olympus"])
     assert bad.exit_code == 2 and "not an IANA time zone: 'Mars/Olympus'" in bad.output
+
+
+def _validate(src: Path, out: Path, *extra: str) -> Result:
+    args = ["validate", str(src), "--out", str(out), "--quiet", "--as-of", "2026-03-31", *extra]
+    return runner.invoke(_cli(), args)
+
+
+def _errors(result: Result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith("error:")]
+
+
+def test_too_much_quarantined_fails_in_one_line(tmp_path: Path) -> None:
+    """Raw channel names (`mobile`) quarantine most contacts: a script must not go on to training."""
+    contacts = contacts_frame(8)
+    contacts.loc[:5, "channel"] = ["mobile", "social", "mobile", "mobile", "social", "mobile"]
+    src = write_feeds(tmp_path / "feeds", contacts=contacts)
+    result = _validate(src, tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert _errors(result) == [
+        "error: contacts: 75.0% of 8 rows quarantined (mostly channel: not an allowed value × 6): more than "
+        "5% (--max-quarantined); see the quarantine files for the rows and their reasons, fix the feed or "
+        "raise the limit"
+    ]
+    assert "Traceback" not in result.output
+    assert (tmp_path / "out" / "report.json").exists()  # the outputs are written all the same
+    assert _validate(src, tmp_path / "out", "--max-quarantined", "0.8").exit_code == 0
+
+
+def test_one_quarantined_row_in_a_large_feed_passes(tmp_path: Path) -> None:
+    transactions = transactions_frame(40)
+    transactions.loc[3, "amount"] = -1.0  # 2.5% of the feed
+    src = write_feeds(tmp_path / "feeds", transactions=transactions)
+    result = _validate(src, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert _errors(result) == []
+
+
+def test_missing_propensities_are_said_at_validate_time(tmp_path: Path) -> None:
+    contacts = contacts_frame().drop(columns=["propensity", "channel_propensity"])
+    src = write_feeds(tmp_path / "feeds", contacts=contacts)
+    result = _validate(src, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: the contacts carry no propensity or channel_propensity: `train` will stop" in result.output
+    )
+    clean = _validate(write_feeds(tmp_path / "clean"), tmp_path / "out2")
+    assert "propensity" not in clean.output
+
+
+def test_short_history_is_said_at_validate_time(tmp_path: Path) -> None:
+    """Four days of contacts: the line says what training needs and how to change it."""
+    src = write_feeds(tmp_path / "feeds")
+    result = _validate(src, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if line.startswith("warning: contacts span")]
+    assert warning == [
+        "warning: contacts span 3 days (2026-03-03 to 2026-03-06) but training needs 56 (28 to train, 14 to "
+        "validate, 14 to test): bring a longer history, or shorten training's split in a config (split: "
+        "min_train_days, valid_days, test_days) and pass it to `train --config` "
+        "(`demo --data DIR --config`); check it here with --split TRAIN+VALID+TEST"
+    ]
+    shorter = _validate(src, tmp_path / "out", "--split", "1+1+1")
+    assert "contacts span" not in shorter.output
+    bad = _validate(src, tmp_path / "out", "--split", "28-14")
+    assert bad.exit_code == 2 and "TRAIN+VALID+TEST" in bad.output
+
+
+def test_history_need_matches_the_training_split() -> None:
+    """features cannot import training: this test keeps the two defaults equal."""
+    from features.feed_readiness import HistoryNeed
+    from training.config import Split
+
+    split = Split()
+    assert HistoryNeed() == HistoryNeed(split.min_train_days, split.valid_days, split.test_days)

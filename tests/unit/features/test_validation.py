@@ -512,7 +512,17 @@ def test_cli_shows_per_table_reasons(tmp_path: Path) -> None:
     bad.loc[0, "amount"] = -2.0
     src = write_feeds(tmp_path / "feeds", transactions=bad)
     result = CliRunner().invoke(
-        _cli(), ["validate", str(src), "--out", str(tmp_path / "out"), "--as-of", "2026-03-31"]
+        _cli(),
+        [
+            "validate",
+            str(src),
+            "--out",
+            str(tmp_path / "out"),
+            "--as-of",
+            "2026-03-31",
+            "--max-quarantined",
+            "0.2",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "transactions" in result.output

@@ -1,0 +1,71 @@
+"""What `demo` checks before its heavy steps: the training config (read once, up front) and the
+validated feeds (too much quarantined, too short a history for the split), each failing in one line.
+
+The single commands report these in one line; the demo runs the same checks so its steps end the
+same way, before features, Feast and training have spent minutes on feeds they cannot use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from features.contract_checks import TableReport
+    from training.config import Split, TrainConfig
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (a pydantic error lists each field as `where: what`)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            listed = errors()
+            return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in listed)
+        except (TypeError, KeyError):
+            pass
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+def train_config(path: Path | None, trials: int | None, seed: int) -> TrainConfig:
+    """The training run's parameters: the file's when given (checked before any step runs, one line
+    naming the field), else the demo's small defaults; `--trials` wins over either."""
+    import yaml
+
+    from training.config import Evaluation, TrainConfig
+
+    if path is None:
+        cfg = TrainConfig(trials=5, seed=seed, evaluation=Evaluation(customers=1000, times=2))
+    else:
+        try:
+            cfg = TrainConfig.from_yaml(path)
+        except (OSError, ValueError, yaml.YAMLError) as exc:  # a missing file, bad YAML, a field out of range
+            typer.echo(f"error: --config {path}: {one_line(exc)}", err=True)
+            raise typer.Exit(code=2) from None
+    return cfg if trials is None else cfg.model_copy(update={"trials": trials})
+
+
+def ready(
+    reports: Mapping[str, TableReport],
+    validated: Path,
+    max_quarantined: float,
+    split: Split,
+    stop_after: int | None,
+) -> None:
+    """Stop after validation, in one line, on what would fail later: too much quarantined, or (when
+    the demo goes on to train) too short a history for the training split."""
+    from features.feed_readiness import HistoryNeed, history_problem, propensity_note, quarantine_problem
+
+    need = HistoryNeed(split.min_train_days, split.valid_days, split.test_days)
+    problem = quarantine_problem(reports, max_quarantined)
+    if problem is None and (stop_after is None or stop_after >= 5):
+        how = "shorten the split in a training config (split: min_train_days, valid_days, test_days) and "
+        problem = history_problem(validated, need, how + "pass it with --config")
+    if problem is not None:
+        raise ValueError(problem)
+    note = propensity_note(validated)
+    if note is not None:
+        typer.echo(f"warning: {note}", err=True)
