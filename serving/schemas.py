@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from optichannel.channels import Action, Channel
 
@@ -48,13 +48,15 @@ class PredictRequest(BaseModel):
     purpose: Literal["marketing", "service"] = Field(
         "marketing", description="marketing needs the channel's consent and respects the frequency cap"
     )
-    allow_no_contact: bool = Field(True, description="may the answer be `none` when no contact pays?")
-    explain: bool = Field(False, description="include the top drivers of the decision")
-    curve: bool = Field(False, description="include each channel's expected value over the window's hours")
+    allow_no_contact: StrictBool = Field(True, description="may the answer be `none` when no contact pays?")
+    explain: StrictBool = Field(False, description="include the top drivers of the decision")
+    curve: StrictBool = Field(
+        False, description="include each channel's expected value over the window's hours"
+    )
     timezone: str | None = Field(
         None, description="IANA zone, used when the store does not know the customer (cold start)"
     )
-    consent: dict[ChannelName, bool] | None = Field(
+    consent: dict[ChannelName, StrictBool] | None = Field(
         None, description="consents the CRM knows; override the store's per channel"
     )
     campaign: str | None = Field(
@@ -67,6 +69,13 @@ class PredictRequest(BaseModel):
     @classmethod
     def _plain(cls, value: str) -> str:
         return plain_id(value, "customer_id")
+
+    @field_validator("window_hours", mode="before")
+    @classmethod
+    def _whole_hours(cls, value: object) -> object:
+        if isinstance(value, bool | str | float):  # JSON true is not 1 hour, "72" not a number
+            raise ValueError(f"window_hours must be a JSON integer of hours, got {value!r}")
+        return value
 
     @field_validator("window_start")
     @classmethod

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Executable, Table, select
 from serving.campaign_limits import CampaignLimits
 from serving.handed_out import HandedOut
 from serving.log_database import DECISIONS, OUTCOMES, QUARANTINE, engine, serialise
-from serving.outcomes import releases
+from serving.outcomes import releases, sanity
 from serving.schemas import CONTROL
 
 EVENTS = ("sent", "not_sent", "delivered", "responded", "converted")
@@ -84,6 +84,7 @@ def _frame(rows: pd.DataFrame) -> pd.DataFrame:
     bad_value = raw_value.notna() & (out["value"].isna() | ~np.isfinite(out["value"].fillna(0)))
     reason[ok & bad_value] = "malformed: value is not a number"
     out["reason"] = reason
+    sanity.malformed(out, rows["at"])
     return out
 
 
@@ -101,9 +102,9 @@ def _check_against_store(con: Connection, frame: pd.DataFrame) -> pd.DataFrame:
     """Unknown ids, events before the decision, repeats and contradictions (in place, in order)."""
     ok = frame["reason"] == ""
     ids = sorted(set(frame.loc[ok, "decision_id"].dropna()))
-    wanted = ("customer_id", "logged_at", "window_start", "campaign", "channel", "send_at")
+    wanted = ("customer_id", "logged_at", "window_start", "window_hours", "campaign", "channel", "send_at")
     decisions = _known(con, ids, DECISIONS, *wanted).set_index("decision_id")
-    stored = _known(con, ids, OUTCOMES, "event")
+    stored = _known(con, ids, OUTCOMES, "event", "at")
     for column in ("customer_id", "campaign", "channel", "send_at"):
         frame[column] = frame["decision_id"].map(decisions[column])
     decided = pd.concat(
@@ -114,6 +115,7 @@ def _check_against_store(con: Connection, frame: pd.DataFrame) -> pd.DataFrame:
     ok = frame["reason"] == ""
     early = ok & (frame["at"] < frame["decision_id"].map(decided))
     frame.loc[early, "reason"] = "before the decision"
+    sanity.impossible(frame, decisions, stored, pd.Timestamp.now(tz="UTC"))
     ok = frame["reason"] == ""
     key = frame["decision_id"] + "|" + frame["event"]
     old = set(stored["decision_id"] + "|" + stored["event"])
