@@ -65,6 +65,14 @@ def _measured(row: pd.Series, arm: str, control: str, outcome: Outcome, level: s
     return seen, f"{diff} per customer ({level} CI {lo} to {hi}, Welch)"
 
 
+def _and(arms: list[str], cmp: pd.DataFrame, control: str) -> str:
+    """ "a" alone; "a (-30% relative to c) and b (-90% ...)" for several, worst first."""
+    if len(arms) == 1:
+        return arms[0]
+    named = [f"{a} ({_relative(cmp.loc[a, 'uplift_rel'], control)})" for a in arms]
+    return ", ".join(named[:-1]) + " and " + named[-1]
+
+
 def headline(
     arms: pd.DataFrame, cmp: pd.DataFrame, control: str, alpha: float, outcome: Outcome = CONVERSION
 ) -> dict[str, object]:
@@ -72,20 +80,23 @@ def headline(
 
     The sentence reports the arm with the largest uplift among those significantly better than
     the control after the Holm correction, and names every such winner; without one, it reports
-    the best estimable arm anyway. Comparisons that are not estimable never headline.
+    the best estimable arm anyway. Every arm significantly worse than the control is named too (a
+    second loser hidden behind the first misleads). Comparisons that are not estimable never headline.
     """
     estimable = cmp[cmp["uplift_abs"].notna()]
     level = f"{1 - alpha:.0%}"
     if estimable.empty:
         text = f"No arm can be compared with {control}: every comparison is not estimable (see the warnings)."
-        return {"winner": None, "winners": [], "arm": None, "control": control, "verdict": "not estimable",
-                "text": text}  # fmt: skip
+        return {"winner": None, "winners": [], "losers": [], "arm": None, "control": control,
+                "verdict": "not estimable", "text": text}  # fmt: skip
     wins = estimable[estimable["significant"] & (estimable["uplift_abs"] > 0)]
     best = (wins if len(wins) else estimable)["uplift_abs"].idxmax()
     row = cmp.loc[best]
     seen, difference = _measured(row, str(best), control, outcome, level)
     text = f"{seen}: {difference}, {_p_text(row['p_adjusted'], len(cmp))}."
     winners = [str(a) for a in wins.sort_values("uplift_abs", ascending=False).index]
+    worse = estimable[estimable["significant"] & (estimable["uplift_abs"] < 0)]
+    losers = [str(a) for a in worse.sort_values("uplift_abs").index]
     if len(wins) > 1:
         verdict = "win"
         named = ", ".join(f"{a} ({_relative(wins.loc[a, 'uplift_rel'], control)})" for a in winners)
@@ -95,13 +106,16 @@ def headline(
         text += f" Winner: {best} ({_relative(row['uplift_rel'], control)})."
     elif bool(row["significant"]):
         verdict = "loss"
-        text += f" No arm beat {control}; {best} did significantly worse."
+        text += f" No arm beat {control}; {_and(losers, estimable, control)} did significantly worse."
     else:
         verdict = "inconclusive"
         text += f" No arm beat {control} with {level} confidence: the difference may be chance."
+    if losers and verdict != "loss":  # every arm that did worse is named, whatever headlines
+        text += f" Significantly worse than {control}: {_and(losers, estimable, control)}."
     return {
         "winner": best if len(wins) else None,
         "winners": winners,
+        "losers": losers,
         "arm": best,
         "control": control,
         "verdict": verdict,

@@ -94,6 +94,7 @@ def summary(analysis: Analysis, design: Design | None = None, extra: dict[str, A
         "headline": analysis.headline["text"],
         "verdict": analysis.headline["verdict"],
         "winners": list(analysis.headline.get("winners", [])),
+        "losers": list(analysis.headline.get("losers", [])),
         "arms": _arms(analysis),
         "comparisons": _comparisons(analysis),
         "segments": _segments(analysis),

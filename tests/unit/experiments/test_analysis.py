@@ -220,3 +220,21 @@ def test_zero_success_arm_interval_holds_its_estimate() -> None:
     arms = analyze(frame, "bau").arms
     assert (arms["rate_lo"] <= arms["rate"]).all() and (arms["rate"] <= arms["rate_hi"]).all()
     assert arms.loc["offer", "rate_lo"] == 0.0 and arms.loc["offer", "rate_hi"] > 0.0
+
+
+def test_headline_names_every_arm_that_did_significantly_worse() -> None:
+    """`--control bogo` with two arms far below it: both are named, not only the least bad."""
+    rates = {"bogo": 0.10, "discount": 0.06, "informational": 0.02}
+    frame = _frame(30_000, rates, seed=5).drop(columns=["channel", "cost", "segment"])
+    head = analyze(frame, "bogo").headline
+    assert head["verdict"] == "loss" and head["losers"] == ["informational", "discount"]
+    assert "No arm beat bogo; informational (" in head["text"]
+    assert ") and discount (" in head["text"] and "did significantly worse." in head["text"]
+
+
+def test_headline_with_a_winner_still_names_the_losers() -> None:
+    rates = {"model": 0.06, "bau": 0.04, "holdout": 0.01}
+    frame = _frame(30_000, rates, seed=6).drop(columns=["channel", "cost", "segment"])
+    head = analyze(frame, "bau").headline
+    assert head["winner"] == "model" and head["losers"] == ["holdout"]
+    assert head["text"].endswith("Significantly worse than bau: holdout.")
