@@ -63,9 +63,11 @@ def log_and_register(bundle: NextBestChannelModel, example: pd.DataFrame, workdi
     wrapper.bundle = bundle
     signature = infer_signature(example, wrapper.predict(None, example))
     wrapper.bundle = None
+    # the artifact's example is one made-up row (each column's median), never a real customer's features
+    made_up = example.median().to_frame().T.astype("float64")
     info = mlflow.pyfunc.log_model(
         name="model", python_model=wrapper, artifacts={BUNDLE_ARTIFACT: str(path)},
-        signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS,
+        signature=signature, input_example=made_up, pip_requirements=PIP_REQUIREMENTS,
         registered_model_name=MODEL_NAME,
     )  # fmt: skip
     version = str(info.registered_model_version)
