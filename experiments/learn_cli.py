@@ -69,6 +69,46 @@ def guard_leakage(
     return kept, warnings
 
 
+def guard_proxies(
+    frame: pd.DataFrame,
+    outcome: str,
+    binary: bool,
+    features: list[str],
+    explicit: bool,
+    say: Callable[[str], None],
+    labels: dict[str, str] | None = None,
+    taken: int | None = None,
+) -> tuple[list[str], list[str]]:
+    """Features kept and warnings: with defaulted features, taking all `taken` columns is said, and
+    a column that alone predicts the outcome far better than any other is dropped (named in
+    --features, it is kept with a loud warning)."""
+    from experiments.outcome_proxies import outcome_proxies
+
+    warnings = []
+    name = lambda f: (labels or {}).get(f, f)  # noqa: E731
+    if not explicit:
+        warnings.append(
+            f"no --features: all {taken or len(features)} other columns are taken as covariates; name the "
+            "ones measured before the test with --features (one measured during it can stand in for the "
+            "outcome)"
+        )
+    proxies, scores = outcome_proxies(frame, outcome, features, binary)
+    for column, score in proxies.items():
+        runner_up = scores.drop(list(proxies)).max()
+        why = (
+            f"column {name(column)!r} alone predicts the outcome far better than any other (rank score "
+            f"{score:.2f} vs at most {runner_up:.2f}): probably a proxy of the outcome, measured with it"
+        )
+        if explicit:
+            warnings.append(f"{why}; KEPT because --features names it: the learned policy may be worthless")
+        else:
+            warnings.append(f"{why}; dropped from the features (name it in --features to keep it)")
+    for text in warnings:
+        say(text)
+    kept = features if explicit else [f for f in features if f not in proxies]
+    return kept, warnings
+
+
 def load_customers(
     data: Path, arm: str, outcome: str, id_column: str, features: str | None
 ) -> tuple[ExportFrame, dict[str, str], bool]:
@@ -172,6 +212,17 @@ def learn(
         for text in export.warnings:
             _warn(text)
         kept, leaks = guard_leakage(export.frame, list(names), explicit, _warn, names)
+        kept, proxies = guard_proxies(
+            export.frame,
+            export.outcome.column,
+            export.outcome.binary,
+            kept,
+            explicit,
+            _warn,
+            names,
+            len(names),
+        )
+        leaks = [*leaks, *proxies]
         with progress_bar(settings.show_progress and not quiet) as bar:
             task = bar.add_task("learning", total=step_count(folds))
             done = [0]
