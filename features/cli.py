@@ -97,6 +97,17 @@ def build(
     summary = ", ".join(f"{family} {n:,}" for family, n in built.rows.items())
     typer.echo(f"{'incremental' if built.incremental else 'full rebuild'}: {built.reason}")
     typer.echo(f"{grid} snapshot rows: {summary} -> {out} in {time.perf_counter() - began:.1f} s")
+    say_unread_events(validated)
+
+
+def say_unread_events(validated: Path) -> None:
+    """A note on event types no feature reads; a warning when that is every event."""
+    from features.event_usage import event_type_counts, unread_events
+
+    unread = unread_events(event_type_counts(validated))
+    if unread is not None:
+        text, every = unread
+        typer.echo(f"{'warning' if every else 'note'}: {text}", err=every)
 
 
 def validate(
@@ -212,6 +223,7 @@ def _readiness(
     for line in (propensity_note(out_dir), history_problem(out_dir, need, how)):
         if line is not None:
             typer.echo(f"warning: {line}", err=True)
+    say_unread_events(out_dir)
     problem = quarantine_problem(reports, max_quarantined)
     if problem is not None:
         typer.echo(f"error: {problem}", err=True)

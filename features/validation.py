@@ -35,6 +35,7 @@ from features.contract_checks import (
     parse_as_of,
     validate_table,
 )
+from features.event_usage import READ_EVENT_TYPES, event_type_counts
 from features.feed_io import Feed, FeedError, iter_pieces, open_feed
 from features.piece_checks import TableChecks, Task, check_pieces
 from features.repeated_keys import piece_mask, repeated_rows
@@ -112,6 +113,9 @@ def validate_feeds(
         "assumed_tz": zone,
         "tables": {name: report.as_dict() for name, report in reports.items()},
     }
+    if "events" in reports:  # allowed types no feature reads: said, not silently ignored
+        counts = event_type_counts(out)
+        payload["events_read_by_no_feature"] = {k: n for k, n in counts.items() if k not in READ_EVENT_TYPES}
     write_report(payload, out)
     return reports
 

@@ -68,6 +68,7 @@ def demo(
     """Run the pipeline end to end: simulate, validate, build features, Feast, train and evaluate,
     serve a few decisions over HTTP, and run a simulated A/B test with its HTML report."""
     from features.build import build_features
+    from features.cli import say_unread_events
     from features.validation import validate_feeds
     from optichannel.settings import get_settings
     from simulator.generate import generate_world
@@ -104,6 +105,7 @@ def demo(
 
     def features() -> str:
         built = build_features(settings.validated_dir, settings.features_dir, progress=settings.show_progress)
+        say_unread_events(settings.validated_dir)
         mode = "incremental" if built.incremental else "full rebuild"
         rows = ", ".join(f"{k} {v:,}" for k, v in built.rows.items())
         return f"{rows} snapshot rows ({mode}: {built.reason}) -> {settings.features_dir}"

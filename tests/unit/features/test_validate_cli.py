@@ -3,8 +3,10 @@ exit code when too much is quarantined, and what training will need, each in one
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -12,6 +14,7 @@ from tests.unit.features.test_validation import (
     _cli,
     contacts_frame,
     customers_frame,
+    events_frame,
     transactions_frame,
     write_feeds,
 )
@@ -106,3 +109,34 @@ def test_history_need_matches_the_training_split() -> None:
 
     split = Split()
     assert HistoryNeed() == HistoryNeed(split.min_train_days, split.valid_days, split.test_days)
+
+
+def test_event_types_no_feature_reads_are_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "Offer viewed" mapped to promo_click: valid, but every behaviour feature would be constant."""
+    from features.event_usage import UNREAD_EVENT_TYPES
+
+    assert UNREAD_EVENT_TYPES == ("promo_click",)
+    events = events_frame()
+    events["event_type"] = "promo_click"
+    src = write_feeds(tmp_path / "feeds", events=events)
+    out = tmp_path / "out"
+    result = _validate(src, out)
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: events of type promo_click (5) are read by no feature: 100% of the events; every "
+        "behaviour feature will be constant. Map your events to types the features read: app_session, "
+    ) in result.output
+    assert json.loads((out / "report.json").read_text())["events_read_by_no_feature"] == {"promo_click": 5}
+
+    events.loc[:2, "event_type"] = "app_session"
+    result = _validate(write_feeds(tmp_path / "mixed", events=events), tmp_path / "mixed-out")
+    assert "note: events of type promo_click (2) are read by no feature: 40% of the events\n" in result.output
+    clean = _validate(write_feeds(tmp_path / "clean"), tmp_path / "clean-out")
+    assert "read by no feature" not in clean.output
+
+    monkeypatch.setenv("OPTICHANNEL_SHOW_PROGRESS", "false")
+    built = runner.invoke(
+        _cli(), ["features", "build", "--validated", str(out), "--out", str(tmp_path / "features"), "--quiet"]
+    )
+    assert built.exit_code == 0, built.output
+    assert "warning: events of type promo_click (5) are read by no feature" in built.output
