@@ -7,6 +7,7 @@ Only the decision engine (`decision.engine`) and the policies it judges beside t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -108,30 +109,39 @@ def explore(
     may_skip: np.ndarray,
     epsilon: float,
     rng: np.random.Generator,
+    weights: Callable[[np.ndarray], np.ndarray] | None = None,
+    uniform: float = 1.0,
 ) -> Picked:
     """Epsilon-greedy over every allowed (channel, hour) plus `none` (where the row may skip, or
-    nothing is allowed): with probability `epsilon` a uniform option. Exploring hours, not only
-    channels, is what lets logged data teach the model about hours the greedy policy avoids. Both
-    propensities are exact (the option's, and its channel's at any hour), so the logged decisions
-    can be evaluated off-policy later, per option or per channel."""
+    nothing is allowed): with probability `epsilon` an explored option, drawn uniformly with
+    probability `uniform` and otherwise from `weights(options)` ([n, channels * slots + 1] rows
+    summing to one over the available options: contacts flat, then none; `decision.uncertainty`'s
+    softmax). Exploring hours, not only channels, is what lets logged data teach the model about
+    hours the greedy policy avoids; the uniform share keeps every option's propensity above zero.
+    Both propensities are exact (the option's, and its channel's at any hour), so the logged
+    decisions can be evaluated off-policy later, per option or per channel."""
     n, k, s = allowed.shape
     flat = allowed.reshape(n, k * s)
     with_none = np.asarray(may_skip, dtype=bool) | ~flat.any(axis=1)
     options = np.concatenate([flat, with_none[:, None]], axis=1)  # [n, channels * slots + none]
     count = options.sum(axis=1)
+    # the explored distribution over the options: uniform, or mixed with the weighted draw
+    q = options / np.maximum(count, 1)[:, None]
+    if weights is not None and uniform < 1.0 and epsilon > 0:
+        q = uniform * q + (1.0 - uniform) * weights(options)
     draw = rng.random(n) < epsilon if epsilon > 0 else np.zeros(n, dtype=bool)
-    # the r-th available option of each row, r uniform (only drawn where exploring)
-    rank = np.floor(rng.random(n) * count).astype(np.int64) if epsilon > 0 else np.zeros(n, dtype=np.int64)
-    code = (np.cumsum(options, axis=1) > rank[:, None]).argmax(axis=1)
+    u = rng.random(n) if epsilon > 0 else np.zeros(n)
+    code = np.minimum((np.cumsum(q, axis=1) <= u[:, None]).sum(axis=1), k * s)
+    code = np.where(options[np.arange(n), code], code, options.argmax(axis=1))  # rounding at the top
     contact = code < k * s
     channel = np.where(draw, np.where(contact, code // s, NO_CONTACT), best.channel)
     slot = np.where(draw, np.where(contact, code % s, 0), best.slot)
     same = (channel == best.channel) & ((channel == NO_CONTACT) | (slot == best.slot))
     value = np.where(same, best.value, np.nan)
     rows = np.arange(n)
-    slots_of_channel = np.where(
-        channel == NO_CONTACT, with_none, allowed.sum(axis=2)[rows, np.clip(channel, 0, k - 1)]
-    )
-    propensity = epsilon / count + (1.0 - epsilon) * same
-    channel_propensity = epsilon * slots_of_channel / count + (1.0 - epsilon) * (channel == best.channel)
+    option = np.where(channel == NO_CONTACT, k * s, np.clip(channel, 0, k - 1) * s + slot)
+    per_channel = q[:, : k * s].reshape(n, k, s).sum(axis=2)
+    q_channel = np.where(channel == NO_CONTACT, q[:, k * s], per_channel[rows, np.clip(channel, 0, k - 1)])
+    propensity = epsilon * q[rows, option] + (1.0 - epsilon) * same
+    channel_propensity = epsilon * q_channel + (1.0 - epsilon) * (channel == best.channel)
     return Picked(Choice(channel, slot, value), propensity, ~same, channel_propensity)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -21,6 +22,7 @@ from decision.choice import Choice, Objective, Picked, best_option, explore, gre
 from decision.grid import CandidateGrid, candidate_grid
 from decision.rules import Asks, Rules
 from decision.scoring import Scored, score_grid
+from decision.uncertainty import softmax_weights, temperature
 from features.candidates import window_us
 from features.customer_block import CustomerBlock
 from features.request_features import REQUEST_FEATURES
@@ -165,7 +167,12 @@ class Engine:
         may_skip = np.ones(n, dtype=bool) if asks is None or asks.may_skip is None else asks.may_skip
         price = None if limits is None else limits.price
         best = greedy(scored, allowed, "value", self.rules.econ, may_skip, price)
-        picked = explore(best, allowed, may_skip, epsilon, rng or np.random.default_rng(0))
+        weights = None
+        if epsilon > 0 and self.rules.explore_uniform < 1.0:
+            heat = temperature(grid.candidates.customers, priced, none, allowed)
+            weights = partial(softmax_weights, priced, none, temperature=heat)
+        picked = explore(best, allowed, may_skip, epsilon, rng or np.random.default_rng(0), weights,
+                         self.rules.explore_uniform)  # fmt: skip
         return Decided(grid, scored, contact, none, picked, allowed, priced)
 
     def decide_frame(

@@ -21,6 +21,7 @@ from features.request_features import CustomerColumns
 from optichannel import feature_columns as fc
 from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
 from optichannel.economics import Economics
+from optichannel.settings import EXPLORATION_UNIFORM
 
 if TYPE_CHECKING:
     from optichannel.campaign_plan import CampaignPlan
@@ -37,6 +38,8 @@ class Rules:
     econ: Economics = field(default_factory=Economics)
     quiet_hours: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_ALLOWED_HOURS))
     plan: CampaignPlan | None = None
+    #: share of explored decisions drawn uniformly; the rest by value at the customer's uncertainty
+    explore_uniform: float = EXPLORATION_UNIFORM
     #: the plan's layout per window (start, hours): most decisions share a window start
     _layouts: dict[tuple[int, int], Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -46,11 +49,14 @@ class Rules:
         `meta`, or economics; the defaults without either)."""
         if isinstance(econ, dict):
             econ = Economics.from_meta(econ)
-        return cls(econ or Economics(), dict(settings.quiet_hours))
+        return cls(
+            econ or Economics(), dict(settings.quiet_hours), explore_uniform=settings.exploration_uniform
+        )
 
     def for_plan(self, plan: CampaignPlan) -> Rules:
         """These rules narrowed by a campaign plan: its economics, quiet and office hours."""
-        return Rules(plan.apply_economics(self.econ), plan.allowed_hours(dict(self.quiet_hours)), plan)
+        return Rules(plan.apply_economics(self.econ), plan.allowed_hours(dict(self.quiet_hours)), plan,
+                     explore_uniform=self.explore_uniform)  # fmt: skip
 
     @property
     def cap(self) -> int | None:

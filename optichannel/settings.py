@@ -19,6 +19,11 @@ from optichannel.channels import DEFAULT_ALLOWED_HOURS, Channel
 SnapshotGrid = Literal["daily", "decisions"]
 
 
+#: the share of explored decisions drawn uniformly (the rest by value under uncertainty): enough
+#: for every option to keep a propensity that off-policy evaluation can use
+EXPLORATION_UNIFORM = 0.3
+
+
 class Settings(BaseSettings):
     """Everything a deployment may want to change without touching code."""
 
@@ -79,7 +84,14 @@ class Settings(BaseSettings):
         "production profile refuses to start without it",
     )
     exploration: float = Field(
-        0.0, ge=0.0, lt=1.0, description="share of random allowed decisions (propensity returned); 0 = off"
+        0.0, ge=0.0, lt=1.0, description="share of explored decisions (propensity returned); 0 = off"
+    )
+    exploration_uniform: float = Field(
+        EXPLORATION_UNIFORM,
+        ge=0.0,
+        le=1.0,
+        description="share of explored decisions drawn uniformly over every allowed option; the rest "
+        "is drawn by value at the customer's own uncertainty (cheap where the model knows the customer)",
     )
     serve_workers: int = Field(
         2, ge=1, description="service worker processes (each a full copy of the model)"

@@ -82,6 +82,7 @@ def contacts(
             day_of_month=np.full(n, cal.day_of_month[day]),
             travel_recent=air.within(cust, sent, cfg.response.travel_days * US_PER_DAY),
             fatigue=tired,
+            drifted=lat.drifted(cust, sent, cfg.start_us),
         )
         drawn = draw_outcomes(lat, cust, ch, sent, ctx, cfg, rng)
         delivered = drawn.delivered

@@ -89,6 +89,13 @@ class LiveBank:
         kind = np.array([kinds.get(int(wd)) for wd in date.dt.weekday], dtype=object)
         return start.reset_index(drop=True), kind
 
+    def drift_day(self, ids: np.ndarray) -> np.ndarray:
+        """[n] the deployment day (0 = the history's end) on which each customer's preferences move,
+        NaN for those whose never do (`WorldConfig.drift`)."""
+        day = self.oracle.lat.drift_day[self.oracle.positions(ids)].astype(float)
+        since_start = (self.history_end.date() - self.cfg.start).days
+        return np.where(day >= 0, day - since_start, np.nan)
+
     def affluent(self, ids: np.ndarray) -> np.ndarray:
         """[n] whether the bank counts each customer as affluent (its business rules call them)."""
         return self.oracle.lat.affluent[self.oracle.positions(ids)]

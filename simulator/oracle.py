@@ -100,6 +100,7 @@ class Oracle:
             day_of_month=dom,
             travel_recent=self.air.within(cust, slot_us, self.cfg.response.travel_days * US_PER_DAY),
             fatigue=fatigue(self.exposures.last_before(cust, cutoff), slot_us, self.cfg),
+            drifted=self.lat.drifted(cust, slot_us, self.cfg.start_us),
         )
 
     def probabilities(

@@ -96,7 +96,29 @@ def make_latent(cfg: WorldConfig) -> pd.DataFrame:
         frame[f"aff_{ch}"] = affinity[ch]
         frame[f"consent_{ch}"] = consent[ch]
     frame["affluent"] = frame["income"] >= frame["income"].quantile(cfg.logging_policy.affluent_quantile)
+    _add_drift(frame, cfg)
     return frame
+
+
+def _add_drift(frame: pd.DataFrame, cfg: WorldConfig) -> None:
+    """`drift_day` (days from the start, -1 = never) and `aff2_<channel>`, the affinities after it:
+    the customer's own affinities rotated by one to four channels, so the best channel always moves.
+    Drawn from a stream of its own, so a world without drift is the same bytes as before."""
+    drift = cfg.drift
+    if drift.share <= 0:
+        return
+    rng = np.random.default_rng([cfg.seed, 2])
+    n = len(frame)
+    moves = rng.random(n) < drift.share
+    last = max(drift.last_day or cfg.days, drift.first_day + 1)
+    frame["drift_day"] = np.where(moves, rng.integers(drift.first_day, last, n), -1).astype(np.int32)
+    before = frame[[f"aff_{ch}" for ch in CHANNELS]].to_numpy()
+    shift = rng.integers(1, len(CHANNELS), n)
+    after = before[
+        np.arange(n)[:, None], (np.arange(len(CHANNELS))[None, :] + shift[:, None]) % len(CHANNELS)
+    ]
+    for k, ch in enumerate(CHANNELS):
+        frame[f"aff2_{ch}"] = np.where(moves, after[:, k], before[:, k])
 
 
 def customers_feed(latent: pd.DataFrame, cfg: WorldConfig) -> pd.DataFrame:

@@ -86,6 +86,7 @@ class SlotContext:
     day_of_month: np.ndarray  # local
     travel_recent: np.ndarray  # bool: air ticket within travel_days before the slot
     fatigue: np.ndarray  # decayed recent contacts
+    drifted: np.ndarray | None = None  # bool: the customer's preferences have moved by the slot
 
     @property
     def weekend(self) -> np.ndarray:
@@ -98,6 +99,8 @@ def response_logit(
     eff = cfg.response
     intercept = np.array([eff.intercept[c] for c in CHANNELS])[ch]
     affinity = lat.affinity[cust, ch]
+    if ctx.drifted is not None:
+        affinity = np.where(ctx.drifted, lat.affinity_after[cust, ch], affinity)
     rhythm = eff.rhythm_weight * (reach(lat, cust, ch, ctx.local_hour.astype(float), ctx.weekend, cfg) - 0.6)
     payday = np.isin(ch, [CHANNELS.index("call"), CHANNELS.index("push")]) & payday_window(
         lat, cust, ctx.day_of_month
@@ -185,6 +188,21 @@ class LatentArrays:
         self.affluent = latent["affluent"].to_numpy(dtype=bool)
         self.age = latent["age"].to_numpy(dtype=float)
         self.signup_offset_days = latent["signup_offset_days"].to_numpy(dtype=np.int64)
+        moves = "drift_day" in latent
+        self.drift_day = latent["drift_day"].to_numpy(np.int64) if moves else np.full(len(latent), -1)
+        self.affinity_after = (
+            np.column_stack([latent[f"aff2_{c}"].to_numpy(dtype=float) for c in CHANNELS])
+            if moves
+            else self.affinity
+        )
+
+    def drifted(self, cust: np.ndarray, t_us: np.ndarray, start_us: int) -> np.ndarray | None:
+        """[rows] whether each customer's preferences have moved by `t_us` (the world starting at
+        `start_us`, UTC); None in a world without drift."""
+        if not (self.drift_day >= 0).any():
+            return None
+        day = self.drift_day[cust]
+        return (day >= 0) & (t_us >= start_us + day * US_PER_DAY)
 
     def __len__(self) -> int:
         return len(self.customer_id)

@@ -89,6 +89,17 @@ class LoggingPolicy(_Strict):
         return self
 
 
+class Drift(_Strict):
+    """Customers whose channel preferences change on one day (a new phone, a new job): their
+    channel affinities rotate, so their best channel moves. Off by default."""
+
+    share: float = Field(0.0, ge=0, le=1, description="share of customers whose preferences move once")
+    first_day: int = Field(0, ge=0, description="first day (counted from the start) a move may happen on")
+    last_day: int | None = Field(
+        None, ge=1, description="moves happen before this day (default: the world's last day)"
+    )
+
+
 class WorldConfig(_Strict):
     """Size, dates, seed and effect sizes of one simulated bank."""
 
@@ -107,6 +118,7 @@ class WorldConfig(_Strict):
     response: ResponseEffects = Field(default_factory=ResponseEffects)
     conversion: ConversionEffects = Field(default_factory=ConversionEffects)
     logging_policy: LoggingPolicy = Field(default_factory=LoggingPolicy)
+    drift: Drift = Field(default_factory=Drift)
 
     @model_validator(mode="after")
     def _check(self) -> WorldConfig:
@@ -127,6 +139,11 @@ class WorldConfig(_Strict):
     def end(self) -> dt.date:
         """First day after the simulated period."""
         return self.start + dt.timedelta(days=self.days)
+
+    @property
+    def start_us(self) -> int:
+        """UTC midnight of the first day, in microseconds (when a drift day starts counting)."""
+        return int((self.start - dt.date(1970, 1, 1)).days) * 86_400_000_000
 
     def to_yaml(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))

@@ -24,7 +24,9 @@ from decision.scoring import Scored
 from features.request_params import RequestParams
 from features.store import historical_features
 from features.store_definitions import JOIN_KEY, TIMESTAMP
+from optichannel import feature_columns as fc
 from optichannel.economics import Economics
+from optichannel.localtime import local_day_start
 from optichannel.model_bundle import NextBestChannelModel
 from simulator.oracle import Oracle
 from training.config import Evaluation
@@ -184,3 +186,29 @@ def evaluate(ctx: Context, model: NextBestChannelModel) -> tuple[pd.DataFrame, d
         "decisions": float(len(ctx.points)),
     }
     return frame.drop(columns=["incremental"]), calibration
+
+
+def campaign_day_points(store: FeatureStore, points: pd.DataFrame, cfg: Evaluation) -> pd.DataFrame:
+    """The deployment's kind of decision: the customers and days of `points` (`decision_points`),
+    each decided at the local start of that day's campaign window (`cfg.campaign_hours`), for that
+    day only. A 72-hour window lets a policy pick the day (payday, a trip); a campaign day does not."""
+    day = points.assign(**{TIMESTAMP: pd.to_datetime(points[TIMESTAMP], utc=True).dt.floor("D")})
+    tz = historical_features(store, day)[fc.TIMEZONE]
+    start = local_day_start(day[TIMESTAMP], tz.to_numpy(), cfg.campaign_hours[0])
+    return pd.DataFrame({JOIN_KEY: points[JOIN_KEY].to_numpy(), TIMESTAMP: start.to_numpy()})
+
+
+def campaign_day_table(
+    store: FeatureStore,
+    world_dir: Path,
+    points: pd.DataFrame,
+    cfg: Evaluation,
+    rules: Rules,
+    params: RequestParams | None,
+    model: NextBestChannelModel,
+) -> pd.DataFrame:
+    """`evaluate`'s policy table on the campaign days of `points` (`campaign_day_points`)."""
+    hours = cfg.campaign_hours[1] - cfg.campaign_hours[0]
+    day_cfg = cfg.model_copy(update={"window_hours": hours})
+    day_points = campaign_day_points(store, points, cfg)
+    return evaluate(prepare(store, world_dir, day_points, day_cfg, rules, params), model)[0]

@@ -231,7 +231,12 @@ def _run(
                                      tf.request_params)  # fmt: skip
             truths = {name: oracle_metrics(evaluation.evaluate(ctx, b)[0]) for name, b in candidates.items()}
             table = evaluation.evaluate(ctx, model)[0]
-            metrics |= truths[learner]
+            day = evaluation.campaign_day_table(store, Path(world_dir), points, cfg.evaluation, rules,
+                                                tf.request_params, model)  # fmt: skip
+            table = table.join(day[["net_value", "capture_value"]].add_suffix("_campaign_day"))
+            metrics |= truths[learner] | {
+                "capture_value_campaign_day": float(day.loc["model", "capture_value"])
+            }
             for name, values in truths.items():
                 for key, value in values.items():
                     verdict.table.loc[f"model_{name}", key] = value

@@ -9,13 +9,23 @@ from rich.console import Console
 
 
 def simulate_deployment(
-    days: int = typer.Option(28, "--days", min=1, max=180, help="days the service runs"),
+    weeks: int = typer.Option(8, "--weeks", min=1, max=26, help="weeks the service runs"),
+    days: int | None = typer.Option(
+        None, "--days", min=1, max=180, help="days the service runs (instead of --weeks)"
+    ),
     retrain_every: int = typer.Option(
         7, "--retrain-every", min=1, help="retrain (through the gate) every N days"
     ),
     customers: int = typer.Option(2000, "--customers", "-n", min=200, help="size of the simulated bank"),
     history_days: int = typer.Option(
         120, "--history-days", min=42, help="days of history before the service starts"
+    ),
+    window_hours: int | None = typer.Option(
+        None,
+        "--window-hours",
+        min=1,
+        max=168,
+        help="hours from the campaign day's start the service may send in (default: that day only)",
     ),
     trials: int = typer.Option(3, "--trials", min=1, help="Optuna trials per retraining"),
     exploration: float = typer.Option(
@@ -36,8 +46,10 @@ def simulate_deployment(
     from pipeline.deployment.report import write_report
 
     console = Console()
+    days = days if days is not None else 7 * weeks
     cfg = DeploymentConfig(customers=customers, history_days=history_days, days=days, seed=seed,
                            retrain_every=retrain_every, trials=trials, exploration=exploration,
+                           window_hours=window_hours,
                            work=work)  # fmt: skip
     try:
         result = run_deployment(cfg, console.print)

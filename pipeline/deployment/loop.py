@@ -27,6 +27,7 @@ from optichannel.channels import NO_CONTACT, action_names
 from optichannel.economics import Economics
 from optichannel.settings import Settings
 from pipeline.deployment.crm import Crm
+from pipeline.deployment.gap import moment
 from pipeline.deployment.service import ServicePath
 from simulator.live_bank import BANK_CONTACT_COLUMNS, LiveBank
 
@@ -42,14 +43,23 @@ class DeploymentConfig:
 
     customers: int = 2000
     history_days: int = 120
-    days: int = 28
+    days: int = 56
     retrain_every: int = 7
     seed: int = 7
     trials: int = 3
     exploration: float = 0.1
     arms: dict[str, float] = field(default_factory=lambda: {MODEL: 0.8, BAU: 0.1, HOLDOUT: 0.1})
     not_sent_share: float = 0.02
+    #: share of customers whose best channel moves on a day of weeks 2 to (last - 3) of the run
+    drift_share: float = 0.1
+    #: hours from the campaign day's start the service may send in (None: that day only, as the bank does)
+    window_hours: int | None = None
     work: Path = Path("data/deployment")
+
+    @property
+    def settle_days(self) -> int:
+        """Days after the last campaign for its conversions to come in: the window's days too."""
+        return SETTLE_DAYS + -(-(self.window_hours or 0) // 24)
 
 
 @dataclass
@@ -78,18 +88,21 @@ def deployment_settings(work: Path, exploration: float) -> Settings:
 def run_deployment(cfg: DeploymentConfig, say: Callable[[str], None] = print) -> Deployment:
     """Simulate the bank, then run the loop for `cfg.days` days plus the settling week."""
     from simulator.generate import generate_world
-    from simulator.world import WorldConfig
+    from simulator.world import Drift, WorldConfig
 
     if cfg.days < 1 or cfg.retrain_every < 1:
         raise ValueError("days and retrain-every must be at least 1")
     shutil.rmtree(cfg.work, ignore_errors=True)
     world = cfg.work / "world"
-    total = cfg.history_days + cfg.days + SETTLE_DAYS + 1
+    total = cfg.history_days + cfg.days + cfg.settle_days + 1
     say(f"simulating {cfg.customers:,} customers over {total} days ({cfg.history_days} of history)")
-    generate_world(WorldConfig(customers=cfg.customers, days=total, seed=cfg.seed), world, workers=2)
+    drift = Drift(share=cfg.drift_share, first_day=cfg.history_days + 7,
+                  last_day=cfg.history_days + max(cfg.days - 21, 8))  # fmt: skip
+    world_cfg = WorldConfig(customers=cfg.customers, days=total, seed=cfg.seed, drift=drift)
+    generate_world(world_cfg, world, workers=2)
     loop = Loop(cfg, LiveBank(world, cfg.history_days, cfg.seed), say)
     try:
-        for day in range(cfg.days + SETTLE_DAYS):
+        for day in range(cfg.days + cfg.settle_days):
             loop.day(day)
         loop.result.ope = loop.judge_own_logs()
     finally:
@@ -108,6 +121,7 @@ class Loop:
         self.crm = Crm(cfg.not_sent_share, np.random.default_rng([cfg.seed, 12]))
         self.econ = Economics()
         self.hours = int(np.diff(bank.cfg.logging_policy.window_hours)[0])
+        self.window = cfg.window_hours or self.hours
         self.rows: list[pd.DataFrame] = []
         self.result = Deployment(cfg, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
         self._champions: list[dict[str, object]] = []
@@ -195,14 +209,15 @@ class Loop:
             return {"decisions": 0}
         arm = assign_arms(ids, EXPERIMENT, self.cfg.arms)
         # the bank's rules on the champion's own grid: one engine's rules for both arms
-        bau_channel, bau_send = self.service.business_as_usual(ids, start, self.hours, kind,
-                                                               bank.affluent(ids))  # fmt: skip
-        channel, send = bau_channel.copy(), bau_send.copy()
         window = start.astype("datetime64[us, UTC]").astype("int64").to_numpy()
+        _, grid = self.service.grid(ids, start, self.hours)
+        bau_channel, bau_send = self.service.business_as_usual(grid, window, kind, bank.affluent(ids))
+        channel, send = bau_channel.copy(), bau_send.copy()
         hold = arm == HOLDOUT
         channel[hold], send[hold] = NO_CONTACT, window[hold]
         mine = np.nonzero(arm == MODEL)[0]
-        answered = self.service.decide(ids[mine], start.iloc[mine], self.hours)
+        judged = moment(self.service, bank.oracle, ids[mine], start.iloc[mine], self.window)
+        answered = self.service.decide(ids[mine], start.iloc[mine], self.window)
         self.service.flush()
         channel[mine], send[mine] = answered.channel, answered.send_us
         sent = np.ones(len(ids), dtype=bool)
@@ -221,8 +236,12 @@ class Loop:
             "value": truth[:, 0], "baseline": truth[:, 1], "bau_value": bau_truth,
             "version": np.where(arm == MODEL, self.service.version, None),
             "explored": False, "converted": outcomes["converted_at"].notna().to_numpy(),
+            "drift_day": bank.drift_day(ids),
         })  # fmt: skip
         frame.loc[mine, "explored"] = answered.explored
+        gap = judged.judge(answered.channel, answered.send_us)
+        for column in gap:  # the truth's reading of the service's decisions (NaN on the other arms)
+            frame.loc[mine, column] = gap[column].to_numpy()
         self.rows.append(frame)
         self.result.decisions = pd.concat(self.rows, ignore_index=True)
         return {"decisions": len(ids), "model_decisions": len(mine), "stale": answered.stale,
@@ -262,7 +281,7 @@ class Loop:
         if self.service.version is None:
             return None
         store = open_store(self.settings)
-        split = Split(valid_days=7, test_days=self.cfg.days + SETTLE_DAYS, min_train_days=7)
+        split = Split(valid_days=7, test_days=self.cfg.days + self.cfg.settle_days, min_train_days=7)
         tf = training_frame(store, self.settings.validated_dir, Labels(), split)
         rules = Rules.of(self.settings, self.econ)
         ctx = policy_value.prepare(store, tf, Evaluation(), rules, Oracle.load(self.feeds))

@@ -12,8 +12,22 @@ from jinja2 import Template
 
 from experiments.report import png_uri
 from optichannel.economics import Economics
+from pipeline.deployment.drift import after_drift, recovery_weeks
+from pipeline.deployment.gap import weekly_gap
 from pipeline.deployment.loop import Deployment
-from pipeline.deployment.summary import BAU, HOLDOUT, MODEL, daily, margins, served_versions, verdicts, weekly
+from pipeline.deployment.summary import (
+    BAU,
+    HOLDOUT,
+    MODEL,
+    daily,
+    heuristic_margin,
+    late_sentences,
+    margins,
+    rise,
+    served_versions,
+    verdicts,
+    weekly,
+)
 
 ARM_LABELS = {
     MODEL: "policy (the service's champion)",
@@ -38,6 +52,19 @@ conversion {{ value }}, minus the contact's cost): the truth judges, it never de
 <p>Paired: each of the policy's decisions against what the bank's rules would have done for the same
 customer at the same moment. Arms: the policy arm's incremental value against the business-as-usual arm's.</p>
 {{ margins }}
+<h2>Where the value goes: the service's decisions against the truth</h2>
+<p>Per week, means over the service's decisions on the grid it decided on: the oracle (the best option
+of the same one-day window under the same rules), the champion's greedy choice, what it served
+(exploration included) and the heuristic at the same moments; the greedy choice's regret split into
+contacting or not, the channel and the hour (the three sum to the regret); what a 72-hour window would
+add to the oracle (the offline evaluation's window); exploration's cost (greedy minus served); and the
+model's calibration on its own choices (its predicted value minus the true value).</p>
+{{ gap }}
+<h2>Customers whose best channel moved</h2>
+<p>Value capture (the share of the oracle's gain over no contact that the served decisions earned) of the
+customers whose preferences moved during the run, by week after the move, against everyone else's on the
+same days.</p>
+{{ drift }}
 <h2>Which model was champion when</h2>{{ champions }}
 <h2>Off-policy estimate on the deployment's own logs</h2>
 <p>The estimator that gates promotion (doubly robust over the policy's channel, or, with
@@ -51,6 +78,11 @@ truth of the same choices beside it.</p>{{ ope }}
 def _plain(row: pd.Series) -> dict[str, float | str]:
     """A table row for JSON: numbers as floats, names (the estimate's cluster) as they are."""
     return {k: v if isinstance(v, str) else float(v) for k, v in row.items()}
+
+
+def _records(frame: pd.DataFrame, key: str) -> list[dict[str, float | int]]:
+    """A weekly table for JSON: one record per row, its index under `key`."""
+    return [{key: int(i), **{k: float(v) for k, v in row.items()}} for i, row in frame.iterrows()]
 
 
 def _chart(per_day: pd.DataFrame) -> str:
@@ -78,8 +110,11 @@ def _html(frame: pd.DataFrame | None, digits: int = 3) -> str:
 def write_report(dep: Deployment, out: Path) -> dict[str, Any]:
     """Write the three files; returns the JSON payload (which holds the verdict sentences)."""
     out.mkdir(parents=True, exist_ok=True)
-    week, margin = weekly(dep.decisions), margins(dep.decisions)
+    week, margin, gap = weekly(dep.decisions), margins(dep.decisions), weekly_gap(dep.decisions)
     said = verdicts(week, margin, dep.ope, served_versions(dep.decisions))
+    beyond, rose, moved = heuristic_margin(dep.decisions), rise(dep.decisions), after_drift(dep.decisions)
+    recovery = recovery_weeks(moved)
+    said.sentences.extend(late_sentences(beyond, rose, recovery, not moved.empty))
     dep.decisions.to_parquet(out / "decisions.parquet", index=False)
     cfg = dep.config
     ope = dep.ope
@@ -94,6 +129,13 @@ def write_report(dep: Deployment, out: Path) -> dict[str, Any]:
             {"week": int(w), "arm": a, **{k: float(v) for k, v in row.items()}}
             for (w, a), row in week.iterrows()
         ],
+        "heuristic_margin": beyond,
+        "rise": rose,
+        "drift_recovery_weeks": recovery,
+        "drift": [
+            {"week_after": int(w), **{k: float(v) for k, v in row.items()}} for w, row in moved.iterrows()
+        ],
+        "gap": [{"week": int(w), **{k: float(v) for k, v in row.items()}} for w, row in gap.iterrows()],
         "margins": [
             {"week": int(w), **{k: float(v) for k, v in row.items()}} for w, row in margin.iterrows()
         ],
@@ -109,7 +151,8 @@ def write_report(dep: Deployment, out: Path) -> dict[str, Any]:
         days=cfg.days, customers=f"{cfg.customers:,}", retrain_every=cfg.retrain_every,
         value=Economics().value_per_conversion,
         sentences=said.sentences, chart=_chart(daily(dep.decisions)), weekly=_html(week_view),
-        margins=_html(margin), champions=_html(dep.champions), ope=_html(ope_view), notes=dep.notes,
+        margins=_html(margin), gap=_html(gap.T), drift=_html(moved), champions=_html(dep.champions),
+        ope=_html(ope_view), notes=dep.notes,
         days_table=_html(dep.days, 1),
     )  # fmt: skip
     (out / "report.html").write_text(html)

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from decision.baselines import business_rules
+from decision.choice import Choice
+from decision.grid import CandidateGrid
+from features.customer_block import CustomerBlock
 from optichannel.channels import NO_CONTACT, action_codes
 from optichannel.settings import Settings
 from serving.contacts_export import SETTLE_DAYS, contacts_feed
@@ -87,19 +90,30 @@ class ServicePath:
             sum(a.fallback for a in answers),
         )
 
-    def business_as_usual(
-        self, ids: Sequence[str], starts: pd.Series, hours: int, kind: np.ndarray, affluent: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The bank's rules (`decision.baselines.business_rules`, per campaign `kind`) on the
-        very grid the champion decides on: the same features, the same rules (consent, quiet
-        hours, the cap) and window. (action code, NO_CONTACT for none; send time in UTC us, the
-        window start for none)."""
+    def grid(self, ids: Sequence[str], starts: pd.Series, hours: int) -> tuple[CustomerBlock, CandidateGrid]:
+        """(features, candidate grid) of each customer's window as the champion's decider would
+        build them right now: the same read, staleness, rules and handed-out counters."""
         if self.runtime is None:
             raise RuntimeError("the service has no model loaded: call reload() first")
         decider = self.runtime.decider
         window = starts.astype("datetime64[us, UTC]").astype("int64").to_numpy()
         block, _, _ = decider.read([str(c) for c in ids]).expire(window // 1_000_000)
-        grid = decider.engine.grid(block, window, hours)
+        return block, decider.engine.grid(block, window, hours)
+
+    def greedy(self, grid: CandidateGrid) -> Choice:
+        """The champion's choice on `grid` without exploration (its value: the model's estimate)."""
+        if self.runtime is None:
+            raise RuntimeError("the service has no model loaded: call reload() first")
+        return self.runtime.decider.engine.decide_grid(grid).choice
+
+    @staticmethod
+    def business_as_usual(
+        grid: CandidateGrid, window: np.ndarray, kind: np.ndarray, affluent: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The bank's rules (`decision.baselines.business_rules`, per campaign `kind`) on the
+        very grid the champion decides on (`grid`): the same features, the same rules (consent,
+        quiet hours, the cap) and window. (action code, NO_CONTACT for none; send time in UTC us,
+        the window start `window`, UTC us, for none)."""
         channel = np.full(len(window), NO_CONTACT, dtype=np.int64)
         slot = np.zeros(len(window), dtype=np.int64)
         for name in sorted(set(kind.tolist()) - {None}):

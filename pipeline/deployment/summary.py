@@ -135,3 +135,68 @@ def verdicts(
                     f"ON THE DEPLOYMENT'S DECISIONS THE BASELINE {best!r} {how} THE CHAMPION ({above})."
                 )
     return Verdicts(out, rises, beats, covers, effective)
+
+
+#: the deployment's second half, in weeks, judged against its first (the issue's weeks 5-8 vs 1-4)
+LATE_FROM_WEEK = 5
+
+
+def heuristic_margin(decisions: pd.DataFrame, from_week: int = LATE_FROM_WEEK) -> dict[str, float] | None:
+    """The service's true value per decision minus the heuristic's on the same decisions, from
+    week `from_week` on (value, lo, hi: 95% interval); None when those weeks were not run."""
+    if "heuristic" not in decisions:
+        return None
+    mine = decisions[(decisions["arm"] == MODEL) & (decisions["day"] // 7 + 1 >= from_week)]
+    mine = mine.dropna(subset=["served", "heuristic"])
+    if len(mine) < 2:
+        return None
+    value, lo, hi = _ci((mine["served"] - mine["heuristic"]).to_numpy())
+    return {"value": value, "lo": lo, "hi": hi, "decisions": float(len(mine))}
+
+
+def rise(decisions: pd.DataFrame, from_week: int = LATE_FROM_WEEK) -> dict[str, float] | None:
+    """Mean true value per decision of the service in weeks `from_week`.. minus weeks before it,
+    paired by customer (each customer decided in both halves: the mean of their late decisions
+    minus the mean of their early ones), with a 95% interval; None without both halves."""
+    mine = decisions[decisions["arm"] == MODEL]
+    late = mine["day"] // 7 + 1 >= from_week
+    per = mine.groupby([mine["customer_id"], late])["value"].mean().unstack()
+    if per.shape[1] < 2:
+        return None
+    paired = (per[True] - per[False]).dropna().to_numpy()
+    if len(paired) < 2:
+        return None
+    value, lo, hi = _ci(paired)
+    return {"value": value, "lo": lo, "hi": hi, "customers": float(len(paired))}
+
+
+def late_sentences(
+    margin: dict[str, float] | None, rose: dict[str, float] | None, recovery: int | None, moved: bool
+) -> list[str]:
+    """The second half's questions in words: above the heuristic on the same decisions, rising,
+    and how fast the moved customers recover (a heuristic's win is said, not hidden)."""
+    out = []
+    if margin is None:
+        out.append(f"The run is too short to judge weeks {LATE_FROM_WEEK} on against the heuristic.")
+    else:
+        where = f"{margin['value']:+.3f} per decision (95% CI {margin['lo']:+.3f} to {margin['hi']:+.3f})"
+        if margin["lo"] > 0:
+            out.append(f"From week {LATE_FROM_WEEK} the service beats the heuristic on the same decisions "
+                       f"by {where}.")  # fmt: skip
+        elif margin["hi"] < 0:
+            out.append(f"THE HEURISTIC BEATS THE SERVICE from week {LATE_FROM_WEEK} on the same decisions "
+                       f"({where}).")  # fmt: skip
+        else:
+            out.append(f"From week {LATE_FROM_WEEK} the service is NOT distinguishable from the heuristic "
+                       f"on the same decisions ({where}).")  # fmt: skip
+    if rose is not None:
+        where = f"{rose['value']:+.3f} per decision (95% CI {rose['lo']:+.3f} to {rose['hi']:+.3f})"
+        verdict = "rises" if rose["lo"] > 0 else "FALLS" if rose["hi"] < 0 else "does NOT clearly rise"
+        out.append(f"The service's true value per decision {verdict} from weeks 1-{LATE_FROM_WEEK - 1} to "
+                   f"the later weeks, paired by customer: {where}.")  # fmt: skip
+    if moved:
+        out.append(
+            "Customers whose best channel moved are back to 80% of the others' value capture "
+            + (f"in week {recovery} after the move." if recovery else "NOT within the run.")
+        )
+    return out

@@ -315,7 +315,10 @@ def test_business_as_usual_is_the_same_policy_in_the_deployment_and_the_evaluati
     path = _service_path(model, settings, feats)
     promo = np.full(N, "promo", dtype=object)
     try:
-        channel, send = path.business_as_usual(ids, pd.Series([START] * N), HOURS, promo, truth.lat.affluent)
+        starts = pd.Series([START] * N)
+        _, grid = path.grid(ids, starts, HOURS)
+        window = starts.astype("datetime64[us, UTC]").astype("int64").to_numpy()
+        channel, send = path.business_as_usual(grid, window, promo, truth.lat.affluent)
     finally:
         path.close()
     assert channel.tolist() == judged.channel.tolist()
