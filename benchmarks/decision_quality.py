@@ -151,6 +151,7 @@ def table(outcomes: list[Outcome]) -> pd.DataFrame:
             if policy in o.oracle.index:
                 t = o.oracle.loc[policy]
                 row |= {"resp capture": t["capture_response"], "value capture": t["capture_value"],
+                        "campaign-day capture": t.get("capture_value_campaign_day", float("nan")),
                         "incr/1000": t["incremental_per_1000"]}  # fmt: skip
             if policy in o.logged.index:
                 e = o.logged.loc[policy]
@@ -172,8 +173,12 @@ def summary(outcomes: list[Outcome]) -> list[str]:
         covered = e["lo"] <= e["true_value"] <= e["hi"]
         best = max((p for p in o.logged.index if p != "model" and not p.startswith("model_")),
                    key=lambda p: o.logged.loc[p, "estimate"])  # fmt: skip
+        day = model.get("capture_value_campaign_day", float("nan")) - heur.get("capture_value_campaign_day",
+                                                                              float("nan"))  # fmt: skip
         lines.append(
-            f"{o.world}: value capture {model['capture_value']:.3f}, "
+            f"{o.world}: value capture {model['capture_value']:.3f} "
+            f"(on campaign days {model.get('capture_value_campaign_day', float('nan')):.3f}, "
+            f"{day:+.3f} over the heuristic), "
             f"response capture {model['capture_response']:.3f}; "
             f"model above heuristic by {margin:+.3f} of value capture"
             + ("" if margin >= 0.05 else "  <-- BELOW THE 0.05 TARGET")

@@ -7,6 +7,7 @@ and records the numbers behind the decision.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,32 @@ class Promotion:
     reason: str
     challenger: dict[str, float]
     champion: dict[str, float] | None = field(default=None)
+
+
+def rival_of(
+    estimates: dict[str, float],
+    effective_n: dict[str, float],
+    diff: Callable[[str], tuple[float, float, float]],
+    few: float,
+) -> tuple[Rival, str | None]:
+    """The simple policy the challenger must beat (the best by estimate), and a note when one
+    estimated above the challenger was set aside: a baseline estimated on fewer than `few`
+    effective decisions (a handful of heavily weighted ones) blocks promotion only if it beats the
+    challenger beyond noise; otherwise it is named in the note, never dropped silently."""
+
+    def set_aside(name: str) -> bool:
+        d, _, hi = diff(name)
+        return effective_n[name] < few and d < 0 <= hi
+
+    ordered = sorted(estimates, key=estimates.__getitem__, reverse=True)
+    chosen = next((name for name in ordered if not set_aside(name)), ordered[0])
+    notes = []
+    for name in ordered[: ordered.index(chosen)]:
+        d, lo, hi = diff(name)
+        notes.append(f"{name} is estimated at {estimates[name]:.4f} per decision, above the model, on only "
+                     f"{effective_n[name]:,.0f} effective decisions and within noise ({d:+.4f}, 95% CI "
+                     f"{lo:+.4f} to {hi:+.4f}): too few to block promotion; read it as rough")  # fmt: skip
+    return Rival(chosen, estimates[chosen], diff(chosen)), "; ".join(notes) or None
 
 
 def decide(

@@ -110,9 +110,13 @@ def judge(
     learner = max(candidates, key=lambda n: table.loc[f"model_{n}", "estimate"])
     chosen = f"model_{learner}"
     baselines = [p for p in table.index if not p.startswith("model_") and p != CHAMPION_ROW]
-    best = max(baselines, key=lambda p: table.loc[p, "estimate"])
-    rival = promotion.Rival(best, float(table.loc[best, "estimate"]),
-                            policy_value.difference(table, draws, chosen, best))  # fmt: skip
+    rival, note = promotion.rival_of(
+        {p: float(table.loc[p, "estimate"]) for p in baselines},
+        {p: float(table.loc[p, "effective_n"]) for p in baselines},
+        lambda p: policy_value.difference(table, draws, chosen, p), policy_value.FEW_EFFECTIVE,
+    )  # fmt: skip
+    if note:
+        ctx.notes.append(note)
     versus = None
     if champion is not None:
         versus = promotion.Rival(CHAMPION_ROW, float(table.loc[CHAMPION_ROW, "estimate"]),

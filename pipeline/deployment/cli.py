@@ -20,12 +20,12 @@ def simulate_deployment(
     history_days: int = typer.Option(
         120, "--history-days", min=42, help="days of history before the service starts"
     ),
-    window_hours: int | None = typer.Option(
-        None,
+    window_hours: int = typer.Option(
+        72,
         "--window-hours",
         min=1,
         max=168,
-        help="hours from the campaign day's start the service may send in (default: that day only)",
+        help="hours from the campaign day's start the service may send in (14: the campaign day only)",
     ),
     trials: int = typer.Option(3, "--trials", min=1, help="Optuna trials per retraining"),
     exploration: float = typer.Option(

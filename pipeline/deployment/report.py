@@ -19,6 +19,7 @@ from pipeline.deployment.summary import (
     BAU,
     HOLDOUT,
     MODEL,
+    closer_to_oracle,
     daily,
     heuristic_margin,
     late_sentences,
@@ -114,7 +115,8 @@ def write_report(dep: Deployment, out: Path) -> dict[str, Any]:
     said = verdicts(week, margin, dep.ope, served_versions(dep.decisions))
     beyond, rose, moved = heuristic_margin(dep.decisions), rise(dep.decisions), after_drift(dep.decisions)
     recovery = recovery_weeks(moved)
-    said.sentences.extend(late_sentences(beyond, rose, recovery, not moved.empty))
+    closer = closer_to_oracle(dep.decisions)
+    said.sentences.extend(late_sentences(beyond, rose, recovery, not moved.empty, closer))
     dep.decisions.to_parquet(out / "decisions.parquet", index=False)
     cfg = dep.config
     ope = dep.ope
@@ -131,6 +133,7 @@ def write_report(dep: Deployment, out: Path) -> dict[str, Any]:
         ],
         "heuristic_margin": beyond,
         "rise": rose,
+        "closer_to_oracle": closer,
         "drift_recovery_weeks": recovery,
         "drift": [
             {"week_after": int(w), **{k: float(v) for k, v in row.items()}} for w, row in moved.iterrows()

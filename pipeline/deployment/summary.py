@@ -154,13 +154,19 @@ def heuristic_margin(decisions: pd.DataFrame, from_week: int = LATE_FROM_WEEK) -
     return {"value": value, "lo": lo, "hi": hi, "decisions": float(len(mine))}
 
 
-def rise(decisions: pd.DataFrame, from_week: int = LATE_FROM_WEEK) -> dict[str, float] | None:
-    """Mean true value per decision of the service in weeks `from_week`.. minus weeks before it,
-    paired by customer (each customer decided in both halves: the mean of their late decisions
-    minus the mean of their early ones), with a 95% interval; None without both halves."""
+def rise(
+    decisions: pd.DataFrame, from_week: int = LATE_FROM_WEEK, column: str = "value"
+) -> dict[str, float] | None:
+    """Mean true value per decision of the service (or another per-decision `column`) in weeks
+    `from_week`.. minus weeks before it, paired by customer (each customer decided in both halves:
+    the mean of their late decisions minus the mean of their early ones), with a 95% interval;
+    None without both halves."""
     mine = decisions[decisions["arm"] == MODEL]
+    if column not in mine:
+        return None
+    mine = mine.dropna(subset=[column])
     late = mine["day"] // 7 + 1 >= from_week
-    per = mine.groupby([mine["customer_id"], late])["value"].mean().unstack()
+    per = mine.groupby([mine["customer_id"], late])[column].mean().unstack()
     if per.shape[1] < 2:
         return None
     paired = (per[True] - per[False]).dropna().to_numpy()
@@ -170,8 +176,21 @@ def rise(decisions: pd.DataFrame, from_week: int = LATE_FROM_WEEK) -> dict[str, 
     return {"value": value, "lo": lo, "hi": hi, "customers": float(len(paired))}
 
 
+def closer_to_oracle(decisions: pd.DataFrame) -> dict[str, float] | None:
+    """`rise` of the served decisions' value minus the oracle's on the same grid (minus the
+    regret): positive when the later weeks come closer to the best possible, whatever the world's
+    own level does (more fatigue, another time of the month)."""
+    if "oracle" not in decisions:
+        return None
+    return rise(decisions.assign(gain=decisions["served"] - decisions["oracle"]), column="gain")
+
+
 def late_sentences(
-    margin: dict[str, float] | None, rose: dict[str, float] | None, recovery: int | None, moved: bool
+    margin: dict[str, float] | None,
+    rose: dict[str, float] | None,
+    recovery: int | None,
+    moved: bool,
+    closer: dict[str, float] | None = None,
 ) -> list[str]:
     """The second half's questions in words: above the heuristic on the same decisions, rising,
     and how fast the moved customers recover (a heuristic's win is said, not hidden)."""
@@ -194,6 +213,11 @@ def late_sentences(
         verdict = "rises" if rose["lo"] > 0 else "FALLS" if rose["hi"] < 0 else "does NOT clearly rise"
         out.append(f"The service's true value per decision {verdict} from weeks 1-{LATE_FROM_WEEK - 1} to "
                    f"the later weeks, paired by customer: {where}.")  # fmt: skip
+    if closer is not None:
+        where = f"{closer['value']:+.3f} per decision (95% CI {closer['lo']:+.3f} to {closer['hi']:+.3f})"
+        verdict = "closer to" if closer["lo"] > 0 else "FURTHER FROM" if closer["hi"] < 0 else "no closer to"
+        out.append(f"Against the oracle on the same grids the later weeks are {verdict} the best possible: "
+                   f"{where} less regret, paired by customer.")  # fmt: skip
     if moved:
         out.append(
             "Customers whose best channel moved are back to 80% of the others' value capture "

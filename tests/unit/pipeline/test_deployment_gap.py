@@ -83,3 +83,18 @@ def test_drift_recovery_is_the_first_week_from_which_capture_stays_near_the_othe
     assert recovery_weeks(table) == 3
     assert recovery_weeks(table.assign(ratio=[0.9, 0.5, 0.9, 0.9, 0.9])) == 3  # a relapse resets it
     assert recovery_weeks(pd.DataFrame()) is None
+
+
+def test_coming_closer_to_the_oracle_is_read_apart_from_the_world_s_own_level() -> None:
+    from pipeline.deployment.summary import closer_to_oracle
+
+    # the world's value falls by 1.0 in the later weeks, the regret falls from 0.6 to 0.2
+    ids = [f"c{i}" for i in range(40)]
+    early = pd.DataFrame({"customer_id": ids, "day": 2, "oracle": 5.0, "served": 4.4, "value": 4.4})
+    late = pd.DataFrame({"customer_id": ids, "day": 40, "oracle": 4.0, "served": 3.8, "value": 3.8})
+    both = pd.concat([early, late]).assign(arm="model")
+    assert rise(both)["value"] < 0  # the value per decision fell with the world
+    closer = closer_to_oracle(both)
+    assert abs(closer["value"] - 0.4) < 1e-9
+    said = " ".join(late_sentences(None, rise(both), None, False, closer))
+    assert "FALLS" in said and "closer to the best possible" in said

@@ -62,3 +62,34 @@ def test_beating_the_baseline_but_not_the_champion_is_refused() -> None:
     bau = Rival("heuristic", 1.0, (0.9, 0.5, 1.3))
     verdict = decide({**CHAMPION, "policy_value": 1.9}, CHAMPION, bau)
     assert not verdict.promoted and "champion" in verdict.reason
+
+
+def test_a_baseline_resting_on_a_handful_of_decisions_does_not_block_unless_beyond_noise() -> None:
+    from training.promotion import rival_of
+
+    estimates = {"heuristic": 3.4, "never_contact": 7.1, "always_email": 1.2}
+    effective = {"heuristic": 1900.0, "never_contact": 38.0, "always_email": 372.0}
+    diffs = {
+        "heuristic": (0.1, 0.02, 0.2),
+        "never_contact": (-3.6, -17.4, 3.6),
+        "always_email": (2.3, 2.1, 2.5),
+    }
+    rival, note = rival_of(estimates, effective, diffs.__getitem__, 300)
+    assert rival.name == "heuristic" and rival.value == 3.4
+    assert note is not None and "never_contact" in note and "38 effective decisions" in note
+    assert decide({**CHAMPION, "policy_value": 3.5}, None, rival).promoted
+    # the same baseline beating the model beyond noise still blocks, few decisions or not
+    diffs["never_contact"] = (-3.6, -5.0, -2.0)
+    rival, note = rival_of(estimates, effective, diffs.__getitem__, 300)
+    assert rival.name == "never_contact" and note is None
+    assert not decide({**CHAMPION, "policy_value": 3.5}, None, rival).promoted
+
+
+def test_a_baseline_below_the_model_stays_the_rival_whatever_its_sample() -> None:
+    from training.promotion import rival_of
+
+    estimates = {"heuristic": 3.0, "business_as_usual": 1.2}
+    effective = {"heuristic": 40.0, "business_as_usual": 1400.0}
+    diffs = {"heuristic": (0.5, -0.4, 1.3), "business_as_usual": (2.3, 2.0, 2.6)}
+    rival, note = rival_of(estimates, effective, diffs.__getitem__, 300)
+    assert rival.name == "heuristic" and note is None
