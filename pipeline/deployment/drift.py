@@ -14,6 +14,9 @@ import pandas as pd
 MODEL = "model"
 #: the drifted customers count as recovered when their capture reaches this share of the others'
 RECOVERED = 0.8
+#: a week after the move counts only with this many decisions (the last weeks hold only the
+#: customers who moved first: a few dozen decisions, too few to read a capture from)
+MIN_DECISIONS = 100
 
 
 def capture(rows: pd.DataFrame) -> float:
@@ -46,9 +49,11 @@ def after_drift(decisions: pd.DataFrame) -> pd.DataFrame:
 
 def recovery_weeks(table: pd.DataFrame) -> int | None:
     """The first week after the move from which the moved customers' capture stays at or above
-    `RECOVERED` of the others' (None: not within the run, or no one moved)."""
+    `RECOVERED` of the others' in every week with at least `MIN_DECISIONS` decisions (None: not
+    within the run, or no one moved)."""
     if table.empty:
         return None
+    table = table[table["decisions"] >= MIN_DECISIONS]
     ok = (table["ratio"] >= RECOVERED).to_numpy()
     for i in range(len(ok)):
         if ok[i:].all():

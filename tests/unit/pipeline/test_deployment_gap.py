@@ -80,8 +80,12 @@ def test_drift_recovery_is_the_first_week_from_which_capture_stays_near_the_othe
         rows.append({"day": day, "drift_day": 10, "oracle": 5.0, "none": 1.0, "served": served})
     table = after_drift(pd.DataFrame(rows).assign(arm="model"))
     np.testing.assert_allclose(table["ratio"].to_numpy(), [0.2, 0.6, 0.9, 1.0, 1.0])
-    assert recovery_weeks(table) == 3
-    assert recovery_weeks(table.assign(ratio=[0.9, 0.5, 0.9, 0.9, 0.9])) == 3  # a relapse resets it
+    assert recovery_weeks(table.assign(decisions=200)) == 3
+    assert recovery_weeks(table.assign(decisions=200, ratio=[0.9, 0.5, 0.9, 0.9, 0.9])) == 3  # a relapse
+    # a last week of a few dozen decisions is too few to undo a recovery
+    assert (
+        recovery_weeks(table.assign(decisions=[200, 200, 200, 200, 20], ratio=[0.9, 0.9, 0.9, 0.9, 0.5])) == 1
+    )
     assert recovery_weeks(pd.DataFrame()) is None
 
 
