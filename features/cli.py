@@ -16,6 +16,7 @@ import typer
 if TYPE_CHECKING:
     from features.contract_checks import TableReport
     from features.feed_readiness import HistoryNeed
+    from features.feed_remap import MappingReport
 
 _TOP_REASONS = 3
 
@@ -146,6 +147,14 @@ def validate(
             "split: min_train_days, valid_days, test_days); a shorter history is warned about.",
         ),
     ] = "28+14+14",
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            help="A feeds.yaml mapping your export's files, columns, values (channels, event types) and "
+            "time units onto the contracts; the mapped feeds are written to <out>/inputs and validated.",
+        ),
+    ] = None,
 ) -> None:
     """Validate raw feeds: accepted rows, quarantined rows with reasons, and a report."""
     from rich.console import Console
@@ -169,10 +178,15 @@ def validate(
         raise typer.BadParameter(str(exc), param_hint="--split") from None
     if default_tz is not None and not is_valid_tz(default_tz):
         raise typer.BadParameter(f"not an IANA time zone: {default_tz!r}", param_hint="--default-tz")
+    options = {"as_of": when, "progress": settings.show_progress and not quiet, "default_tz": default_tz}
+    mapped: dict[str, MappingReport] = {}
     try:
-        reports = validate_feeds(
-            src, out_dir, as_of=when, progress=settings.show_progress and not quiet, default_tz=default_tz
-        )
+        if mapping is None:
+            reports = validate_feeds(src, out_dir, **options)  # type: ignore[arg-type]
+        else:
+            from features.validation_mapped import validate_mapped
+
+            reports, mapped = validate_mapped(src, out_dir, mapping, settings, **options)
     except FeedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -209,14 +223,25 @@ def validate(
     if any(not r.reconciled for r in reports.values()):
         typer.echo("error: counts do not reconcile (read != accepted + quarantined)", err=True)
         raise typer.Exit(code=1)
-    _readiness(reports, Path(out_dir), max_quarantined, need)
+    _readiness(reports, Path(out_dir), max_quarantined, need, mapped)
 
 
 def _readiness(
-    reports: dict[str, TableReport], out_dir: Path, max_quarantined: float, need: HistoryNeed
+    reports: dict[str, TableReport],
+    out_dir: Path,
+    max_quarantined: float,
+    need: HistoryNeed,
+    mapped: dict[str, MappingReport],
 ) -> None:
     """What the next stages will make of these feeds: notes, and exit 1 past the quarantine limit."""
-    from features.feed_readiness import history_problem, propensity_note, quarantine_problem
+    from features.feed_readiness import history_problem, mapping_lines, propensity_note, quarantine_problem
+
+    notes, gap = mapping_lines(mapped, max_quarantined)
+    for line in notes:
+        typer.echo(f"note: {line}")
+    if gap is not None:
+        typer.echo(f"error: {gap}", err=True)
+        raise typer.Exit(code=1)
 
     how = "shorten training's split in a config (split: min_train_days, valid_days, test_days) and pass it "
     how += "to `train --config` (`demo --data DIR --config`); check it here with --split TRAIN+VALID+TEST"

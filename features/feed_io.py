@@ -128,7 +128,11 @@ class Feed:
 
 def open_feed(src_dir: str | Path, table: str) -> Feed:
     """Locate `table` and read only its schema (and, for Parquet, its row count)."""
-    path = locate_table(src_dir, table)
+    return open_path(locate_table(src_dir, table), table)
+
+
+def open_path(path: Path, table: str) -> Feed:
+    """`table` at a known path (a `.csv` file, a Parquet file or a directory of parts)."""
     try:
         if path.suffix == ".csv" and path.is_file():
             header = pd.read_csv(path, nrows=0, **_CSV).columns

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.contract_checks import TableReport
+from features.feed_remap import MappingReport
 from features.validated_io import accepted_path
 
 #: the share of any feed that may be quarantined before `validate` fails
@@ -135,3 +136,26 @@ def propensity_note(validated_dir: Path) -> str | None:
             "count only decisions at the logged channel and hour, so they rest on few decisions"
         )
     return None
+
+
+def mapping_lines(reports: Mapping[str, MappingReport], max_share: float) -> tuple[list[str], str | None]:
+    """What a feed mapping set aside: a note per value mapped `unused` (a channel the company does not
+    use is said, not silently dropped) and one error line when more than `max_share` of a table had
+    values the mapping does not cover (a gap in the mapping, not the company's choice)."""
+    notes = [
+        f"{r.table}: {reason} × {count:,} rows (set aside, not quarantined as errors)"
+        for r in reports.values()
+        for reason, count in r.unused.items()
+    ]
+    over = []
+    for r in reports.values():
+        gap = sum(r.uncovered.values())
+        if r.rows_read and gap / r.rows_read > max_share:
+            top, count = r.uncovered.most_common(1)[0]
+            over.append(
+                f"{r.table}: {gap / r.rows_read:.1%} of {r.rows_read:,} rows not mapped "
+                f"(mostly {top} × {count:,})"
+            )
+    if not over:
+        return notes, None
+    return notes, f"{'; '.join(over)}: more than {max_share:.0%} (--max-quarantined); extend the mapping"

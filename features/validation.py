@@ -18,7 +18,7 @@ feeds reference) are held whole.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import replace
 from datetime import datetime
@@ -71,6 +71,7 @@ def validate_feeds(
     progress: bool = True,
     settings: Settings | None = None,
     default_tz: str | None = None,
+    notes: Mapping[str, object] | None = None,
 ) -> dict[str, TableReport]:
     """Validate the feeds in `src_dir` (customers first, for references) and write the results.
 
@@ -78,6 +79,7 @@ def validate_feeds(
     when rows were quarantined; a stale one is removed) and `out_dir/report.json`. A customer
     without a known time zone is kept with `default_tz` (default: the feed's most common zone), as
     its history is usable; the report counts it. Rows of a quarantined customer say why it was.
+    `notes` (e.g. what a feed mapping set aside) are added to the report as they are.
     """
     settings = settings or get_settings()
     src, out = Path(src_dir), Path(out_dir)
@@ -112,6 +114,7 @@ def validate_feeds(
         "as_of": when.isoformat(),
         "assumed_tz": zone,
         "tables": {name: report.as_dict() for name, report in reports.items()},
+        **(notes or {}),
     }
     if "events" in reports:  # allowed types no feature reads: said, not silently ignored
         counts = event_type_counts(out)

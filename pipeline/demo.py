@@ -61,6 +61,9 @@ def demo(
     config: Path = typer.Option(
         None, "--config", help="training config YAML (as `train --config`): trials, split, economics..."
     ),
+    mapping: Path = typer.Option(
+        None, "--mapping", help="with --data: a feeds.yaml mapping your export onto the contracts"
+    ),
     max_quarantined: float = typer.Option(
         0.05, "--max-quarantined", min=0.0, max=1.0, help="stop when more of any feed is quarantined"
     ),
@@ -93,10 +96,23 @@ def demo(
     else:
         console.print(f"using your feeds in {data}: the simulator and oracle-based steps are skipped")
 
+    if mapping is not None and data is None:
+        typer.echo("error: --mapping maps your own feeds: pass them with --data DIR", err=True)
+        raise typer.Exit(code=2)
+
     def validate() -> str:
-        reports = validate_feeds(world, settings.validated_dir, as_of=None, progress=settings.show_progress)
+        mapped = {}
+        if mapping is None:
+            reports = validate_feeds(
+                world, settings.validated_dir, as_of=None, progress=settings.show_progress
+            )
+        else:
+            from features.validation_mapped import validate_mapped
+
+            reports, mapped = validate_mapped(world, settings.validated_dir, mapping, settings,
+                                              as_of=None, progress=settings.show_progress)  # fmt: skip
         parts = [f"{n}: {r.accepted:,} accepted / {r.quarantined:,} quarantined" for n, r in reports.items()]
-        ready(reports, settings.validated_dir, max_quarantined, train_cfg.split, stop_after)
+        ready(reports, settings.validated_dir, max_quarantined, train_cfg.split, stop_after, mapped)
         return "; ".join(parts) + f" -> {settings.validated_dir}"
 
     _step(console, "2. validate the feeds against their contracts", validate)

@@ -15,6 +15,7 @@ import typer
 
 if TYPE_CHECKING:
     from features.contract_checks import TableReport
+    from features.feed_remap import MappingReport
     from training.config import Split, TrainConfig
 
 
@@ -54,13 +55,23 @@ def ready(
     max_quarantined: float,
     split: Split,
     stop_after: int | None,
+    mapped: Mapping[str, MappingReport] | None = None,
 ) -> None:
-    """Stop after validation, in one line, on what would fail later: too much quarantined, or (when
-    the demo goes on to train) too short a history for the training split."""
-    from features.feed_readiness import HistoryNeed, history_problem, propensity_note, quarantine_problem
+    """Stop after validation, in one line, on what would fail later: too much quarantined or left
+    unmapped by a feeds.yaml, or (when the demo goes on to train) too short a history for the split."""
+    from features.feed_readiness import (
+        HistoryNeed,
+        history_problem,
+        mapping_lines,
+        propensity_note,
+        quarantine_problem,
+    )
 
     need = HistoryNeed(split.min_train_days, split.valid_days, split.test_days)
-    problem = quarantine_problem(reports, max_quarantined)
+    notes, problem = mapping_lines(mapped or {}, max_quarantined)
+    for line in notes:
+        typer.echo(f"note: {line}")
+    problem = problem or quarantine_problem(reports, max_quarantined)
     if problem is None and (stop_after is None or stop_after >= 5):
         how = "shorten the split in a training config (split: min_train_days, valid_days, test_days) and "
         problem = history_problem(validated, need, how + "pass it with --config")
