@@ -147,6 +147,15 @@ def validate(
             "split: min_train_days, valid_days, test_days); a shorter history is warned about.",
         ),
     ] = "28+14+14",
+    min_history: Annotated[
+        int,
+        typer.Option(
+            "--min-history",
+            min=1,
+            help="Days of contacts below which training refuses (a training config's "
+            "split.min_history_days); a shorter history than --split is split in proportion down to it.",
+        ),
+    ] = 21,
     mapping: Annotated[
         Path | None,
         typer.Option(
@@ -173,7 +182,7 @@ def validate(
     except ValueError as exc:
         raise typer.BadParameter(f"not an ISO 8601 time: {as_of!r}", param_hint="--as-of") from exc
     try:
-        need = HistoryNeed.parse(split)
+        need = HistoryNeed.parse(split).with_minimum(min_history)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--split") from None
     if default_tz is not None and not is_valid_tz(default_tz):
@@ -234,7 +243,13 @@ def _readiness(
     mapped: dict[str, MappingReport],
 ) -> None:
     """What the next stages will make of these feeds: notes, and exit 1 past the quarantine limit."""
-    from features.feed_readiness import history_problem, mapping_lines, propensity_note, quarantine_problem
+    from features.feed_readiness import (
+        history_note,
+        history_problem,
+        mapping_lines,
+        propensity_note,
+        quarantine_problem,
+    )
 
     notes, gap = mapping_lines(mapped, max_quarantined)
     for line in notes:
@@ -243,8 +258,11 @@ def _readiness(
         typer.echo(f"error: {gap}", err=True)
         raise typer.Exit(code=1)
 
-    how = "shorten training's split in a config (split: min_train_days, valid_days, test_days) and pass it "
-    how += "to `train --config` (`demo --data DIR --config`); check it here with --split TRAIN+VALID+TEST"
+    how = "lower split.min_history_days in a training config and pass it to `train --config` "
+    how += "(`demo --data DIR --config`); check it here with --min-history DAYS"
+    note = history_note(out_dir, need)
+    if note is not None:
+        typer.echo(f"note: {note}")
     for line in (propensity_note(out_dir), history_problem(out_dir, need, how)):
         if line is not None:
             typer.echo(f"warning: {line}", err=True)

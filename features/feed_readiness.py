@@ -25,16 +25,28 @@ DEFAULT_MAX_QUARANTINED = 0.05
 
 @dataclass(frozen=True)
 class HistoryNeed:
-    """Days of contact history training's time split needs (training.config.Split's defaults; features
-    cannot import training, so a test holds the two equal)."""
+    """Days of contact history training's time split needs: the whole split, or in proportion down to
+    `minimum` (training.config.Split's defaults and scaling; features cannot import training, so a test
+    holds the two equal)."""
 
     train_days: int = 28
     valid_days: int = 14
     test_days: int = 14
+    minimum: int = 21
 
     @property
     def days(self) -> int:
         return self.train_days + self.valid_days + self.test_days
+
+    def scaled(self, days: float) -> tuple[float, float, float] | None:
+        """(train, validation, test) days for `days` of contacts, as training splits them; None below
+        the minimum."""
+        if days >= self.days:
+            return days - self.valid_days - self.test_days, float(self.valid_days), float(self.test_days)
+        if days < self.minimum:
+            return None
+        share = days / self.days
+        return self.train_days * share, self.valid_days * share, self.test_days * share
 
     def words(self) -> str:
         parts = f"{self.train_days} to train, {self.valid_days} to validate, {self.test_days} to test"
@@ -47,6 +59,9 @@ class HistoryNeed:
         if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
             raise ValueError(f"must look like TRAIN+VALID+TEST days, e.g. 28+14+14, got {text!r}")
         return cls(*(int(p) for p in parts))
+
+    def with_minimum(self, minimum: int) -> HistoryNeed:
+        return HistoryNeed(self.train_days, self.valid_days, self.test_days, minimum)
 
 
 def quarantine_problem(reports: Mapping[str, TableReport], max_share: float) -> str | None:
@@ -68,18 +83,35 @@ def quarantine_problem(reports: Mapping[str, TableReport], max_share: float) -> 
 
 
 def history_problem(validated_dir: Path, need: HistoryNeed, how: str) -> str | None:
-    """One line when the accepted contacts span fewer days than training needs: the span found, the
-    need, and `how` to change it; None when long enough (or no contacts were validated)."""
+    """One line when the accepted contacts span fewer days than training's minimum: the span found,
+    the need, and `how` to change it; None when long enough (or no contacts were validated)."""
     span = contact_span(validated_dir)
     if span is None:
         return None
     first, end = span
     days = (end - first) / pd.Timedelta(days=1)
-    if days >= need.days:
+    if need.scaled(days) is not None:
         return None
     return (
-        f"contacts span {days:.0f} days ({first:%Y-%m-%d} to {end:%Y-%m-%d}) but training needs "
-        f"{need.words()}: bring a longer history, or {how}"
+        f"contacts span {days:.0f} days ({first:%Y-%m-%d} to {end:%Y-%m-%d}) but training needs at least "
+        f"{need.minimum} (its split of {need.words()} is scaled in proportion to a shorter history, down "
+        f"to {need.minimum} days): bring a longer history, or {how}"
+    )
+
+
+def history_note(validated_dir: Path, need: HistoryNeed) -> str | None:
+    """How training will split a history shorter than its split but above the minimum; else None."""
+    span = contact_span(validated_dir)
+    if span is None:
+        return None
+    days = (span[1] - span[0]) / pd.Timedelta(days=1)
+    fitted = need.scaled(days)
+    if days >= need.days or fitted is None:
+        return None
+    train, valid, test = fitted
+    return (
+        f"contacts span {days:.0f} days, fewer than the split's {need.days}: training splits them in "
+        f"proportion, {train:.1f} days to train, {valid:.1f} to validate, {test:.1f} to test"
     )
 
 

@@ -61,22 +61,26 @@ def ready(
     unmapped by a feeds.yaml, or (when the demo goes on to train) too short a history for the split."""
     from features.feed_readiness import (
         HistoryNeed,
+        history_note,
         history_problem,
         mapping_lines,
         propensity_note,
         quarantine_problem,
     )
 
-    need = HistoryNeed(split.min_train_days, split.valid_days, split.test_days)
+    need = HistoryNeed(split.min_train_days, split.valid_days, split.test_days, split.min_history_days)
     notes, problem = mapping_lines(mapped or {}, max_quarantined)
     for line in notes:
         typer.echo(f"note: {line}")
     problem = problem or quarantine_problem(reports, max_quarantined)
     if problem is None and (stop_after is None or stop_after >= 5):
-        how = "shorten the split in a training config (split: min_train_days, valid_days, test_days) and "
-        problem = history_problem(validated, need, how + "pass it with --config")
+        how = "lower split.min_history_days in a training config and pass it with --config"
+        problem = history_problem(validated, need, how)
     if problem is not None:
         raise ValueError(problem)
+    shorter = history_note(validated, need)
+    if shorter is not None and (stop_after is None or stop_after >= 5):
+        typer.echo(f"note: {shorter}")
     note = propensity_note(validated)
     if note is not None:
         typer.echo(f"warning: {note}", err=True)

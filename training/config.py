@@ -27,11 +27,28 @@ class Labels(_Strict):
 
 
 class Split(_Strict):
-    """Time-based split: train on the past, validate on the next weeks, test on the last ones."""
+    """Time-based split: train on the past, validate on the next weeks, test on the last ones. A history
+    shorter than the three together is split in their proportions (a month-long export still trains),
+    down to `min_history_days`: below it too few weeks are left to judge a model on."""
 
     valid_days: int = Field(14, ge=1)
     test_days: int = Field(14, ge=1)
-    min_train_days: int = Field(28, ge=7, description="refuse to train on less history than this")
+    min_train_days: int = Field(28, ge=7, description="days to train on when the history is long enough")
+    min_history_days: int = Field(
+        21,
+        ge=3,
+        description="a shorter history than the split is scaled in proportion down to this; less is refused",
+    )
+
+    def scaled(self, days: float) -> tuple[float, float] | None:
+        """(validation, test) days for `days` of contacts: the configured ones when the history holds the
+        whole split, in proportion down to `min_history_days`, None below it."""
+        full = self.min_train_days + self.valid_days + self.test_days
+        if days >= full:
+            return float(self.valid_days), float(self.test_days)
+        if days < self.min_history_days:
+            return None
+        return self.valid_days * days / full, self.test_days * days / full
 
 
 class SearchSpace(_Strict):

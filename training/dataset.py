@@ -119,15 +119,19 @@ def labels(contacts: pd.DataFrame, end: pd.Timestamp, cfg: Labels) -> pd.DataFra
 
 
 def assign_split(sent_at: pd.Series, end: pd.Timestamp, cfg: Split) -> pd.Series:
-    """train < valid < test by time; the test weeks are the last ones of the feeds."""
-    test_from = end - pd.Timedelta(days=cfg.test_days)
-    valid_from = test_from - pd.Timedelta(days=cfg.valid_days)
+    """train < valid < test by time; the test weeks are the last ones of the feeds (a short history is
+    split in proportion, `Split.scaled`)."""
     first = sent_at.min()
-    if pd.isna(first) or valid_from - first < pd.Timedelta(days=cfg.min_train_days):
+    days = (end - first) / pd.Timedelta(days=1) if not pd.isna(first) else 0.0
+    fitted = cfg.scaled(days)
+    if fitted is None:
+        full = cfg.min_train_days + cfg.valid_days + cfg.test_days
         raise ValueError(
-            f"contacts span {first} to {end}: fewer than {cfg.min_train_days} days of training history "
-            f"before the {cfg.valid_days}+{cfg.test_days} validation and test days"
+            f"contacts span {days:.0f} days ({first} to {end}): training needs at least "
+            f"{cfg.min_history_days} (split.min_history_days; a split of {full} is scaled down to it)"
         )
+    test_from = end - pd.Timedelta(days=fitted[1])
+    valid_from = test_from - pd.Timedelta(days=fitted[0])
     split = np.where(sent_at >= test_from, "test", np.where(sent_at >= valid_from, "valid", "train"))
     return pd.Series(split, index=sent_at.index)
 

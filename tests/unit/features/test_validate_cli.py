@@ -91,13 +91,18 @@ def test_short_history_is_said_at_validate_time(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     warning = [line for line in result.output.splitlines() if line.startswith("warning: contacts span")]
     assert warning == [
-        "warning: contacts span 3 days (2026-03-03 to 2026-03-06) but training needs 56 (28 to train, 14 to "
-        "validate, 14 to test): bring a longer history, or shorten training's split in a config (split: "
-        "min_train_days, valid_days, test_days) and pass it to `train --config` "
-        "(`demo --data DIR --config`); check it here with --split TRAIN+VALID+TEST"
+        "warning: contacts span 3 days (2026-03-03 to 2026-03-06) but training needs at least 21 (its split "
+        "of 56 (28 to train, 14 to validate, 14 to test) is scaled in proportion to a shorter history, down "
+        "to 21 days): bring a longer history, or lower split.min_history_days in a training config and "
+        "pass it to `train --config` (`demo --data DIR --config`); check it here with --min-history DAYS"
     ]
-    shorter = _validate(src, tmp_path / "out", "--split", "1+1+1")
+    shorter = _validate(src, tmp_path / "out", "--split", "1+1+1", "--min-history", "1")
     assert "contacts span" not in shorter.output
+    scaled = _validate(src, tmp_path / "out", "--min-history", "3")
+    assert "warning: contacts span" not in scaled.output
+    assert "note: contacts span 3 days, fewer than the split's 56: training splits them in proportion" in (
+        scaled.output
+    )
     bad = _validate(src, tmp_path / "out", "--split", "28-14")
     assert bad.exit_code == 2 and "TRAIN+VALID+TEST" in bad.output
 
@@ -108,7 +113,31 @@ def test_history_need_matches_the_training_split() -> None:
     from training.config import Split
 
     split = Split()
-    assert HistoryNeed() == HistoryNeed(split.min_train_days, split.valid_days, split.test_days)
+    need = HistoryNeed(split.min_train_days, split.valid_days, split.test_days, split.min_history_days)
+    assert HistoryNeed() == need
+    for days in (10.0, 20.9, 21.0, 30.5, 55.9, 56.0, 90.0):  # the same scaling on both sides
+        fitted, scaled = split.scaled(days), need.scaled(days)
+        assert (fitted is None) == (scaled is None)
+        if scaled is not None:
+            assert fitted == pytest.approx(scaled[1:]) and sum(scaled) == pytest.approx(days)
+
+
+def test_a_short_history_is_split_in_proportion() -> None:
+    """Thirty days of contacts: 28+14+14 scaled to 15+7.5+7.5, the last days tested; under 21 refused."""
+    import pandas as pd
+
+    from training.config import Split
+    from training.dataset import assign_split
+
+    end = pd.Timestamp("2024-02-01", tz="UTC")
+    sent = pd.Series(end - pd.to_timedelta(range(30, 0, -1), unit="D") + pd.Timedelta(hours=1))
+    split = assign_split(sent, end, Split())
+    assert split.value_counts().to_dict() == {"train": 15, "valid": 8, "test": 7}
+    assert list(split.iloc[[0, -1]]) == ["train", "test"]
+    with pytest.raises(
+        ValueError, match=r"contacts span 20 days .* needs at least 21 \(split.min_history_days"
+    ):
+        assign_split(sent.iloc[10:], end, Split())
 
 
 def test_event_types_no_feature_reads_are_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

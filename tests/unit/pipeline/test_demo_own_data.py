@@ -60,7 +60,10 @@ def test_a_missing_table_is_one_line(data_dir: Path, short_feeds: Path, tmp_path
 def test_short_history_stops_after_validation(data_dir: Path, short_feeds: Path) -> None:
     result = runner.invoke(build_app(), ["demo", "--data", str(short_feeds)])
     line = _one_error(result)
-    assert line.startswith("error: contacts span 2") and "training needs 56 (28 to train" in line
+    assert (
+        line.startswith("error: contacts span 20 days")
+        and "training needs at least 21 (its split of 56" in line
+    )
     assert line.endswith("pass it with --config")
     assert not (data_dir / "features").exists()  # nothing heavy ran
 
@@ -69,11 +72,13 @@ def test_config_sets_the_split_the_history_is_checked_against(
     data_dir: Path, short_feeds: Path, tmp_path: Path
 ) -> None:
     config = tmp_path / "train.yaml"
-    config.write_text("split:\n  min_train_days: 60\n  valid_days: 7\n  test_days: 7\n")
+    config.write_text(
+        "split:\n  min_train_days: 60\n  valid_days: 7\n  test_days: 7\n  min_history_days: 30\n"
+    )
     line = _one_error(
         runner.invoke(build_app(), ["demo", "--data", str(short_feeds), "--config", str(config)])
     )
-    assert "training needs 74 (60 to train, 7 to validate, 7 to test)" in line
+    assert "training needs at least 30 (its split of 74 (60 to train, 7 to validate, 7 to test)" in line
 
 
 def test_a_bad_config_is_one_line_naming_the_field(data_dir: Path, short_feeds: Path, tmp_path: Path) -> None:
