@@ -43,13 +43,21 @@ def serve(
     from optichannel.settings import get_settings
     from serving.local_server import SERVICE, service_env
     from serving.log_database import describe
-    from serving.runtime import StartupError, load_model, open_limits, open_reader, require_token
+    from serving.runtime import (
+        StartupError,
+        check_stores,
+        load_model,
+        open_limits,
+        open_reader,
+        require_token,
+    )
 
     settings = get_settings()
     if plan:
         settings = settings.model_copy(update={"plans": [*settings.plans, *plan]})
     try:  # check before starting workers: one clear line instead of a worker's traceback
         require_token(settings)
+        check_stores(settings)
         model, version = load_model(settings)
         open_reader(settings, model)
         limits = open_limits(settings, model)

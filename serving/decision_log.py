@@ -66,6 +66,7 @@ class DecisionLog:
         self.failures = 0
         self.written = 0
         self.refused = 0
+        self.failing = False  # the last write failed: the service answers 503 until one succeeds
         self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._pending: list[tuple[Any, ...]] = []
@@ -138,8 +139,10 @@ class DecisionLog:
                 self._pending.extend(more)
             try:
                 self._write()
+                self.failing = False
             except (SQLAlchemyError, OSError) as exc:
                 engine(self.target).dispose()  # the next attempt opens the store afresh
+                self.failing = True
                 self.failures += 1
                 log.error("decision log: could not write %d rows to %s: %s", len(self._pending),
                           describe(self.target), exc)  # fmt: skip

@@ -112,7 +112,8 @@ def engine(target: Path | str) -> Engine:
             # a writer takes the lock when it begins: two checks of the same outcome never interleave
             connection.exec_driver_sql("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
     else:
-        made = create_engine(url, pool_pre_ping=True)
+        # a stopped or unreachable server fails within seconds (a 503), not after the OS's timeout
+        made = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     _create(made)
     return made
 

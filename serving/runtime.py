@@ -37,6 +37,35 @@ def require_token(settings: Settings) -> None:
         )
 
 
+def check_stores(settings: Settings) -> None:
+    """The production profile's Redis and decision store answer, before any worker starts: a
+    worker that cannot reach them would fail and be restarted forever."""
+    if settings.profile != "production":
+        return
+    from serving.shared_stores import redis_client
+
+    try:
+        redis_client(settings.redis_url, timeout=3).ping()
+    except Exception as exc:  # redis raises its own types; any failure means unreachable
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StartupError(
+            f"Redis at {settings.redis_url.split(',')[0]} is unreachable ({why}): start it or set "
+            "OPTICHANNEL_REDIS_URL"
+        ) from None
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from serving.log_database import engine, unusable
+
+    try:
+        with engine(settings.decision_store).connect() as con:
+            con.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        raise StartupError(
+            f"{unusable(settings.decision_store, exc)}: start PostgreSQL or set OPTICHANNEL_DECISION_LOG_URL"
+        ) from None
+
+
 def load_model(settings: Settings) -> tuple[NextBestChannelModel, str]:
     """(model bundle, registry version) of the model holding the configured alias."""
     from mlflow.exceptions import MlflowException

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from functools import cache
 from typing import Any
 
 import bentoml
 from bentoml.exceptions import InvalidArgument
 
 from optichannel.settings import get_settings
+from serving.health import Breaker, RetryAfter, down, down_reason, not_ready
 from serving.schemas import (
     BatchRequest,
     OutcomeReport,
@@ -53,6 +55,23 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+@cache
+def _counters() -> tuple[Any, Any, Any]:
+    """The service's Prometheus counters, registered once per process (a registry refuses twins)."""
+    return (
+        bentoml.metrics.Counter(
+            name="optichannel_decisions", documentation="decisions given", labelnames=["channel", "fallback"]
+        ),
+        bentoml.metrics.Counter(
+            name="optichannel_stale_decisions",
+            documentation="decisions taken on features past their time-to-live (refresh the store)",
+        ),
+        bentoml.metrics.Counter(
+            name="optichannel_decision_log_failures", documentation="failed decision-log writes"
+        ),
+    )
+
+
 @bentoml.service(
     name="optichannel",
     workers=get_settings().serve_workers,
@@ -74,17 +93,9 @@ class NextBestChannel:
 
         settings = get_settings()
         self.runtime = load_runtime(settings)
-        self.decisions = bentoml.metrics.Counter(
-            name="optichannel_decisions", documentation="decisions given", labelnames=["channel", "fallback"]
-        )
-        self.stale = bentoml.metrics.Counter(
-            name="optichannel_stale_decisions",
-            documentation="decisions taken on features past their time-to-live (refresh the store)",
-        )
-        self.log_failures = bentoml.metrics.Counter(
-            name="optichannel_decision_log_failures", documentation="failed decision-log writes"
-        )
+        self.decisions, self.stale, self.log_failures = _counters()
         self._failures_seen = 0
+        self.breaker = Breaker()
         self.batcher = MicroBatcher(
             self._answer, settings.serve_max_batch, settings.serve_batch_wait_ms / 1000
         )
@@ -109,11 +120,33 @@ class NextBestChannel:
         return answers
 
     async def _submit(self, requests: list[PredictRequest]) -> list[PredictResponse]:
+        self._usable()
         try:
             self.runtime.decider.check(requests)
             return await self.batcher.submit(requests)
         except ValueError as exc:  # bad values the schema cannot see (e.g. a zone in the store)
             raise InvalidArgument(str(exc)) from None
+        except Exception as exc:
+            raise self._outage(exc) from None
+
+    def _usable(self) -> None:
+        """503 at once while a dependency is known to be down or the decision log cannot be written
+        (an answer that cannot be logged must not be given)."""
+        self.breaker.check()
+        if self.runtime.log.failing:
+            raise down("the decision log cannot be written")
+
+    def _outage(self, exc: Exception) -> Exception:
+        """A 503 for an unreachable dependency; any other error as it was (a 500: a bug)."""
+        reason = down_reason(exc)
+        return exc if reason is None else self.breaker.trip(reason)
+
+    def __is_ready__(self) -> bool:
+        """`/readyz`: not ready while Redis or the decision store is unreachable."""
+        reason = not_ready(self.runtime)
+        if reason is not None:
+            down(reason)
+        return reason is None
 
     @bentoml.api(route="/predict", input_spec=PredictRequest)
     async def predict(self, **request: Any) -> PredictResponse:
@@ -133,10 +166,14 @@ class NextBestChannel:
         what the decision booked on its campaign's counters."""
         from serving.outcomes.intake import report_outcomes
 
+        self.breaker.check()
         decider = self.runtime.decider
-        return report_outcomes(
-            self.runtime.settings.decision_store, outcomes, decider.handed_out, decider.limits
-        )
+        try:
+            return report_outcomes(
+                self.runtime.settings.decision_store, outcomes, decider.handed_out, decider.limits
+            )
+        except Exception as exc:
+            raise self._outage(exc) from None
 
     @bentoml.on_shutdown
     def _close_log(self) -> None:
@@ -145,3 +182,4 @@ class NextBestChannel:
 
 
 NextBestChannel.add_asgi_middleware(BearerAuth)
+NextBestChannel.add_asgi_middleware(RetryAfter)

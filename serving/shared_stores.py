@@ -31,8 +31,9 @@ class LocalSQLite:
         return con
 
 
-def redis_client(url: str) -> redis.Redis:
-    """A client for Feast's connection string `host:port,db=0[,password=...]`."""
+def redis_client(url: str, timeout: float = 5) -> redis.Redis:
+    """A client for Feast's connection string `host:port,db=0[,password=...]`; a paused or
+    unreachable server fails within `timeout` seconds (a 503), never holds a request to its 504."""
     import redis
 
     host, _, rest = url.partition(",")
@@ -43,5 +44,6 @@ def redis_client(url: str) -> redis.Redis:
         port=int(port or 6379),
         db=int(options.get("db", 0)),
         password=options.get("password"),
-        socket_timeout=5,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
     )
