@@ -83,7 +83,7 @@ class CampaignLimits:
             room[rows] = (ok & layout.open_slot)[None]
         return Gate(room, price)
 
-    def _items(self, name: str, slots_us: np.ndarray, channel: int, slot: int) -> list[Item] | None:
+    def items(self, name: str, slots_us: np.ndarray, channel: int, slot: int) -> list[Item] | None:
         """The counters one contact uses (key, amount, limit); None when the centre is closed then."""
         plan = self.plan(name)
         layout = self.layout(name, slots_us)
@@ -101,7 +101,7 @@ class CampaignLimits:
 
     def book(self, name: str, slots_us: np.ndarray, channel: int, slot: int) -> bool:
         """Book one contact (all its counters, or none of them); False when a place ran out."""
-        items = self._items(name, slots_us, channel, slot)
+        items = self.items(name, slots_us, channel, slot)
         if items is None:
             return False  # the centre is closed at that hour
         return self.counter.book(items) if items else True
@@ -112,7 +112,7 @@ class CampaignLimits:
         (its decision id), when it was given back before."""
         if name not in self.plans:
             return False
-        items = self._items(name, np.array([send_at_us], dtype=np.int64), channel, 0)
+        items = self.items(name, np.array([send_at_us], dtype=np.int64), channel, 0)
         if not items:
             return False
         marker = None if once is None else self._key(name, f"released:{once}")

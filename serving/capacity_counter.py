@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from serving.handed_out import GENERATION_KEY
 from serving.shared_stores import LocalSQLite, redis_client
 
 #: one booking: (counter key, amount, limit)
@@ -28,6 +29,8 @@ class CapacityCounter(Protocol):
     def book(self, items: list[Item]) -> bool: ...
 
     def release(self, items: list[tuple[str, float]], once: str | None = None) -> bool: ...
+
+    def restore(self, totals: dict[str, float]) -> None: ...
 
 
 class SQLiteCounter:
@@ -68,6 +71,14 @@ class SQLiteCounter:
             con.execute("ROLLBACK")
             raise
 
+    def restore(self, totals: dict[str, float]) -> None:
+        """Set counters to rebuilt totals (`optichannel counters rebuild`)."""
+        self._connect().executemany(
+            "INSERT INTO capacity (key, used) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET used = excluded.used",
+            list(totals.items()),
+        )
+
     def release(self, items: list[tuple[str, float]], once: str | None = None) -> bool:
         """Give back (key, amount) bookings, never below 0 (a counter may have been reset since);
         with `once`, only the first time for that key (False after)."""
@@ -88,13 +99,15 @@ class SQLiteCounter:
 
 
 _BOOK = """
-for i = 1, #KEYS do
+local n = #KEYS - 1  -- the last key is the counters' generation
+if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return -1 end  -- counters lost: book nothing
+for i = 1, n do
   local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used + tonumber(ARGV[i]) > tonumber(ARGV[#KEYS + i]) + 1e-9 then return 0 end
+  if used + tonumber(ARGV[i]) > tonumber(ARGV[n + i]) + 1e-9 then return 0 end
 end
-for i = 1, #KEYS do
+for i = 1, n do
   redis.call('INCRBYFLOAT', KEYS[i], ARGV[i])
-  redis.call('EXPIRE', KEYS[i], ARGV[2 * #KEYS + 1])
+  redis.call('EXPIRE', KEYS[i], ARGV[2 * n + 1])
 end
 return 1
 """
@@ -131,9 +144,21 @@ class RedisCounter:
         return [float(v or 0.0) for v in self.client.mget(keys)]
 
     def book(self, items: list[Item]) -> bool:
-        keys = [k for k, _, _ in items]
+        keys = [k for k, _, _ in items] + [GENERATION_KEY]
         args = [*(a for _, a, _ in items), *(limit for _, _, limit in items), TTL_SECONDS]
-        return bool(self._book(keys=keys, args=args))
+        done = self._book(keys=keys, args=args)
+        if done == -1:
+            from serving.generation import CountersLost
+
+            raise CountersLost
+        return bool(done)
+
+    def restore(self, totals: dict[str, float]) -> None:
+        """Set counters to rebuilt totals (`optichannel counters rebuild`)."""
+        pipe = self.client.pipeline()
+        for key, used in totals.items():
+            pipe.set(key, repr(float(used)), ex=TTL_SECONDS)
+        pipe.execute()
 
     def release(self, items: list[tuple[str, float]], once: str | None = None) -> bool:
         keys = [k for k, _ in items] + ([] if once is None else [once])

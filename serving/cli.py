@@ -16,12 +16,14 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    from serving import counters_cli
     from serving.outcomes import cli as outcomes_cli
 
     app.command("serve")(serve)
     app.command("ask")(ask)
     app.command("score")(score)
     outcomes_cli.register(app)
+    counters_cli.register(app)
 
 
 def _fail(exc: Exception) -> typer.Exit:

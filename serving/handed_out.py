@@ -16,6 +16,8 @@ import numpy as np
 from serving.shared_stores import LocalSQLite, redis_client
 
 KEY_PREFIX = "optichannel:handed-out:"
+#: written when the counters are built (`serving.generation`); absent after Redis lost its data
+GENERATION_KEY = "optichannel:generation"
 KEEP_SECONDS = 15 * 24 * 3600  # a week of cap plus the longest window, then forgotten
 #: "no cap": more contacts than any window holds
 UNCAPPED = 1_000_000
@@ -119,6 +121,7 @@ class SQLiteHandedOut:
 
 
 _CLAIM = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end  -- counters lost: book nothing
 if redis.call('ZCOUNT', KEYS[1], ARGV[1], '(' .. ARGV[2]) >= tonumber(ARGV[3]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
@@ -140,8 +143,13 @@ class RedisHandedOut:
         pipe = self.client.pipeline()
         for c in claims:
             args = [c.lo, c.hi, c.room, c.send_at, c.decision_id, KEEP_SECONDS]
-            self._claim(keys=[KEY_PREFIX + c.customer_id], args=args, client=pipe)
-        return [bool(r) for r in pipe.execute()]
+            self._claim(keys=[KEY_PREFIX + c.customer_id, GENERATION_KEY], args=args, client=pipe)
+        got = pipe.execute()
+        if -1 in got:
+            from serving.generation import CountersLost
+
+            raise CountersLost
+        return [bool(r) for r in got]
 
     def add(self, rows: Sequence[tuple[str, int, str]]) -> None:
         pipe = self.client.pipeline()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bentoml.exceptions import ServiceUnavailable
 
 if TYPE_CHECKING:
+    from serving.decider import Decider
     from serving.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ def down_reason(exc: BaseException) -> str | None:
     import redis
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
+    from serving.generation import LOST, CountersLost
+
+    if isinstance(exc, CountersLost):
+        return LOST
     first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         return f"Redis is unreachable ({first})"
@@ -77,9 +82,12 @@ def not_ready(runtime: Runtime) -> str | None:
     """Why this worker should take no traffic (a dependency down, the decision log failing), or None."""
     if runtime.log.failing:
         return "the decision log cannot be written"
+    from serving.generation import LOST, intact
+
     try:
-        for client in redis_clients(runtime):
-            client.ping()
+        for client in redis_clients(runtime.decider):
+            if not intact(client):
+                return LOST
         from sqlalchemy import text
 
         from serving.log_database import engine
@@ -91,11 +99,11 @@ def not_ready(runtime: Runtime) -> str | None:
     return None
 
 
-def redis_clients(runtime: Runtime) -> list[Any]:
-    """The Redis clients the decisions use (handed-out contacts, campaign counters), if any."""
-    found = [getattr(runtime.decider.handed_out, "client", None)]
-    if runtime.decider.limits is not None:
-        found.append(getattr(runtime.decider.limits.counter, "client", None))
+def redis_clients(decider: Decider) -> list[Any]:
+    """The Redis clients the decisions book on (handed-out contacts, campaign counters), if any."""
+    found = [getattr(decider.handed_out, "client", None)]
+    if decider.limits is not None:
+        found.append(getattr(decider.limits.counter, "client", None))
     return [c for c in found if c is not None]
 
 

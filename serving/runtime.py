@@ -154,7 +154,19 @@ def open_runtime(settings: Settings) -> Runtime:
                       epsilon=settings.exploration, limits=open_limits(settings, model))  # fmt: skip
     if settings.count_handed_out:
         decider.handed_out = open_handed_out(settings.profile, settings.redis_url, settings.handed_out)
-    return Runtime(decider, open_log(settings), version, settings)
+    log = open_log(settings)
+    check_generation(decider, settings)
+    return Runtime(decider, log, version, settings)
+
+
+def check_generation(decider: Decider, settings: Settings) -> None:
+    """Write the counters' generation on a first start; after Redis lost its data, bookings are
+    refused (503, `/readyz` not ready) until `optichannel counters rebuild` (serving.generation)."""
+    from serving.generation import ensure
+    from serving.health import redis_clients
+
+    for client in redis_clients(decider)[:1]:
+        ensure(client, settings.decision_store)
 
 
 def load_runtime(settings: Settings) -> Runtime:

@@ -43,4 +43,5 @@ def redis_or_skip() -> object:
         client.ping()
     except redis.exceptions.RedisError:
         pytest.skip("no Redis server on 127.0.0.1:6379 (the production profile's shared counters)")
+    client.set("optichannel:generation", "tests", nx=True)  # built counters (serving.generation)
     return client

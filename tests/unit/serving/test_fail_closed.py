@@ -20,7 +20,7 @@ from serving import cli
 from serving.decider import Decider
 from serving.decision_log import DecisionLog
 from serving.handed_out import RedisHandedOut
-from serving.runtime import Runtime
+from serving.runtime import Runtime, check_generation
 from serving.shared_stores import redis_client
 
 ASK = {"customer_id": "C1", "window_start": START.isoformat(), "window_hours": 24}
@@ -29,6 +29,7 @@ ASK = {"customer_id": "C1", "window_start": START.isoformat(), "window_hours": 2
 def _runtime(settings: Settings, redis_url: str) -> Runtime:
     decider = Decider(Engine(tiny_model()), lambda ids: customer_block(ids), "tiny", "1")
     decider.handed_out = RedisHandedOut(redis_client(redis_url, timeout=1))
+    check_generation(decider, settings)  # a first start: the counters' generation is written
     return Runtime(decider, DecisionLog(settings.decision_log).start(), "1", settings)
 
 
@@ -38,7 +39,7 @@ def test_redis_down_is_a_503_with_retry_after_and_not_ready(
     monkeypatch.setattr(serving.health, "RETRY_AFTER", 1)
     settings = Settings(data_dir=tmp_path)
     with (
-        private_redis(tmp_path / "redis") as redis,
+        private_redis(tmp_path / "redis", append_only=True) as redis,  # persistent, as the docs require
         service_client(lambda: _runtime(settings, redis.url), monkeypatch) as client,
     ):
         assert client.post("/predict", json=ASK).status_code == 200
