@@ -19,6 +19,7 @@ from bentoml.exceptions import InvalidArgument
 
 from optichannel.settings import get_settings
 from serving.health import Breaker, RetryAfter, down, down_reason, not_ready
+from serving.http_hygiene import StrictHttp, quiet_client_errors
 from serving.schemas import (
     BatchRequest,
     OutcomeReport,
@@ -92,6 +93,7 @@ class NextBestChannel:
         from serving.runtime import load_runtime
 
         settings = get_settings()
+        quiet_client_errors()
         self.runtime = load_runtime(settings)
         self.decisions, self.stale, self.log_failures = _counters()
         self._failures_seen = 0
@@ -183,3 +185,4 @@ class NextBestChannel:
 
 NextBestChannel.add_asgi_middleware(BearerAuth)
 NextBestChannel.add_asgi_middleware(RetryAfter)
+NextBestChannel.add_asgi_middleware(StrictHttp)
