@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Executable, select, update
+from sqlalchemy import Connection, Executable, case, select, update
 
 from serving.campaign_limits import CampaignLimits
 from serving.handed_out import HandedOut
@@ -90,8 +90,6 @@ def import_file(
         return ImportResult(path, done["rows_done"], done["accepted"], done["quarantined"], freed,
                             done["rows_done"], already=done["finished_at"])  # fmt: skip
     start = 0 if done is None else done["rows_done"]
-    accepted = 0 if done is None else done["accepted"]
-    quarantined = 0 if done is None else done["quarantined"]
     released, position = 0, 0
     now = datetime.now(UTC).isoformat()
     for piece in chunks(path, rows):
@@ -99,32 +97,52 @@ def import_file(
         if position <= start:
             continue  # stored by an earlier, interrupted run
         piece = piece.drop(columns=[c for c in piece.columns if c not in OUTCOME_COLUMNS])
-        marker = _marker(target, key, str(path), position, accepted, quarantined, now)
-        result = ingest(target, piece, f"import:{path.name}", first + 1, marker)
-        accepted += result.accepted
-        quarantined += len(result.quarantined)
+        marker = _marker(target, key, str(path), position, now)
+        result = ingest(
+            target, piece, f"import:{path.name}", first + 1, marker, _stored_by_others(key, first)
+        )
         released += release(result, handed_out, limits)
         if on_chunk is not None:
             on_chunk(position)
     finished = datetime.now(UTC).isoformat()
     with engine(target).begin() as con:
         if position <= start:  # an empty file, or nothing left: the marker row may not exist yet
-            con.execute(_marker(target, key, str(path), position, accepted, quarantined, now)(0, 0))
+            con.execute(_marker(target, key, str(path), position, now)(0, 0))
         con.execute(update(IMPORTS).where(IMPORTS.c.fingerprint == key).values(finished_at=finished))
     released += releases.drain(target, handed_out, limits)  # pending since a crash after the last piece
-    return ImportResult(path, position, accepted, quarantined, released, start)
+    totals = _progress(target, key) or {}  # every piece counted once, whichever run stored it
+    return ImportResult(path, position, totals.get("accepted", 0), totals.get("quarantined", 0), released,
+                        start)  # fmt: skip
+
+
+def _stored_by_others(key: str, first: int) -> Callable[[Connection], int]:
+    """How many leading rows of the piece starting at row `first` another run of the same file
+    stored meanwhile (read under the outcome lock): two imports at once apply each row once."""
+
+    def leading(con: Connection) -> int:
+        done = con.execute(select(IMPORTS.c.rows_done).where(IMPORTS.c.fingerprint == key)).scalar()
+        return max(0, int(done or 0) - first)
+
+    return leading
 
 
 def _marker(
-    target: Path | str, key: str, path: str, position: int, accepted: int, quarantined: int, now: str
+    target: Path | str, key: str, path: str, position: int, now: str
 ) -> Callable[[int, int], Executable]:
-    """The progress statement, completed with the piece's own counts inside its transaction."""
+    """The progress statement, completed with the piece's own counts inside its transaction; counts
+    add up in the store, so concurrent runs of one file total each piece once."""
     dialect = engine(target).dialect.name
 
     def statement(piece_accepted: int, piece_quarantined: int) -> Executable:
-        counts = {"rows_done": position, "accepted": accepted + piece_accepted,
-                  "quarantined": quarantined + piece_quarantined}  # fmt: skip
+        counts = {"rows_done": position, "accepted": piece_accepted, "quarantined": piece_quarantined}
         row = insert(IMPORTS, dialect).values(fingerprint=key, path=path, started_at=now, **counts)
-        return row.on_conflict_do_update(index_elements=["fingerprint"], set_=counts)
+        return row.on_conflict_do_update(
+            index_elements=["fingerprint"],
+            set_={
+                "rows_done": case((IMPORTS.c.rows_done > position, IMPORTS.c.rows_done), else_=position),
+                "accepted": IMPORTS.c.accepted + piece_accepted,
+                "quarantined": IMPORTS.c.quarantined + piece_quarantined,
+            },
+        )
 
     return statement

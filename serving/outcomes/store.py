@@ -148,13 +148,17 @@ def ingest(
     source: str,
     first_row: int = 1,
     extra: Callable[[int, int], Executable] | None = None,
+    stored: Callable[[Connection], int] | None = None,
 ) -> Ingested:
     """Check and store one batch in one transaction (`target`: the decision log's file or URL).
     `extra(accepted, quarantined)` gives a statement committed with it (an import's progress
-    marker). Rows are numbered from `first_row` in the quarantine."""
+    marker); `stored(con)`, read under the lock, how many leading rows another run of the same
+    import stored already (skipped). Rows are numbered from `first_row` in the quarantine."""
     now = datetime.now(UTC).isoformat()
     with engine(target).begin() as con:
         serialise(con)
+        skip = min(len(rows), stored(con)) if stored is not None else 0
+        rows, first_row = rows.iloc[skip:], first_row + skip
         frame = _check_against_store(con, _frame(rows.reset_index(drop=True)))
         good = frame[frame["reason"] == ""]
         accepted = pd.DataFrame({

@@ -7,8 +7,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+import serving.outcomes.import_file
 from features.validation import validate_table
 from optichannel.contracts import CONTACTS
 from serving.contacts_export import contacts_feed
@@ -258,3 +261,34 @@ def test_not_sent_gives_back_what_the_campaign_booked(tmp_path: Path, kind: str)
     assert release(result, None, limits) == 1
     assert limits.book(name, slots, email, 0)  # the hour and the budget are free again
     assert not limits.book(name, slots, email, 0)
+
+
+def test_two_imports_of_one_file_at_once_apply_each_row_once(
+    store: Path | str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two imports of the same file at once (issue 37, finding 11): each row applied once, no false
+    "already reported" quarantine rows, and both runs report the file's true totals."""
+    source = _outcome_file(tmp_path / "outcomes.parquet", 300)
+    clean_log = _log(tmp_path / "clean.sqlite", 300)
+    clean = import_file(source, clean_log, rows=500)
+    racing = _log(store, 300)
+    both_read = threading.Barrier(2)
+    read_progress = serving.outcomes.import_file._progress
+
+    def progress_then_wait(target: Path | str, key: str) -> dict | None:
+        found = read_progress(target, key)
+        if threading.current_thread() is not threading.main_thread():
+            both_read.wait(timeout=30)  # both runs saw "not imported yet": the race
+        return found
+
+    monkeypatch.setattr(serving.outcomes.import_file, "_progress", progress_then_wait)
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: import_file(source, racing, rows=500), range(2)))
+
+    quarantine = _rows(racing, "SELECT row, reason FROM outcome_quarantine ORDER BY row, reason")
+    expected = _rows(clean_log, "SELECT row, reason FROM outcome_quarantine ORDER BY row, reason")
+    assert len(quarantine) == len(expected) == clean.quarantined  # before: thousands of extra rows
+    pd.testing.assert_frame_equal(quarantine, expected)
+    stored = _rows(racing, "SELECT COUNT(*) AS n FROM outcomes")["n"].iloc[0]
+    assert stored == clean.accepted
+    assert all((r.accepted, r.quarantined) == (clean.accepted, clean.quarantined) for r in runs)
