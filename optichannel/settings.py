@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     serve_batch_wait_ms: float = Field(
         0.0, ge=0.0, le=50.0, description="how long a lone request may wait for others to batch with (ms)"
     )
+    serve_timeout_s: float = Field(
+        25.0,
+        gt=0.0,
+        lt=30.0,
+        description="a decision not answered within this many seconds is refused (503) and undone: "
+        "nothing booked, nothing logged (under BentoML's 30 s timeout, whose 504 would not undo it)",
+    )
     tracing: bool = Field(
         False, description="OpenTelemetry spans for /predict* (configure BentoML's exporter to send them)"
     )

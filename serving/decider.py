@@ -215,6 +215,16 @@ class Decider:
             answers[i] = a
         return answers
 
+    def undo(self, answers: Sequence[PredictResponse], requests: Sequence[PredictRequest]) -> None:
+        """Take back decisions no one received (their request timed out): the cap's places they
+        claimed and what they booked on their campaigns."""
+        pairs = zip(answers, requests, strict=True)
+        claimed = [(a.customer_id, a.decision_id) for a, r in pairs
+                   if r.purpose == "marketing" and a.decision.send_at is not None]  # fmt: skip
+        if self.handed_out is not None and claimed:
+            self.handed_out.remove(claimed)
+        self._unbook(answers, requests)
+
     def _unbook(self, answers: Sequence[PredictResponse], requests: Sequence[PredictRequest]) -> None:
         """Give back what campaign contacts that lost their cap place booked."""
         for a, r in zip(answers, requests, strict=True):

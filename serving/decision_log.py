@@ -96,6 +96,8 @@ class DecisionLog:
         self.written += len(pending)
 
     def _write(self) -> None:
+        if not self._pending:
+            return
         try:
             self._insert(self._pending)
         except ROW_ERRORS:

@@ -18,6 +18,7 @@ import bentoml
 from bentoml.exceptions import InvalidArgument
 
 from optichannel.settings import get_settings
+from serving.batcher import TimedOut
 from serving.health import Breaker, RetryAfter, down, down_reason, not_ready
 from serving.http_hygiene import StrictHttp, quiet_client_errors
 from serving.schemas import (
@@ -99,33 +100,46 @@ class NextBestChannel:
         self._failures_seen = 0
         self.breaker = Breaker()
         self.batcher = MicroBatcher(
-            self._answer, settings.serve_max_batch, settings.serve_batch_wait_ms / 1000
+            self._answer, settings.serve_max_batch, settings.serve_batch_wait_ms / 1000, self._settle
         )
 
     def _answer(self, requests: list[PredictRequest]) -> list[PredictResponse]:
-        """Decide, log and count a merged batch (runs in the batcher's thread)."""
+        """Decide a merged batch (runs in the batcher's thread); logged once delivered (`_settle`)."""
+        return self.runtime.decider.decide(requests)
+
+    def _settle(
+        self, requests: list[PredictRequest], answers: list[PredictResponse], delivered: list[bool]
+    ) -> None:
+        """Log and count what was answered; a request that timed out meanwhile never acted: what
+        its decision booked (the cap's place, campaign capacity) is given back and it is not logged."""
         from serving.decision_log import record
 
-        answers = self.runtime.decider.decide(requests)
-        self.runtime.log.append(
-            record(a, r.purpose, r.campaign) for a, r in zip(answers, requests, strict=True)
-        )
-        for a in answers:
+        kept = [(a, r) for a, r, ok in zip(answers, requests, delivered, strict=True) if ok]
+        gone = [(a, r) for a, r, ok in zip(answers, requests, delivered, strict=True) if not ok]
+        if gone:
+            self.runtime.decider.undo([a for a, _ in gone], [r for _, r in gone])
+            log.warning(
+                "%d decisions of requests that timed out were undone (not answered, not logged)", len(gone)
+            )
+        if kept:
+            self.runtime.log.append(record(a, r.purpose, r.campaign) for a, r in kept)
+        for a, _ in kept:
             self.decisions.labels(channel=a.decision.channel, fallback=str(a.fallback).lower()).inc()
-        stale = sum(a.stale for a in answers)
+        stale = sum(a.stale for a, _ in kept)
         if stale:
             self.stale.inc(stale)
         failures = self.runtime.log.failures
         if failures > self._failures_seen:
             self.log_failures.inc(failures - self._failures_seen)
             self._failures_seen = failures
-        return answers
 
     async def _submit(self, requests: list[PredictRequest]) -> list[PredictResponse]:
         self._usable()
         try:
             self.runtime.decider.check(requests)
-            return await self.batcher.submit(requests)
+            return await self.batcher.submit(requests, self.runtime.settings.serve_timeout_s)
+        except TimedOut as exc:  # nothing booked or logged: the CRM may simply ask again
+            raise down(f"the decision took too long ({exc}); nothing was booked or logged") from None
         except ValueError as exc:  # bad values the schema cannot see (e.g. a zone in the store)
             raise InvalidArgument(str(exc)) from None
         except Exception as exc:

@@ -73,14 +73,22 @@ def private_redis(workdir: Path, append_only: bool = False) -> Iterator[RedisSer
 
 
 @contextmanager
-def service_client(make_runtime: Callable[[], Runtime], monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """A starlette TestClient on `serving.service:NextBestChannel`, its runtime `make_runtime()`."""
+def service_client(
+    make_runtime: Callable[[], Runtime], monkeypatch: pytest.MonkeyPatch, timeout: float | None = None
+) -> Iterator[object]:
+    """A starlette TestClient on `serving.service:NextBestChannel`, its runtime `make_runtime()`;
+    `timeout`: BentoML's own timeout middleware around it, shorter than the service's 30 s."""
     from starlette.testclient import TestClient
 
     import serving.runtime
 
     monkeypatch.setattr(serving.runtime, "load_runtime", lambda _settings: make_runtime())
-    with TestClient(_app(), raise_server_exceptions=False) as client:
+    app = _app()
+    if timeout is not None:
+        from bentoml._internal.server.http.traffic import TimeoutMiddleware
+
+        app = TimeoutMiddleware(app, timeout)
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
 
