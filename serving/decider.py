@@ -114,6 +114,21 @@ def _turns(ids: Sequence[str]) -> list[int]:
 
 
 @dataclass
+@dataclass(frozen=True)
+class Prepared:
+    """What a decision reads before it decides (`Decider.prepare`): features as of each window
+    start, the window starts (UTC us), who the store knew, staleness, and the cap's window."""
+
+    block: CustomerBlock
+    starts: np.ndarray
+    known: np.ndarray
+    stale: np.ndarray
+    age: np.ndarray
+    snapshot: np.ndarray  # contacts in the last 7 days as the snapshot counted them
+    week: np.ndarray
+    end: np.ndarray
+
+
 class Decider:
     """Holds the decision engine and the feature reader; `decide` answers a list of requests."""
 
@@ -152,25 +167,8 @@ class Decider:
                 for i, a in zip(idx, self.decide([requests[i] for i in idx], now, tries), strict=True):
                     out[i] = a
             return [a for a in out if a is not None]
-        block = self.read([r.customer_id for r in requests])
-        missing = [c for c in fc.DECISION_COLUMNS if c not in block.index]
-        if missing:
-            raise RuntimeError(f"the feature service lacks the decision's columns: {', '.join(missing)}")
-        known = block.known()
-        default = int(next_full_hour(now).timestamp()) * _US
-        starts = np.array(
-            [default if r.window_start is None else int(r.window_start.timestamp() * _US) for r in requests],
-            dtype=np.int64,
-        )
-        # the point-in-time rule of `optichannel score`: a view past its TTL at the window start
-        # reads as missing (the customer stays known: profile and consents hold), flagged stale
-        block, stale, age = block.expire(starts // _US)
-        block = with_prior(block, self.engine.prior, ~known)
-        request_zones(block, requests, ~known)
-        if self.handed_out is not None:
-            snapshot = np.nan_to_num(block.column(fc.CONTACTS_7D)).copy()
-            _, week, end = cap_window(block, requests, starts // _US)
-            block = count_handed_out(block, requests, starts // _US, self.handed_out)
+        ready = self.prepare(requests, now)
+        block, starts, known, stale, age = ready.block, ready.starts, ready.known, ready.stale, ready.age
         caps = np.full(len(requests), np.inf)
         asks = asks_of(requests)
         out: list[PredictResponse | None] = [None] * len(requests)
@@ -194,8 +192,35 @@ class Decider:
         answers = [o for o in out if o is not None]
         if self.handed_out is None:
             return answers
-        room = np.minimum(np.ceil(caps - snapshot), UNCAPPED).astype(np.int64)
-        return self._hand_out(answers, requests, np.column_stack([week, end, room]), now, tries)
+        room = np.minimum(np.ceil(caps - ready.snapshot), UNCAPPED).astype(np.int64)
+        return self._hand_out(answers, requests, np.column_stack([ready.week, ready.end, room]), now, tries)
+
+    def prepare(self, requests: Sequence[PredictRequest], now: datetime | None = None) -> Prepared:
+        """The customers' features as this decision reads them: the store's row at each window start
+        (a view past its TTL reads as missing), the population prior for customers it never saw,
+        the zones the requests name and the contacts handed out since the snapshot. The deployment's
+        judge reads the very same rows."""
+        block = self.read([r.customer_id for r in requests])
+        missing = [c for c in fc.DECISION_COLUMNS if c not in block.index]
+        if missing:
+            raise RuntimeError(f"the feature service lacks the decision's columns: {', '.join(missing)}")
+        known = block.known()
+        default = int(next_full_hour(now).timestamp()) * _US
+        starts = np.array(
+            [default if r.window_start is None else int(r.window_start.timestamp() * _US) for r in requests],
+            dtype=np.int64,
+        )
+        # the point-in-time rule of `optichannel score`: a view past its TTL at the window start
+        # reads as missing (the customer stays known: profile and consents hold), flagged stale
+        block, stale, age = block.expire(starts // _US)
+        block = with_prior(block, self.engine.prior, ~known)
+        request_zones(block, requests, ~known)
+        snapshot = week = end = np.zeros(len(requests))
+        if self.handed_out is not None:
+            snapshot = np.nan_to_num(block.column(fc.CONTACTS_7D)).copy()
+            _, week, end = cap_window(block, requests, starts // _US)
+            block = count_handed_out(block, requests, starts // _US, self.handed_out)
+        return Prepared(block, starts, known, stale, age, snapshot, week, end)
 
     def _hand_out(self, answers: list[PredictResponse], requests: Sequence[PredictRequest],
                   window: np.ndarray, now: datetime | None, tries: int) -> list[PredictResponse]:  # fmt: skip

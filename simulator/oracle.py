@@ -117,10 +117,14 @@ class Oracle:
         p_conv = conversion_proba(self.lat, cust, ch, p_resp, ctx.fatigue, self.cfg)
         return p_resp, p_conv
 
-    def grid(self, customer_ids: object, window_start: object, hours: int) -> dict[str, np.ndarray]:
+    def grid(
+        self, customer_ids: object, window_start: object, hours: int, scheduled: bool = False
+    ) -> dict[str, np.ndarray]:
         """True probabilities of every channel x hourly slot of each customer's window.
 
-        The decision is taken at `window_start`: fatigue counts only contacts delivered before it.
+        The decision is taken at `window_start`: fatigue counts only contacts delivered before it,
+        or, with `scheduled`, every contact this world holds before each slot (a live bank's later
+        exposures are contacts already decided, only sent later in their window).
         Returns arrays [customers, channels, slots] `p_response`, `p_conversion`, `allowed` (the
         true consents; quiet hours and caps are the decision engine's rules), plus `slots`
         [customers, slots] in UTC microseconds and `p_none` [customers].
@@ -134,7 +138,7 @@ class Oracle:
         slots = slot_grid(start, hours)
         q, h, c = len(cust), hours, len(CHANNELS)
         flat_cust = np.repeat(cust, h)
-        ctx = self.context(flat_cust, slots.ravel(), np.repeat(start, h))
+        ctx = self.context(flat_cust, slots.ravel(), None if scheduled else np.repeat(start, h))
         p_resp = np.empty((q, c, h))
         p_conv = np.empty((q, c, h))
         for k in range(c):

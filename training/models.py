@@ -143,14 +143,19 @@ def fit_mediated(
     client: distributed.Client | None = None,
 ) -> dict[str, lgb.Booster]:
     """The conversion boosters of the mediated learner (`model_bundle.IGNORED`, then one per
-    channel after a response, `model_bundle.responded_booster`)."""
+    channel after a response, `model_bundle.responded_booster`). A channel whose responses never
+    (or always) converted in the training weeks, as on a small bank's rare channel, borrows the
+    booster of every channel's responses (the channel is one of its inputs)."""
     groups = {IGNORED: lambda f: (f["responded"] == 0.0) | (f["action"] == NONE_CODE)}
     for code in range(len(ACTIONS)):
         if code != NONE_CODE:
             groups[responded_booster(code)] = lambda f, c=code: (f["responded"] == 1.0) & (f["action"] == c)
+    pooled = lambda f: (f["responded"] == 1.0) & (f["action"] != NONE_CODE)  # noqa: E731
     boosters = {}
     for name, rows in groups.items():
         tr, va = train[rows(train)], valid[rows(valid)]
+        if name != IGNORED and tr["converted"].nunique() < 2:
+            tr, va = train[pooled(train)], valid[pooled(valid)]
         if tr["converted"].nunique() < 2:
             raise ValueError(f"mediated learner: no conversions (or only) for {name} in the training weeks")
         boosters[name] = fit(

@@ -139,7 +139,8 @@ def moment(service: ServicePath, oracle: Oracle, ids: np.ndarray, start: pd.Seri
     econ = Economics()
     block, grid = service.grid(ids, start, hours)
     _, wide_grid = service.grid(ids, start, WIDE_HOURS)
-    values = TrueValues.of(oracle.grid(ids, start, hours), grid.allowed, econ)
-    wide = TrueValues.of(oracle.grid(ids, start, WIDE_HOURS), wide_grid.allowed, econ)
+    # contacts already decided but sent later in their window tire the customer by the slot too
+    values = TrueValues.of(oracle.grid(ids, start, hours, scheduled=True), grid.allowed, econ)
+    wide = TrueValues.of(oracle.grid(ids, start, WIDE_HOURS, scheduled=True), wide_grid.allowed, econ)
     heur = heuristic(block.frame(), grid.local_hour, grid.allowed)
-    return Moment(values, wide, service.greedy(grid), heur, grid.slots_us)
+    return Moment(values, wide, service.greedy(grid, ids, start, hours), heur, grid.slots_us)

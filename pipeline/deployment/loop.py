@@ -241,6 +241,7 @@ class Loop:
             "drift_day": bank.drift_day(ids),
         })  # fmt: skip
         frame.loc[mine, "explored"] = answered.explored
+        frame.loc[mine, "propensity"] = answered.propensity  # 1: retaken after a counter filled up
         gap = judged.judge(answered.channel, answered.send_us)
         for column in gap:  # the truth's reading of the service's decisions (NaN on the other arms)
             frame.loc[mine, column] = gap[column].to_numpy()

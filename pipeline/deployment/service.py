@@ -21,6 +21,7 @@ from features.customer_block import CustomerBlock
 from optichannel.channels import NO_CONTACT, action_codes
 from optichannel.settings import Settings
 from serving.contacts_export import SETTLE_DAYS, contacts_feed
+from serving.decider import asks_of
 from serving.decision_log import record
 from serving.outcomes.store import ingest, release
 from serving.runtime import Runtime, open_runtime
@@ -65,12 +66,7 @@ class ServicePath:
         """One marketing decision per customer for the window from its start, logged."""
         if self.runtime is None:
             raise RuntimeError("the service has no model loaded: call reload() first")
-        requests = [
-            PredictRequest(
-                customer_id=str(c), window_start=s.to_pydatetime(), window_hours=hours, purpose=PURPOSE
-            )
-            for c, s in zip(ids, starts, strict=True)
-        ]
+        requests = _requests(ids, starts, hours)
         answers = []
         for i in range(0, len(requests), BATCH):
             part = requests[i : i + BATCH]
@@ -92,19 +88,21 @@ class ServicePath:
 
     def grid(self, ids: Sequence[str], starts: pd.Series, hours: int) -> tuple[CustomerBlock, CandidateGrid]:
         """(features, candidate grid) of each customer's window as the champion's decider would
-        build them right now: the same read, staleness, rules and handed-out counters."""
+        build them right now: the same read, staleness, prior, handed-out contacts, rules and asks."""
         if self.runtime is None:
             raise RuntimeError("the service has no model loaded: call reload() first")
         decider = self.runtime.decider
-        window = starts.astype("datetime64[us, UTC]").astype("int64").to_numpy()
-        block, _, _ = decider.read([str(c) for c in ids]).expire(window // 1_000_000)
-        return block, decider.engine.grid(block, window, hours)
+        requests = _requests(ids, starts, hours)
+        ready = decider.prepare(requests)
+        return ready.block, decider.engine.grid(ready.block, ready.starts, hours, asks_of(requests))
 
-    def greedy(self, grid: CandidateGrid) -> Choice:
-        """The champion's choice on `grid` without exploration (its value: the model's estimate)."""
+    def greedy(self, grid: CandidateGrid, ids: Sequence[str], starts: pd.Series, hours: int) -> Choice:
+        """The champion's choice on `grid` without exploration (its value: the model's estimate),
+        under the asks of the same requests."""
         if self.runtime is None:
             raise RuntimeError("the service has no model loaded: call reload() first")
-        return self.runtime.decider.engine.decide_grid(grid).choice
+        asks = asks_of(_requests(ids, starts, hours))
+        return self.runtime.decider.engine.decide_grid(grid, asks=asks).choice
 
     @staticmethod
     def business_as_usual(
@@ -155,3 +153,13 @@ class ServicePath:
         if self.runtime is not None:
             self.runtime.log.close()
             self.runtime = None
+
+
+def _requests(ids: Sequence[str], starts: pd.Series, hours: int) -> list[PredictRequest]:
+    """The CRM's marketing request for each customer's window, as the deployment sends them."""
+    return [
+        PredictRequest(
+            customer_id=str(c), window_start=s.to_pydatetime(), window_hours=hours, purpose=PURPOSE
+        )
+        for c, s in zip(ids, starts, strict=True)
+    ]

@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 
 from decision.engine import Engine
+from decision.rules import Rules
 from features.feast_sqlite.read import OnlineReader
 from features.store import open_store
 from optichannel.channels import CHANNELS, DEFAULT_ALLOWED_HOURS
+from optichannel.economics import Economics
 from optichannel.localtime import to_local
 from serving.decider import Decider
 from serving.decision_log import DecisionLog, read_log, record
@@ -49,9 +51,13 @@ class _Dumped(Decider):
         return [a.model_dump() for a in super().decide(requests, now)]
 
 
-def _decider(engine: dict, **kw: object) -> Decider:
+def _decider(engine: dict, uniform: float | None = None, **kw: object) -> Decider:
+    """The decider on the engine's model; `uniform`: the share of explored draws made uniformly
+    (the default rules' otherwise)."""
     read = engine["reader"].read_block
-    return _Dumped(Engine(engine["model"]), read, "optichannel-nbc", engine["version"], **kw)
+    model = engine["model"]
+    rules = None if uniform is None else Rules(Economics.from_meta(model.meta), explore_uniform=uniform)
+    return _Dumped(Engine(model, rules), read, "optichannel-nbc", engine["version"], **kw)
 
 
 def _random_requests(engine: dict, n: int, seed: int) -> list[PredictRequest]:
@@ -149,7 +155,7 @@ def test_exploration_returns_the_true_propensity(engine: dict) -> None:
     eps = 0.4
     requests = _random_requests(engine, 1500, seed=9)
     greedy = _decider(engine).decide(requests)
-    explored = _decider(engine, epsilon=eps, seed=1).decide(requests)
+    explored = _decider(engine, uniform=1.0, epsilon=eps, seed=1).decide(requests)
     picks, expected, variance = 0, 0.0, 0.0
     for g, e in zip(greedy, explored, strict=True):
         same_channel = e["decision"]["channel"] == g["decision"]["channel"]
@@ -168,6 +174,25 @@ def test_exploration_returns_the_true_propensity(engine: dict) -> None:
     # the returned propensities say
     assert abs(picks - expected) < 4 * variance**0.5, (picks, expected)
     assert picks > 0.25 * len(requests)
+
+
+def test_value_weighted_exploration_keeps_exact_propensities_and_costs_less(engine: dict) -> None:
+    """The default rules draw most explored options by value: a moved row's propensity is below
+    eps, a kept row's at least 1 - eps, and the moved rows land on options the model values more
+    than uniform draws do (exploring costs less)."""
+    eps = 0.4
+    requests = _random_requests(engine, 1500, seed=9)
+    weighted = _decider(engine, epsilon=eps, seed=1).decide(requests)
+    uniform = _decider(engine, uniform=1.0, epsilon=eps, seed=1).decide(requests)
+    for e in weighted:
+        assert 0 < e["propensity"] <= e["channel_propensity"] <= 1
+        assert (e["propensity"] >= 1 - eps) != e["explored"]
+        assert e["explored"] or e["channel_propensity"] >= 1 - eps
+
+    def moved_value(answers: list[dict]) -> float:
+        return float(np.mean([a["decision"]["expected_value"] for a in answers if a["explored"]]))
+
+    assert moved_value(weighted) > moved_value(uniform) + 0.1
 
 
 def test_decision_log_writes_every_answer_and_reports_failures(engine: dict, tmp_path: Path) -> None:

@@ -85,7 +85,8 @@ def test_the_report_says_what_happened(deployed: tuple[Deployment, Path], tmp_pa
     assert saved["ope"] is not None and saved["ope"]["champion"]["effective_n"] > 0
     assert "true_value" in saved["ope"]["champion"]
     assert len(pd.read_parquet(tmp_path / "decisions.parquet")) == len(dep.decisions)
-    assert saved["gap"] and {"regret", "channel_loss", "hour_loss", "exploration_cost"} <= set(saved["gap"][0])
+    parts = {"regret", "channel_loss", "hour_loss", "exploration_cost"}
+    assert saved["gap"] and parts <= set(saved["gap"][0])
     assert saved["heuristic_margin"] is None  # five days: no weeks 5-8 to judge
     assert "too short to judge weeks 5 on" in " ".join(saved["verdicts"])
 
@@ -101,8 +102,10 @@ def test_the_truth_reads_each_service_decision_on_its_own_grid(deployed: tuple[D
     regret = mine["oracle"] - mine["greedy"]
     parts = mine["contact_loss"] + mine["channel_loss"] + mine["hour_loss"]
     assert np.allclose(regret, parts) and (parts >= -1e-9).all()
-    # where the service did not explore it served its greedy choice: the same true value
-    kept = mine[~mine["explored"] & (mine["channel"] != "none")]
+    # where the service did not explore it served its greedy choice: the same true value (unless a
+    # counter filled up between the read and the booking and it chose again: propensity 1)
+    kept = mine[~mine["explored"] & (mine["channel"] != "none") & (mine["propensity"] < 1)]
     assert len(kept) > 100 and np.allclose(kept["served"], kept["greedy"])
     # the truth grid values what was served as the bank's draw of it did, at the same send time
+    # (contacts already decided but sent later in their window count in both)
     assert np.allclose(kept["served"], kept["value"], atol=0.05)

@@ -139,3 +139,7 @@ def test_grid_fatigue_counts_only_contacts_before_the_decision(oracle: Oracle, i
     p_world, _ = oracle.probabilities(who, ["email"] * len(who), slots)
     assert (g["p_response"][:, 0, -1] >= p_world - 1e-12).all()
     assert (g["p_response"][:, 0, -1] > p_world + 1e-9).mean() > 0.9
+    # a live bank's later exposures are contacts already decided: `scheduled` charges them, as the
+    # world's view at the slot does
+    scheduled = oracle.grid(who, START, 48, scheduled=True)
+    np.testing.assert_allclose(scheduled["p_response"][:, 0, -1], p_world, rtol=1e-12)
