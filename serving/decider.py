@@ -113,7 +113,6 @@ def _turns(ids: Sequence[str]) -> list[int]:
     return out
 
 
-@dataclass
 @dataclass(frozen=True)
 class Prepared:
     """What a decision reads before it decides (`Decider.prepare`): features as of each window
@@ -129,6 +128,7 @@ class Prepared:
     end: np.ndarray
 
 
+@dataclass
 class Decider:
     """Holds the decision engine and the feature reader; `decide` answers a list of requests."""
 
