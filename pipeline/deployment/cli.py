@@ -29,7 +29,7 @@ def simulate_deployment(
     ),
     trials: int = typer.Option(3, "--trials", min=1, help="Optuna trials per retraining"),
     exploration: float = typer.Option(
-        0.1, "--exploration", min=0.0, max=0.5, help="the service's exploration share"
+        0.05, "--exploration", min=0.0, max=0.5, help="the service's exploration share"
     ),
     seed: int = typer.Option(7, "--seed", "-s", help="random seed of the world and the loop"),
     work: Path = typer.Option(

@@ -34,7 +34,7 @@ def test_every_decision_of_the_service_is_logged_reported_and_fed_back(
     logged = read_log(work / "store" / "decisions" / "decisions.sqlite")
     assert len(logged) == len(mine) > 300
     assert logged["propensity"].between(0, 1, inclusive="right").all()
-    assert logged["explored"].sum() > 0  # the service explored (10% by default), with its propensity
+    assert logged["explored"].sum() > 0  # the service explored (5% by default), with its propensity
     days = dep.days
     assert days["reports_quarantined"].sum() == 0  # the CRM's reports are all well-formed and new
     assert days["reports_accepted"].sum() > len(mine)  # sent + delivered + responses + conversions
