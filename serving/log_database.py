@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 METADATA = MetaData()
+#: seconds a report waits for the outcome lock before it fails (a 503 in the service)
+LOCK_TIMEOUT_S = 10
 DECISIONS = Table(
     "decisions", METADATA,
     Column("decision_id", Text, primary_key=True), Column("logged_at", Text), Column("customer_id", Text),
@@ -134,6 +136,8 @@ def serialise(con: object) -> None:
     """Inside a transaction: make concurrent outcome checks take turns (PostgreSQL; SQLite's
     BEGIN IMMEDIATE already does)."""
     if con.dialect.name == "postgresql":  # type: ignore[attr-defined]
+        # a lock held by a connection lost mid-transaction must not hold every report past its timeout
+        con.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S}s'"))  # type: ignore[attr-defined]
         con.execute(text("LOCK TABLE outcomes IN SHARE ROW EXCLUSIVE MODE"))  # type: ignore[attr-defined]
 
 

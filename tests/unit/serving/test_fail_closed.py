@@ -116,3 +116,29 @@ def test_serve_refuses_unreachable_production_stores_in_one_line(
     lines = done.output.strip().splitlines()
     assert done.exit_code == 1 and len(lines) == 1, done.output
     assert lines[0].startswith("error:") and ("Redis" if dead == "redis" else "decision log") in lines[0]
+
+
+def test_a_report_waits_a_bounded_time_for_the_outcome_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection lost mid-report can leave the outcome lock held: the next report fails within
+    the lock timeout (a 503 in the service), never hangs into BentoML's 504."""
+    import pandas as pd
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+    from support.live_stores import fresh_postgres
+
+    import serving.log_database
+    from serving.log_database import engine
+    from serving.outcomes.store import ingest
+
+    monkeypatch.setattr(serving.log_database, "LOCK_TIMEOUT_S", 1)
+    with fresh_postgres() as url, engine(url).connect() as holder:
+        holder.execute(text("BEGIN"))
+        holder.execute(text("LOCK TABLE outcomes IN SHARE ROW EXCLUSIVE MODE"))
+        began = time.monotonic()
+        with pytest.raises(OperationalError) as raised:
+            ingest(
+                url, pd.DataFrame({"decision_id": ["d1"], "event": ["sent"], "at": [START.isoformat()]}), "t"
+            )
+        assert time.monotonic() - began < 5
+        assert serving.health.down_reason(raised.value) is not None  # the service answers 503
+        holder.execute(text("ROLLBACK"))
