@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
+from serving.journal import Journal, replay
 from serving.log_database import DECISIONS, describe, engine, insert
 
 if TYPE_CHECKING:
@@ -70,23 +71,43 @@ class DecisionLog:
         self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._pending: list[tuple[Any, ...]] = []
+        self.journal_dir = self.spill.parent / "journal"
+        self._journal: Journal | None = None
+        self.replayed = 0  # rows a stopped worker had journaled, written at start
+        self._lock = threading.Lock()
 
     def start(self) -> DecisionLog:
         engine(self.target).dispose()  # tables in place before the first answer; the writer connects
+        self._journal = Journal(self.journal_dir)
+        self.replayed = replay(self.journal_dir, self._insert, mine=self._journal.path)
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
         return self
 
     def append(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Queue rows; returns at once."""
-        self._queue.put(list(rows))
+        """Journal and queue rows; returns at once (a local file append)."""
+        batch = list(rows)
+        with self._lock:
+            if self._journal is not None:
+                self._journal.add(batch)
+            self._queue.put(batch)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop the writer."""
+        """Write what is queued, then stop the writer; what could not be written stays journaled
+        for the next start to replay."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
             self._thread = None
+        if self._journal is not None:
+            self._journal.close(remove=not self._pending and self._queue.empty())
+            self._journal = None
+
+    def _settled(self) -> None:
+        """After a write: when nothing is queued or pending, the journal holds nothing unwritten."""
+        with self._lock:
+            if self._journal is not None and not self._pending and self._queue.empty():
+                self._journal.clear()
 
     def _insert(self, pending: list[tuple[Any, ...]]) -> None:
         made = engine(self.target)
@@ -142,6 +163,7 @@ class DecisionLog:
             try:
                 self._write()
                 self.failing = False
+                self._settled()
             except (SQLAlchemyError, OSError) as exc:
                 engine(self.target).dispose()  # the next attempt opens the store afresh
                 self.failing = True
