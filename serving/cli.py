@@ -75,7 +75,7 @@ def serve(
     sys.stdout.flush()
     os.chdir(ROOT)  # become `bentoml serve` itself: Ctrl-C and SIGTERM reach the server directly
     os.execve(bentoml, [str(bentoml), "serve", SERVICE, "--port", str(port), "--host", host],
-              service_env(settings, workers))  # fmt: skip
+              service_env(settings, workers, port))  # fmt: skip
 
 
 def score(
