@@ -115,7 +115,6 @@ def test_unknown_customer_and_action_are_clear_errors(oracle: Oracle) -> None:
         oracle.probabilities([oracle.latent.customer_id[0]], ["fax"], [START])
 
 
-
 def test_load_without_truth_names_the_directory(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="holds no simulated truth"):
         Oracle.load(tmp_path)

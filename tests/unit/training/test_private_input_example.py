@@ -18,6 +18,7 @@ def test_the_input_example_is_not_a_customer_row(tmp_path: Path, monkeypatch: py
     from mlflow.models import Model
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_experiment("input-example")  # not the experiment an earlier test left active
     model = tiny_model()
     rng = np.random.default_rng(5)
     rows = pd.DataFrame(rng.integers(0, 24, (5, len(model.conversion_features))).astype(float) + 0.123456,
