@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -140,16 +140,25 @@ class RedisHandedOut:
         """Each claim one Lua script (count and add atomically), pipelined in one round trip."""
         if not claims:
             return []
-        pipe = self.client.pipeline()
-        for c in claims:
-            args = [c.lo, c.hi, c.room, c.send_at, c.decision_id, KEEP_SECONDS]
-            self._claim(keys=[KEY_PREFIX + c.customer_id, GENERATION_KEY], args=args, client=pipe)
-        got = pipe.execute()
+        import redis
+
+        try:
+            got = self._claims(claims).execute()
+        except redis.exceptions.NoScriptError:  # Redis restarted between loading the script and the call
+            got = self._claims(claims).execute()
         if -1 in got:
             from serving.generation import CountersLost
 
             raise CountersLost
         return [bool(r) for r in got]
+
+    def _claims(self, claims: Sequence[Claim]) -> Any:
+        """One pipeline of claim scripts (the pipeline loads the script if Redis lacks it)."""
+        pipe = self.client.pipeline()
+        for c in claims:
+            args = [c.lo, c.hi, c.room, c.send_at, c.decision_id, KEEP_SECONDS]
+            self._claim(keys=[KEY_PREFIX + c.customer_id, GENERATION_KEY], args=args, client=pipe)
+        return pipe
 
     def add(self, rows: Sequence[tuple[str, int, str]]) -> None:
         pipe = self.client.pipeline()
