@@ -32,6 +32,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 CAP, CUSTOMERS, GRACE_S = 4, 200, 10.0
+#: a third of the decisions belong to a campaign with this many contacts per channel and hour
+CAMPAIGN, PER_HOUR = "soak", 5
 
 
 def serve(port: int, redis_url: str, pg_url: str, data_dir: str) -> None:
@@ -41,7 +43,12 @@ def serve(port: int, redis_url: str, pg_url: str, data_dir: str) -> None:
 
     import serving.runtime as runtime_module
     from decision.engine import Engine
+    from optichannel.campaign_plan import CampaignPlan
+    from optichannel.channels import CHANNELS
+    from optichannel.economics import Economics
     from optichannel.settings import Settings
+    from serving.campaign_limits import CampaignLimits
+    from serving.capacity_counter import RedisCounter
     from serving.decider import Decider
     from serving.decision_log import DecisionLog
     from serving.handed_out import RedisHandedOut
@@ -51,7 +58,11 @@ def serve(port: int, redis_url: str, pg_url: str, data_dir: str) -> None:
                         serve_timeout_s=10.0)  # fmt: skip
 
     def load(_: object) -> runtime_module.Runtime:
-        decider = Decider(Engine(tiny_model()), lambda ids: customer_block(ids), "tiny", "1")
+        model = tiny_model()
+        hourly = {"per_hour": PER_HOUR, "timezone": "UTC", "hours": [0, 24]}
+        plan = CampaignPlan.model_validate({"name": CAMPAIGN, "capacity": dict.fromkeys(CHANNELS, hourly)})
+        limits = CampaignLimits({CAMPAIGN: plan}, RedisCounter(redis_url), Economics.from_meta(model.meta))
+        decider = Decider(Engine(model), lambda ids: customer_block(ids), "tiny", "1", limits=limits)
         decider.handed_out = RedisHandedOut(redis_client(redis_url, timeout=2))
         runtime_module.check_generation(decider, settings)
         log = DecisionLog(pg_url, Path(data_dir) / "refused_decisions.jsonl").start()
@@ -109,7 +120,7 @@ class Soak:
     def __init__(self, url: str) -> None:
         self.url, self.lock = url, threading.Lock()
         self.statuses: list[tuple[float, int, str]] = []
-        self.answered: dict[str, tuple[str, str]] = {}  # decision id -> (customer, channel)
+        self.answered: dict[str, tuple[str, str, str | None, str | None]] = {}  # id: customer, channel, ...
         self.not_sent: set[str] = set()
         self.outages: list[tuple[float, float]] = []
         self.began = time.time()
@@ -130,12 +141,19 @@ class Soak:
                             self.not_sent.add(decision)
                     continue
                 ids = [f"S{rng.randrange(CUSTOMERS):04d}" for _ in range(5 if r < 0.3 else 1)]
-                asks = [{"customer_id": c, **window} for c in dict.fromkeys(ids)]
+                campaign = {"campaign": CAMPAIGN} if rng.random() < 0.33 else {}
+                asks = [{"customer_id": c, **window, **campaign} for c in dict.fromkeys(ids)]
                 path, body = ("/predict_batch", {"requests": asks}) if len(ids) > 1 else ("/predict", asks[0])
                 answer = self._post(http, path, body)
                 for a in [] if answer is None else answer if isinstance(answer, list) else [answer]:
                     with self.lock:
-                        self.answered[a["decision_id"]] = (a["customer_id"], a["decision"]["channel"])
+                        d, named = a["decision"], campaign.get("campaign")
+                        self.answered[a["decision_id"]] = (
+                            a["customer_id"],
+                            d["channel"],
+                            d["send_at"],
+                            named,
+                        )
                     if a["decision"]["channel"] != "none":
                         mine.append(a["decision_id"])
 
@@ -172,7 +190,8 @@ def _start_server(port: int, redis_url: str, pg_url: str, data_dir: str) -> subp
     with open(Path(data_dir) / "server.log", "a") as errors:
         proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), redis_url, pg_url, data_dir],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors)  # fmt: skip
-    for _ in range(600):
+    deadline = time.time() + 120
+    while time.time() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return proc
@@ -180,9 +199,9 @@ def _start_server(port: int, redis_url: str, pg_url: str, data_dir: str) -> subp
             pass
         if proc.poll() is not None:
             tail = (Path(data_dir) / "server.log").read_text(errors="replace")[-2000:]
-            raise SystemExit(f"the soak's server exited:\n{tail}")
+            raise RuntimeError(f"the soak's server exited:\n{tail}")
         time.sleep(0.1)
-    raise SystemExit("the soak's server was not ready within 60 s")
+    raise RuntimeError("the soak's server was not ready within 120 s")
 
 
 def chaos(soak: Soak, redis: object, proxy: CuttableProxy, server: list, args: tuple, minutes: float) -> None:
@@ -204,8 +223,11 @@ def chaos(soak: Soak, redis: object, proxy: CuttableProxy, server: list, args: t
     lo = time.time()
     server[0].send_signal(signal.SIGKILL)
     server[0].wait()
-    server[0] = _start_server(*args)
-    soak.outages.append((lo, time.time()))
+    try:
+        server[0] = _start_server(*args)
+    finally:
+        soak.outages.append((lo, time.time()))
+        print(f"server restarted after {time.time() - lo:.1f} s")
 
 
 def measure(soak: Soak, pg_url: str, redis_client: object) -> dict:
@@ -225,7 +247,9 @@ def measure(soak: Soak, pg_url: str, redis_client: object) -> dict:
     bad = Counter(f"{p} {s}" for _, s, p in soak.statuses if s >= 500 or s == 0)
     answered = set(soak.answered)
     released = set(outcomes.loc[outcomes["event"] == "not_sent", "decision_id"])
-    contacts = Counter(c for d, (c, ch) in soak.answered.items() if ch != "none" and d not in released)
+    live = {d: v for d, v in soak.answered.items() if v[1] != "none" and d not in released}
+    contacts = Counter(c for c, _, _, _ in live.values())
+    booked = Counter((ch, at) for c, ch, at, camp in live.values() if camp == CAMPAIGN)
     held = [d for d in soak.not_sent if redis_client.zscore(KEY_PREFIX + soak.answered[d][0], d) is not None]
     return {
         "requests": len(soak.statuses),
@@ -242,7 +266,8 @@ def measure(soak: Soak, pg_url: str, redis_client: object) -> dict:
         "answered_not_logged": len(answered - set(logged["decision_id"])),
         "logged_not_answered": len(set(logged["decision_id"]) - answered),
         "cap_violations": sum(n > CAP for n in contacts.values()),
-        "capacity_violations": None,  # no campaign plan in this soak: not measured
+        "campaign_contacts": sum(booked.values()),
+        "capacity_violations": sum(n > PER_HOUR for n in booked.values()),
         "not_sent_accepted": len(soak.not_sent),
         "not_sent_unreleased": len(held) + len(set(pending["decision_id"]) & soak.not_sent),
     }
