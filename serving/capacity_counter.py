@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from serving.handed_out import GENERATION_KEY
+from serving.counters_lost import GENERATION_KEY, CountersLost
 from serving.shared_stores import LocalSQLite, redis_client
 
 #: one booking: (counter key, amount, limit)
@@ -148,8 +148,6 @@ class RedisCounter:
         args = [*(a for _, a, _ in items), *(limit for _, _, limit in items), TTL_SECONDS]
         done = self._book(keys=keys, args=args)
         if done == -1:
-            from serving.generation import CountersLost
-
             raise CountersLost
         return bool(done)
 

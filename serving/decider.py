@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -221,6 +222,13 @@ class Decider:
             _, week, end = cap_window(block, requests, starts // _US)
             block = count_handed_out(block, requests, starts // _US, self.handed_out)
         return Prepared(block, starts, known, stale, age, snapshot, week, end)
+
+    def booking_clients(self) -> list[Any]:
+        """The Redis clients the decisions book on (handed-out contacts, campaign counters), if any."""
+        found = [getattr(self.handed_out, "client", None)]
+        if self.limits is not None:
+            found.append(getattr(self.limits.counter, "client", None))
+        return [c for c in found if c is not None]
 
     def _hand_out(self, answers: list[PredictResponse], requests: Sequence[PredictRequest],
                   window: np.ndarray, now: datetime | None, tries: int) -> list[PredictResponse]:  # fmt: skip

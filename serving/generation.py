@@ -20,22 +20,11 @@ from sqlalchemy import select
 
 from optichannel.channels import CHANNELS
 from serving.campaign_limits import CampaignLimits
-from serving.handed_out import GENERATION_KEY, KEEP_SECONDS, HandedOut
+from serving.counters_lost import GENERATION_KEY, LOST
+from serving.handed_out import KEEP_SECONDS, HandedOut
 from serving.log_database import DECISIONS, OUTCOMES, RELEASES, engine
 
 log = logging.getLogger(__name__)
-
-LOST = (
-    "the shared counters are gone (Redis restarted without its data): bookings refused until "
-    "`optichannel counters rebuild` rebuilds them from the decision log"
-)
-
-
-class CountersLost(RuntimeError):
-    """The generation key is missing: booking now could break a cap or a capacity."""
-
-    def __init__(self) -> None:
-        super().__init__(LOST)
 
 
 def intact(client: Any) -> bool:

@@ -13,11 +13,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from serving.counters_lost import GENERATION_KEY, CountersLost
 from serving.shared_stores import LocalSQLite, redis_client
 
 KEY_PREFIX = "optichannel:handed-out:"
-#: written when the counters are built (`serving.generation`); absent after Redis lost its data
-GENERATION_KEY = "optichannel:generation"
 KEEP_SECONDS = 15 * 24 * 3600  # a week of cap plus the longest window, then forgotten
 #: "no cap": more contacts than any window holds
 UNCAPPED = 1_000_000
@@ -147,8 +146,6 @@ class RedisHandedOut:
         except redis.exceptions.NoScriptError:  # Redis restarted between loading the script and the call
             got = self._claims(claims).execute()
         if -1 in got:
-            from serving.generation import CountersLost
-
             raise CountersLost
         return [bool(r) for r in got]
 

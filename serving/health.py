@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from bentoml.exceptions import ServiceUnavailable
 
 if TYPE_CHECKING:
-    from serving.decider import Decider
     from serving.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ def down_reason(exc: BaseException) -> str | None:
     import redis
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
-    from serving.generation import LOST, CountersLost
+    from serving.counters_lost import LOST, CountersLost
 
     if isinstance(exc, CountersLost):
         return LOST
@@ -82,10 +81,11 @@ def not_ready(runtime: Runtime) -> str | None:
     """Why this worker should take no traffic (a dependency down, the decision log failing), or None."""
     if runtime.log.failing:
         return "the decision log cannot be written"
-    from serving.generation import LOST, intact
+    from serving.counters_lost import LOST
+    from serving.generation import intact
 
     try:
-        for client in redis_clients(runtime.decider):
+        for client in runtime.decider.booking_clients():
             if not intact(client):
                 return LOST
         from sqlalchemy import text
@@ -97,14 +97,6 @@ def not_ready(runtime: Runtime) -> str | None:
     except Exception as exc:  # every failure is a reason not to be ready
         return down_reason(exc) or f"health check failed ({type(exc).__name__})"
     return None
-
-
-def redis_clients(decider: Decider) -> list[Any]:
-    """The Redis clients the decisions book on (handed-out contacts, campaign counters), if any."""
-    found = [getattr(decider.handed_out, "client", None)]
-    if decider.limits is not None:
-        found.append(getattr(decider.limits.counter, "client", None))
-    return [c for c in found if c is not None]
 
 
 class RetryAfter:

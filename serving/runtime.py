@@ -163,9 +163,8 @@ def check_generation(decider: Decider, settings: Settings) -> None:
     """Write the counters' generation on a first start; after Redis lost its data, bookings are
     refused (503, `/readyz` not ready) until `optichannel counters rebuild` (serving.generation)."""
     from serving.generation import ensure
-    from serving.health import redis_clients
 
-    for client in redis_clients(decider)[:1]:
+    for client in decider.booking_clients()[:1]:
         ensure(client, settings.decision_store)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from decision.baselines import heuristic
-from decision.choice import Choice, best_option
+from decision.choice import Choice
 from optichannel.economics import Economics
 from pipeline.deployment.service import ServicePath
 from simulator.oracle import Oracle
@@ -55,7 +55,7 @@ class TrueValues:
 
     def best(self) -> np.ndarray:
         """[n] the oracle: the best allowed option, or no contact where nothing pays more."""
-        return best_option(self.contact, np.isfinite(self.contact), self.none).value
+        return np.fmax(self.contact.reshape(len(self.none), -1).max(axis=1), self.none)
 
     def losses(self, choice: Choice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(contact, channel, hour) parts of the choice's regret to the oracle; they sum to it."""

@@ -10,7 +10,8 @@ import pytest
 from redis.client import Pipeline
 from support.in_process import private_redis
 
-from serving.handed_out import GENERATION_KEY, Claim, RedisHandedOut
+from serving.counters_lost import GENERATION_KEY
+from serving.handed_out import Claim, RedisHandedOut
 from serving.shared_stores import redis_client
 
 

@@ -16,9 +16,10 @@ import serving.health
 from decision.engine import Engine
 from optichannel.settings import Settings
 from serving.capacity_counter import RedisCounter
+from serving.counters_lost import CountersLost
 from serving.decider import Decider, next_full_hour
 from serving.decision_log import DecisionLog, read_log
-from serving.generation import CountersLost, intact, rebuild
+from serving.generation import intact, rebuild
 from serving.handed_out import RedisHandedOut
 from serving.runtime import Runtime, check_generation
 from serving.shared_stores import redis_client
