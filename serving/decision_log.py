@@ -99,9 +99,10 @@ class DecisionLog:
             self._queue.put(None)
             self._thread.join(timeout)
             self._thread = None
-        if self._journal is not None:
-            self._journal.close(remove=not self._pending and self._queue.empty())
-            self._journal = None
+        with self._lock:  # the writer (if the join timed out) and request threads check it under the lock
+            if self._journal is not None:
+                self._journal.close(remove=not self._pending and self._queue.empty())
+                self._journal = None
 
     def _settled(self) -> None:
         """After a write: when nothing is queued or pending, the journal holds nothing unwritten."""
