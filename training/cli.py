@@ -78,8 +78,20 @@ def print_logged(
         out.add_row(name, *cells, f"{row['effective_n']:,.0f}", read, f"{row['contacted']:.2f}")
     console = Console(width=max(100, Console().width))
     console.print(out)
+    simple = frame.loc[[p for p in frame.index if not str(p).startswith("model_") and p != "champion"]]
+    above = simple[simple["estimate"] > frame.loc[chosen, "estimate"]].drop(
+        verdict.baseline.name, errors="ignore"
+    )
+    for policy, row in above.iterrows():  # set aside by the gate: said, never silent
+        console.print(
+            f"[bold red]WARNING: the simple policy {policy} is estimated above the model "
+            f"({row['estimate']:.3f} vs {frame.loc[chosen, 'estimate']:.3f}) on only "
+            f"{row['effective_n']:,.0f} effective decisions, "
+            "within noise: too few to block promotion; read it as rough[/bold red]"
+        )
     if verdict.baseline.diff[0] > 0:
-        console.print(f"the model beats every simple policy: {verdict.baseline.words()}")
+        every = "the next simple policy" if len(above) else "every simple policy"
+        console.print(f"the model beats {every}: {verdict.baseline.words()}")
     else:
         console.print(
             f"[bold red]WARNING: the simple policy {verdict.baseline.name} is estimated to be worth more "

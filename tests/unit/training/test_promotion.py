@@ -93,3 +93,26 @@ def test_a_baseline_below_the_model_stays_the_rival_whatever_its_sample() -> Non
     diffs = {"heuristic": (0.5, -0.4, 1.3), "business_as_usual": (2.3, 2.0, 2.6)}
     rival, note = rival_of(estimates, effective, diffs.__getitem__, 300)
     assert rival.name == "heuristic" and note is None
+
+
+def test_a_set_aside_baseline_above_the_model_is_said_in_red(capsys: object) -> None:
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from training.cli import print_logged
+
+    table = pd.DataFrame(
+        {"estimate": [3.09, 3.31, 1.22], "lo": [2.4, 2.5, 0.9], "hi": [3.9, 4.2, 1.5],
+         "effective_n": [900.0, 120.0, 1400.0], "cluster": "whole channel", "contacted": [0.99, 0.99, 0.87]},
+        index=["model_m", "heuristic", "business_as_usual"],
+    )  # fmt: skip
+    verdict = SimpleNamespace(
+        table=table, learner="m", baseline=Rival("business_as_usual", 1.22, (1.87, 1.5, 2.2))
+    )
+    print_logged(SimpleNamespace(verdict=verdict))
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    said = " ".join(out.split())
+    assert "WARNING: the simple policy heuristic is estimated above the model (3.310 vs 3.090)" in said
+    assert "120 effective decisions" in said and "the model beats the next simple policy" in said
+    assert "beats every simple policy" not in said
