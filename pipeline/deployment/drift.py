@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-MODEL = "model"
+from pipeline.deployment.summary import MODEL
+
 #: the drifted customers count as recovered when their capture reaches this share of the others'
 RECOVERED = 0.8
 #: a week after the move counts only with this many decisions (the last weeks hold only the

@@ -26,6 +26,7 @@ import pandas as pd
 from decision.baselines import heuristic
 from decision.choice import Choice
 from optichannel.economics import Economics
+from optichannel.hour_slots import US_PER_HOUR
 from pipeline.deployment.service import ServicePath
 from simulator.oracle import Oracle
 
@@ -127,7 +128,7 @@ class Moment:
 
     def judge(self, channel: np.ndarray, send_us: np.ndarray) -> pd.DataFrame:
         """`judge` with the served choice (action codes and send times, as handed out)."""
-        slot = (send_us - self.slots_us[:, 0]) // (self.slots_us[0, 1] - self.slots_us[0, 0])
+        slot = (send_us - self.slots_us[:, 0]) // US_PER_HOUR
         inside = (slot >= 0) & (slot < self.slots_us.shape[1])
         served = Choice(channel, np.where(inside, slot, 0), np.full(len(channel), np.nan))
         return judge(self.values, self.wide, self.greedy, served, self.heuristic)
@@ -138,9 +139,11 @@ def moment(service: ServicePath, oracle: Oracle, ids: np.ndarray, start: pd.Seri
     and the heuristic's, at the decision's moment."""
     econ = Economics()
     block, grid = service.grid(ids, start, hours)
-    _, wide_grid = service.grid(ids, start, WIDE_HOURS)
     # contacts already decided but sent later in their window tire the customer by the slot too
     values = TrueValues.of(oracle.grid(ids, start, hours, scheduled=True), grid.allowed, econ)
-    wide = TrueValues.of(oracle.grid(ids, start, WIDE_HOURS, scheduled=True), wide_grid.allowed, econ)
+    wide = values  # the deployment's own window is the 72-hour one: judged once
+    if hours != WIDE_HOURS:
+        _, wide_grid = service.grid(ids, start, WIDE_HOURS)
+        wide = TrueValues.of(oracle.grid(ids, start, WIDE_HOURS, scheduled=True), wide_grid.allowed, econ)
     heur = heuristic(block.frame(), grid.local_hour, grid.allowed)
     return Moment(values, wide, service.greedy(grid, ids, start, hours), heur, grid.slots_us)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
+from support.live_stores import fresh_postgres
 
 import serving.outcomes.import_file
 from features.validation import validate_table
@@ -37,23 +38,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str
     if request.param == "sqlite":
         yield tmp_path / "log.sqlite"
         return
-    import psycopg
-
-    try:
-        admin = psycopg.connect(
-            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3
-        )
-    except psycopg.OperationalError:
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432 (the production profile's decision log)")
-    name = f"optichannel_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    try:
+    with fresh_postgres() as url:
         yield url
-    finally:
-        engine(url).dispose()
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        admin.close()
 
 
 def _log(target: Path | str, n: int = 4) -> Path | str:
